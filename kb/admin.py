@@ -1,0 +1,573 @@
+"""Django admin for the knowledge base, scoped per brand, writing through the services."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from kb.forms import EntityForm, field_name
+from kb.models import (
+    FAQ,
+    AuditEntry,
+    Brand,
+    BrandMembership,
+    Entity,
+    Fact,
+    Revision,
+    RevisionedModel,
+)
+from kb.services import entities as entity_services
+from kb.services import statements as statement_services
+from kb.services import workflow
+from kb.services.errors import InvalidContent, ReferencedError, StaleEditError, WorkflowError
+from kb.services.permissions import brands_for, user_can
+
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+SERVICE_ERRORS = (InvalidContent, ReferencedError, StaleEditError, WorkflowError, PermissionDenied)
+
+
+class BrandScopedAdmin(admin.ModelAdmin):
+    """Users see and change only the brands they are members of."""
+
+    brand_field = "brand"
+    formfield_overrides = URL_FIELDS
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.brand_field}__in": brands_for(request.user)})
+
+    def brand_of(self, obj):
+        return getattr(obj, self.brand_field) if obj is not None else None
+
+    def has_module_permission(self, request):
+        return request.user.is_active and (
+            request.user.is_superuser or brands_for(request.user).exists()
+        )
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_module_permission(request)
+        return user_can(request.user, self.brand_of(obj), "view")
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return request.user.is_superuser or brands_for(request.user, "edit").exists()
+        return user_can(request.user, self.brand_of(obj), "edit")
+
+    def has_add_permission(self, request):
+        return self.has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "brand":
+            kwargs["queryset"] = brands_for(request.user, "edit")
+        elif db_field.related_model is Entity:
+            kwargs["queryset"] = Entity.objects.filter(brand__in=brands_for(request.user, "edit"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class BrandMembershipInline(admin.TabularInline):
+    model = BrandMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "base_url", "language_list", "entity_count"]
+    search_fields = ["name", "slug"]
+    inlines = [BrandMembershipInline]
+    formfield_overrides = URL_FIELDS
+
+    @admin.display(description="Languages")
+    def language_list(self, brand):
+        return ", ".join(brand.languages)
+
+    @admin.display(description="Entities")
+    def entity_count(self, brand):
+        return brand.entity_set.count()
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(pk__in=brands_for(request.user))
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or brands_for(request.user).exists()
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_module_permission(request)
+        return user_can(request.user, obj, "view")
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return request.user.is_superuser or brands_for(request.user, "admin").exists()
+        return user_can(request.user, obj, "admin")
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+class WorkflowActions:
+    """Admin actions that move objects through the workflow via the services."""
+
+    actions = ["submit_for_review", "publish", "unpublish", "archive"]
+
+    def _run(self, request, queryset, verb, service, **kwargs):
+        done = 0
+        for obj in queryset:
+            try:
+                service(obj=obj, user=request.user, **kwargs)
+                done += 1
+            except SERVICE_ERRORS as error:
+                self.message_user(request, f"{obj}: {error}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{verb} {done} item(s).", messages.SUCCESS)
+
+    @admin.action(description="Submit for review")
+    def submit_for_review(self, request, queryset):
+        self._run(request, queryset, "Submitted", workflow.object_submit_for_review)
+
+    @admin.action(description="Publish the latest revision now")
+    def publish(self, request, queryset):
+        self._run(request, queryset, "Published", workflow.object_publish)
+
+    @admin.action(description="Unpublish")
+    def unpublish(self, request, queryset):
+        self._run(request, queryset, "Unpublished", workflow.object_unpublish)
+
+    @admin.action(description="Archive")
+    def archive(self, request, queryset):
+        self._run(request, queryset, "Archived", workflow.object_unpublish, archive=True)
+
+
+def status_badge(obj: RevisionedModel) -> str:
+    suffix = " (live, with unpublished changes)" if obj.live and obj.has_unpublished_changes else ""
+    return f"{obj.get_status_display()}{suffix}"
+
+
+def service_problems_to_form(form, error: InvalidContent, field_for) -> None:
+    for problem in error.problems:
+        target = field_for(problem.pointer)
+        form.add_error(target if target in form.fields else None, str(problem))
+
+
+class AdminEntityForm(EntityForm):
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        brand = cleaned.get("brand") or self.brand
+        types = cleaned["types_text"]
+        if self.instance.pk:
+            try:
+                workflow.ensure_current(
+                    Entity.objects.get(pk=self.instance.pk), cleaned.get("version")
+                )
+            except StaleEditError as error:
+                raise ValidationError(str(error)) from None
+        data = self.entity_data() if self.instance.pk else {}
+        try:
+            entity_services.entity_validate(
+                brand=brand, types=types, data=data, iri=self.instance.iri or None
+            )
+        except InvalidContent as error:
+            service_problems_to_form(self, error, self.field_for_pointer)
+        self.entity_types, self.entity_payload = types, data
+        return cleaned
+
+    def field_for_pointer(self, pointer: str) -> str | None:
+        parts = pointer.split("/")
+        if len(parts) >= 3 and parts[1] == "data":
+            entry = self.property_fields.get(parts[2])
+            if entry:
+                return entry[1][0]
+            return "more_properties"
+        return None
+
+
+@admin.register(Entity)
+class EntityAdmin(WorkflowActions, BrandScopedAdmin):
+    form = AdminEntityForm
+    list_display = ["label", "primary_type", "brand", "status_display", "version", "updated_at"]
+    list_filter = ["brand", "primary_type", "status"]
+    search_fields = ["label", "iri", "slug"]
+    readonly_fields = ["iri", "status_display", "links", "history"]
+
+    @admin.display(description="Status")
+    def status_display(self, obj):
+        return status_badge(obj)
+
+    @admin.display(description="Referenced by")
+    def links(self, obj):
+        incoming = obj.incoming_links.select_related("source")
+        return (
+            format_html_join(", ", "{} ({})", ((link.source, link.property) for link in incoming))
+            or "—"
+        )
+
+    @admin.display(description="Revisions")
+    def history(self, obj):
+        rows = workflow.revisions_of(obj)[:10]
+        return format_html_join(
+            mark_safe("<br>"),  # noqa: S308 (a constant)
+            "#{} {} by {} — {}",
+            (
+                (r.number, f"{r.created_at:%Y-%m-%d %H:%M}", r.user or "system", r.message or "")
+                for r in rows
+            ),
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        head = ["brand", "types_text", "slug"]
+        if obj is None:
+            return [(None, {"fields": head})]
+        form = self.get_form(request, obj)(instance=obj)
+        groups: dict[str, list[str]] = {}
+        from kb import vocabulary
+
+        for prop, (_, names) in form.property_fields.items():
+            declared = vocabulary.declaring_class(prop, obj.types[0]) or "Thing"
+            groups.setdefault(declared, []).extend(names)
+        order = list(vocabulary.lineage(obj.types[0]))
+        fieldsets = [(None, {"fields": [*head, "iri", "status_display", "version"]})]
+        for cls in sorted(groups, key=lambda c: order.index(c) if c in order else 99):
+            classes = [] if cls in (obj.types[0], "Thing") else ["collapse"]
+            fieldsets.append((f"{cls} properties", {"fields": groups[cls], "classes": classes}))
+        fieldsets.append(("Other properties", {"fields": ["more_properties"]}))
+        fieldsets.append(("History", {"fields": ["message", "links", "history"]}))
+        return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The property inputs are not model fields: let the form declare its own fields.
+        kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return [f for _, opts in self.get_fieldsets(request, obj) for f in opts["fields"]]
+
+    def save_model(self, request, obj, form, change):
+        message = form.cleaned_data.get("message", "")
+        try:
+            if change:
+                saved = entity_services.entity_update(
+                    entity=obj,
+                    types=form.entity_types,
+                    data=form.entity_payload,
+                    expected_version=form.cleaned_data.get("version"),
+                    user=request.user,
+                    message=message,
+                )
+            else:
+                saved = entity_services.entity_create(
+                    brand=form.cleaned_data["brand"],
+                    types=form.entity_types,
+                    data={},
+                    slug=form.cleaned_data.get("slug") or None,
+                    user=request.user,
+                    message=message,
+                )
+        except SERVICE_ERRORS as error:
+            raise ValidationError(str(error)) from error
+        obj.pk, obj.id = saved.pk, saved.pk
+
+    def delete_model(self, request, obj):
+        entity_services.entity_delete(entity=obj, user=request.user)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and request.method == "POST":
+            try:
+                entity_services.entity_delete(entity=obj, user=request.user)
+            except ReferencedError as error:
+                self.message_user(request, str(error), messages.ERROR)
+                from django.shortcuts import redirect
+
+                return redirect("admin:kb_entity_change", obj.pk)
+            self.message_user(request, f"Deleted {obj}.", messages.SUCCESS)
+            from django.shortcuts import redirect
+
+            return redirect("admin:kb_entity_changelist")
+        return super().delete_view(request, object_id, extra_context)
+
+
+class MultilingualForm(forms.ModelForm):
+    """One input per brand language for each multilingual JSON field."""
+
+    multilingual_fields: tuple[str, ...] = ()
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    default_brand: Brand | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].initial = self.instance.version
+        brand = self.instance.brand if self.instance.pk else self.default_brand
+        languages = brand.languages if brand else ["en"]
+        for name in self.multilingual_fields:
+            original = self.fields.pop(name)
+            values = getattr(self.instance, name) or {}
+            for language in languages:
+                self.fields[field_name(name, language)] = forms.CharField(
+                    label=f"{original.label} [{language}]",
+                    required=False,
+                    widget=forms.Textarea(attrs={"rows": 2}),
+                    initial=values.get(language, ""),
+                    help_text=""
+                    if values.get(language) or language == languages[0]
+                    else "Missing translation",
+                )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        brand = cleaned.get("brand") or self.instance.brand
+        candidate = type(self.instance)(brand=brand)
+        for name in self.Meta.fields:
+            if name in cleaned:
+                setattr(candidate, name, cleaned[name])
+        for name, values in self.multilingual_values().items():
+            setattr(candidate, name, values)
+        try:
+            if self.instance.pk:
+                current = type(self.instance).objects.get(pk=self.instance.pk)
+                workflow.ensure_current(current, cleaned.get("version"))
+            statement_services.full_check(brand, candidate)
+        except StaleEditError as error:
+            raise ValidationError(str(error)) from None
+        except InvalidContent as error:
+            for problem in error.problems:
+                name = problem.pointer.strip("/").split("/")[0]
+                target = name if name in self.fields else None
+                if name in self.multilingual_fields:
+                    target = field_name(name, brand.default_language)
+                self.add_error(target if target in self.fields else None, problem.message)
+        return cleaned
+
+    def multilingual_values(self) -> dict[str, dict[str, str]]:
+        values: dict[str, dict[str, str]] = {}
+        for name in self.multilingual_fields:
+            prefix = field_name(name) + "__"
+            values[name] = {
+                key[len(prefix) :]: text
+                for key, text in self.cleaned_data.items()
+                if key.startswith(prefix) and text
+            }
+        return values
+
+
+class StatementAdmin(WorkflowActions, BrandScopedAdmin):
+    """Facts and FAQs: saved through the statement services."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["fields"] = None
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            form.default_brand = brands_for(request.user, "edit").first()
+        return form
+
+    def get_fields(self, request, obj=None):
+        form = self.get_form(request, obj)(instance=obj)
+        return [name for name in form.fields if name != "version"] + ["version"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {
+            name: form.cleaned_data[name]
+            for name in form.Meta.fields
+            if name in form.cleaned_data and name not in ("brand",)
+        }
+        fields.update(form.multilingual_values())
+        try:
+            if change:
+                saved = statement_services.statement_update(
+                    obj=type(obj).objects.get(pk=obj.pk),
+                    expected_version=form.cleaned_data.get("version"),
+                    user=request.user,
+                    **fields,
+                )
+            else:
+                saved = statement_services.statement_create(
+                    model=type(obj), brand=form.cleaned_data["brand"], user=request.user, **fields
+                )
+        except SERVICE_ERRORS as error:
+            raise ValidationError(str(error)) from error
+        obj.pk, obj.id = saved.pk, saved.pk
+
+    def delete_model(self, request, obj):
+        statement_services.statement_delete(obj=obj, user=request.user)
+
+    @admin.display(description="Status")
+    def status_display(self, obj):
+        return status_badge(obj)
+
+
+class FactForm(MultilingualForm):
+    multilingual_fields = ("statement", "source_title")
+    source_url = forms.URLField(max_length=2000, assume_scheme="https", label="Source URL")
+
+    class Meta:
+        model = Fact
+        fields = [
+            "brand",
+            "key",
+            "about",
+            "statement",
+            "value",
+            "unit",
+            "source_url",
+            "source_title",
+            "as_of",
+            "valid_until",
+        ]
+
+
+class FAQForm(MultilingualForm):
+    multilingual_fields = ("question", "answer")
+
+    class Meta:
+        model = FAQ
+        fields = ["brand", "key", "about", "question", "answer", "order"]
+
+
+@admin.register(Fact)
+class FactAdmin(StatementAdmin):
+    form = FactForm
+    list_display = ["key", "about", "value", "unit", "as_of", "source_link", "status_display"]
+    list_filter = ["brand", "status"]
+    search_fields = ["key", "value", "source_url"]
+
+    @admin.display(description="Source")
+    def source_link(self, fact):
+        return format_html('<a href="{}" rel="noopener">{}</a>', fact.source_url, fact.source_url)
+
+
+@admin.register(FAQ)
+class FAQAdmin(StatementAdmin):
+    form = FAQForm
+    list_display = ["key", "question_text", "about", "order", "status_display"]
+    list_filter = ["brand", "status"]
+    search_fields = ["key"]
+
+    @admin.display(description="Question")
+    def question_text(self, faq):
+        return faq.brand.localize(faq.question)
+
+
+@admin.register(Revision)
+class RevisionAdmin(BrandScopedAdmin):
+    list_display = [
+        "object_repr",
+        "number",
+        "content_type",
+        "created_at",
+        "user",
+        "message",
+        "go_live_at",
+        "expire_at",
+    ]
+    list_filter = ["brand", "content_type"]
+    search_fields = ["object_repr", "message"]
+    readonly_fields = [
+        "object_repr",
+        "number",
+        "created_at",
+        "user",
+        "message",
+        "go_live_at",
+        "expire_at",
+        "pretty_content",
+        "diff_to_previous",
+    ]
+    fields = readonly_fields
+    actions = ["revert"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Snapshot")
+    def pretty_content(self, revision):
+        return format_html(
+            "<pre>{}</pre>", json.dumps(revision.content, ensure_ascii=False, indent=2)
+        )
+
+    @admin.display(description="Changes since the previous revision")
+    def diff_to_previous(self, revision):
+        previous = (
+            Revision.objects.filter(
+                content_type=revision.content_type,
+                object_id=revision.object_id,
+                number__lt=revision.number,
+            )
+            .order_by("-number")
+            .first()
+        )
+        changes = workflow.revision_diff(previous.content if previous else None, revision.content)
+        return (
+            format_html_join(
+                mark_safe("<br>"),  # noqa: S308 (a constant)
+                "<code>{}</code>: {} → {}",
+                (
+                    (
+                        c["path"],
+                        json.dumps(c["old"], ensure_ascii=False),
+                        json.dumps(c["new"], ensure_ascii=False),
+                    )
+                    for c in changes
+                ),
+            )
+            or "—"
+        )
+
+    @admin.action(description="Revert the entity to this revision")
+    def revert(self, request, queryset):
+        for revision in queryset:
+            obj = revision.content_object
+            if not isinstance(obj, Entity):
+                self.message_user(
+                    request, f"{revision}: only entities can be reverted here.", messages.WARNING
+                )
+                continue
+            try:
+                entity_services.entity_revert(
+                    entity=obj, revision=revision, expected_version=None, user=request.user
+                )
+            except SERVICE_ERRORS as error:
+                self.message_user(request, f"{revision}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{obj} reverted to revision {revision.number}.")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(BrandScopedAdmin):
+    list_display = ["timestamp", "action", "object_repr", "user", "brand"]
+    list_filter = ["brand", "action"]
+    readonly_fields = ["timestamp", "action", "object_repr", "user", "brand", "data"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

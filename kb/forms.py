@@ -1,0 +1,269 @@
+"""The entity form: inputs generated from the schema.org vocabulary for the entity's type.
+
+Human text gets one input per brand language; URLs one per line; numbers, dates, booleans,
+enumeration members and references to other entities get typed inputs. Whatever does not
+fit a simple input (nested nodes, several values) stays editable as JSON-LD.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from kb import vocabulary
+from kb.models import Brand, Entity
+
+# The Thing properties people fill in first, shown for every type.
+CORE_PROPERTIES = ("name", "alternateName", "description", "url", "image", "sameAs", "identifier")
+LONG_TEXT = {"description", "disambiguatingDescription", "text", "abstract"}
+MORE_FIELD = "more_properties"
+
+
+def field_name(prop: str, language: str | None = None) -> str:
+    return f"p__{prop}" + (f"__{language}" if language else "")
+
+
+def featured_properties(types: list[str], data: dict) -> list[str]:
+    """Core properties, then the type's own, then any other property already set."""
+    ordered: dict[str, None] = {}
+    applicable = vocabulary.properties_for(tuple(types))
+    for prop in CORE_PROPERTIES:
+        if prop in applicable:
+            ordered[prop] = None
+    for type_name in types:
+        meta = vocabulary.registry.CLASS_METADATA.get(type_name)
+        for prop in sorted(meta.properties if meta else ()):
+            ordered[prop] = None
+    for prop in data:
+        if prop in applicable:
+            ordered[prop] = None
+    return list(ordered)
+
+
+def input_kind(prop: vocabulary.Property, values: list) -> str | None:
+    ranges = set(prop.ranges)
+    untagged = bool(values) and all("@language" not in v for v in values)
+    if prop.is_human_text and not untagged:
+        return "text"
+    if vocabulary.TEXT in ranges and len(ranges) == 1:
+        return "plain"
+    if vocabulary.URL in ranges:
+        return "urls"
+    if prop.enumeration_ranges and not prop.datatype_ranges:
+        return "enum"
+    if ranges & {vocabulary.NUMBER, vocabulary.INTEGER, "Float"}:
+        return "number"
+    if vocabulary.DATE in ranges and vocabulary.DATETIME not in ranges:
+        return "date"
+    if vocabulary.DATETIME in ranges:
+        return "datetime"
+    if ranges == {vocabulary.BOOLEAN}:
+        return "boolean"
+    if prop.class_ranges and not prop.datatype_ranges:
+        return "reference"
+    return None
+
+
+def fits_simple_input(kind: str, values: list) -> bool:
+    if not values:
+        return True
+    if kind == "text":
+        return all(
+            set(v) <= {"@value", "@language"} and isinstance(v.get("@value"), str) for v in values
+        )
+    if kind == "urls":
+        return all(set(v) == {"@id"} or set(v) == {"@value"} for v in values)
+    if len(values) > 1:
+        return False
+    value = values[0]
+    if kind == "reference":
+        return set(value) == {"@id"}
+    return "@value" in value and set(value) <= {"@value", "@type"}
+
+
+class EntityForm(forms.ModelForm):
+    types_text = forms.CharField(
+        label="schema.org type",
+        help_text="e.g. Product, Organization, Store. Several types: separate with commas.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    message = forms.CharField(
+        required=False, label="Change note", help_text="Why you changed it (kept in the history)."
+    )
+
+    class Meta:
+        model = Entity
+        fields = ["brand", "slug"]
+
+    def __init__(self, *args, brand: Brand | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        instance: Entity = self.instance
+        self.brand = brand or (instance.brand if instance.pk else None)
+        self.property_fields: dict[str, tuple[str, list[str]]] = {}
+        types = list(instance.types) if instance.pk else []
+        self.fields["types_text"].initial = ", ".join(types)
+        self.fields["version"].initial = instance.version
+        self.fields["slug"].required = False
+        self.fields["slug"].help_text = "Used in page URLs; left empty, it is made from the name."
+        if not instance.pk or not self.brand:
+            return
+        data = instance.data
+        leftover = {k: v for k, v in data.items()}
+        for prop_name in featured_properties(types, data):
+            prop = vocabulary.get_property(prop_name)
+            values = data.get(prop_name, [])
+            kind = input_kind(prop, values) if prop else None
+            if kind is None or not fits_simple_input(kind, values):
+                continue
+            leftover.pop(prop_name, None)
+            self.add_property_fields(prop, kind, values, types)
+        self.fields[MORE_FIELD] = forms.CharField(
+            required=False,
+            label="Other properties (JSON-LD)",
+            widget=forms.Textarea(
+                attrs={"rows": 12, "class": "vLargeTextField", "spellcheck": "false"}
+            ),
+            help_text="Nested values such as offers or addresses, and properties with several "
+            'values, as stored JSON-LD: {"property": [values]}.',
+            initial=json.dumps(leftover, ensure_ascii=False, indent=2) if leftover else "",
+        )
+
+    def add_property_fields(self, prop, kind: str, values: list, types: list[str]) -> None:
+        label = prop.label
+        declared = vocabulary.declaring_class(prop.name, types[0]) if types else None
+        help_text = prop.help_text[:400] + (f" ({declared})" if declared else "")
+        names: list[str] = []
+        if kind == "text":
+            by_language = {v.get("@language"): v["@value"] for v in values}
+            for language in self.brand.languages:
+                name = field_name(prop.name, language)
+                widget = forms.Textarea(attrs={"rows": 3}) if prop.name in LONG_TEXT else None
+                initial = by_language.get(language)
+                if initial is None and language == self.brand.default_language:
+                    initial = by_language.get(None)
+                self.fields[name] = forms.CharField(
+                    label=f"{label} [{language}]",
+                    required=False,
+                    widget=widget,
+                    help_text=help_text
+                    if language == self.brand.default_language
+                    else ("Missing translation" if not initial else ""),
+                    initial=initial,
+                )
+                names.append(name)
+        else:
+            name = field_name(prop.name)
+            field = self.typed_field(prop, kind, values)
+            field.label, field.help_text, field.required = label, help_text, False
+            self.fields[name] = field
+            names.append(name)
+        self.property_fields[prop.name] = (kind, names)
+
+    def typed_field(self, prop, kind: str, values: list) -> forms.Field:
+        value = values[0] if values else {}
+        raw = value.get("@value")
+        if kind == "urls":
+            lines = [v.get("@id") or v.get("@value") for v in values]
+            return forms.CharField(
+                widget=forms.Textarea(attrs={"rows": 2}), initial="\n".join(lines)
+            )
+        if kind == "enum":
+            members = vocabulary.enumeration_members(prop.enumeration_ranges[0])
+            choices = [("", "—")] + [
+                (f"https://schema.org/{m}", vocabulary.label_words(m)) for m in members
+            ]
+            current = vocabulary.local_name(raw or "") or raw
+            initial = f"https://schema.org/{current}" if current else ""
+            if raw and initial not in dict(choices):
+                choices.append((raw, raw))
+                initial = raw
+            return forms.ChoiceField(choices=choices, initial=initial)
+        if kind == "plain":
+            return forms.CharField(initial=raw)
+        if kind == "number":
+            return forms.CharField(
+                initial=raw, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+            )
+        if kind == "date":
+            return forms.CharField(initial=raw, widget=forms.DateInput(attrs={"type": "date"}))
+        if kind == "datetime":
+            return forms.CharField(initial=raw, help_text="ISO 8601, e.g. 2027-04-05T09:00+08:00")
+        if kind == "boolean":
+            return forms.NullBooleanField(initial=raw)
+        candidates = Entity.objects.filter(brand=self.brand).exclude(pk=self.instance.pk)
+        allowed = [
+            e.pk
+            for e in candidates.only("pk", "types")
+            if any(vocabulary.is_subclass(t, r) for t in e.types for r in prop.class_ranges)
+        ]
+        initial = Entity.objects.filter(brand=self.brand, iri=value.get("@id")).first()
+        return forms.ModelChoiceField(
+            queryset=Entity.objects.filter(pk__in=allowed), initial=initial
+        )
+
+    def clean_types_text(self) -> list[str]:
+        types = [t.strip() for t in self.cleaned_data["types_text"].split(",") if t.strip()]
+        unknown = [t for t in types if not vocabulary.is_class(t)]
+        if unknown:
+            raise ValidationError(f"Not schema.org types: {', '.join(unknown)}.")
+        if not types:
+            raise ValidationError("Give at least one schema.org type.")
+        return types
+
+    def clean_more_properties(self) -> dict:
+        text = self.cleaned_data.get(MORE_FIELD) or ""
+        if not text.strip():
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValidationError(
+                f"Not valid JSON: line {error.lineno}, column {error.colno}: {error.msg}"
+            ) from None
+        if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+            raise ValidationError('Expected {"property": [values], …}.')
+        return value
+
+    def entity_data(self) -> dict[str, list]:
+        """The stored-form data from the inputs."""
+        data: dict[str, list] = dict(self.cleaned_data.get(MORE_FIELD) or {})
+        for prop_name, (kind, names) in self.property_fields.items():
+            if not set(names) & set(self.changed_data):
+                # Untouched inputs keep the stored values exactly (no re-typing of "12.50").
+                if self.instance.data.get(prop_name):
+                    data[prop_name] = self.instance.data[prop_name]
+                continue
+            values = self.values_for(prop_name, kind, names)
+            if values:
+                data[prop_name] = values
+            else:
+                data.pop(prop_name, None)
+        return data
+
+    def values_for(self, prop_name: str, kind: str, names: list[str]) -> list[dict[str, Any]]:
+        cleaned = self.cleaned_data
+        if kind == "text":
+            return [
+                {"@value": cleaned[name], "@language": name.rsplit("__", 1)[1]}
+                for name in names
+                if cleaned.get(name)
+            ]
+        raw = cleaned.get(names[0])
+        if raw in (None, ""):
+            return []
+        if kind == "urls":
+            return [{"@id": line.strip()} for line in raw.splitlines() if line.strip()]
+        if kind == "reference":
+            return [{"@id": raw.iri}]
+        if kind == "number":
+            try:
+                number = float(raw)
+            except ValueError:
+                return [{"@value": raw}]
+            return [{"@value": int(number) if number.is_integer() and "." not in raw else number}]
+        if kind == "date":
+            return [{"@value": str(raw), "@type": "Date"}]
+        return [{"@value": raw}]

@@ -1,0 +1,417 @@
+"""Reading schema.org JSON-LD files into planned entities, with errors that say where.
+
+Reading never writes: ``read_files`` parses, expands (pyld, offline) and validates every
+file; ``kb.services.imports.jsonld_import`` then applies the plan in one transaction.
+
+To report JSON pointers into the input after pyld has expanded it, every node object of
+the input is tagged with its pointer under an absolute IRI (``SOURCE_POINTER_IRI``) that
+expansion carries through untouched; the tag is removed again before anything is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils.text import slugify
+from pyld.jsonld import JsonLdError
+
+from kb import jsonld
+from kb.models import Brand, Entity
+from kb.validation import KEYS_KEY, POINTER_KEY, Problem, join_pointer, validate_node
+
+SOURCE_POINTER_IRI = "urn:sourcebook:source-pointer"
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    file: str
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.pointer or '/'}: {self.message}"
+
+
+@dataclass
+class PlannedEntity:
+    iri: str
+    types: list[str]
+    data: dict[str, list]
+    file: str
+    pointer: str
+    iri_generated: bool = False
+
+
+@dataclass
+class FileReading:
+    name: str
+    entities: list[PlannedEntity] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+class FileProblem(Exception):
+    def __init__(self, pointer: str, message: str):
+        super().__init__(message)
+        self.pointer = pointer
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    name: str
+    raw: bytes | None  # None when the file is over the size limit and was not read
+    size: int
+
+
+def read_files(brand: Brand, files: Iterable[SourceFile]) -> list[FileReading]:
+    """Parse and validate every file; problems are collected, nothing is written."""
+    readings = [read_document(brand, source) for source in files]
+    planned = {e.iri: e for reading in readings for e in reading.entities}
+    existing = dict(Entity.objects.filter(brand=brand).values_list("iri", "types"))
+
+    def lookup_types(iri: str) -> list[str] | None:
+        if iri in planned:
+            return planned[iri].types
+        return existing.get(iri)
+
+    for reading in readings:
+        for entity in reading.entities:
+            problems = validate_node(
+                entity.types,
+                entity.data,
+                pointer=entity.pointer,
+                lookup_types=lookup_types,
+                languages=brand.languages,
+            )
+            reading.problems.extend(
+                ImportProblem(reading.name, p.pointer, p.message) for p in problems
+            )
+        for entity in reading.entities:
+            strip_source_markers(entity.data)
+    return readings
+
+
+def read_path(path: str | Path) -> SourceFile:
+    path = Path(path)
+    size = path.stat().st_size
+    # A file over the limit is refused by its size alone, without reading it.
+    raw = path.read_bytes() if size <= settings.SOURCEBOOK_IMPORT_MAX_BYTES else None
+    return SourceFile(name=str(path), raw=raw, size=size)
+
+
+def source_from_bytes(name: str, raw: bytes) -> SourceFile:
+    return SourceFile(name=name, raw=raw, size=len(raw))
+
+
+def read_document(brand: Brand, source: SourceFile) -> FileReading:
+    reading = FileReading(name=source.name)
+    try:
+        document = parse_json(source)
+        check_depth(document, settings.SOURCEBOOK_IMPORT_MAX_DEPTH)
+        keys_by_pointer = tag_nodes(document)
+        try:
+            expanded = jsonld.expand(document)
+        except JsonLdError as error:
+            raise FileProblem("", f"invalid JSON-LD: {describe_jsonld_error(error)}") from None
+        except RecursionError:
+            raise FileProblem("", "the document is nested too deeply to process") from None
+        reading.entities = plan_entities(brand, expanded, keys_by_pointer, reading)
+    except FileProblem as problem:
+        reading.problems.append(ImportProblem(source.name, problem.pointer, problem.message))
+    return reading
+
+
+def parse_json(source: SourceFile) -> Any:
+    limit = settings.SOURCEBOOK_IMPORT_MAX_BYTES
+    if source.raw is None or source.size > limit:
+        raise FileProblem(
+            "",
+            f"the file is {source.size:,} bytes, over the import limit of {limit:,} bytes "
+            "(SOURCEBOOK_IMPORT_MAX_BYTES)",
+        )
+    try:
+        text = source.raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FileProblem("", f"not UTF-8 text (byte {error.start})") from None
+    if not text.strip():
+        raise FileProblem("", "the file is empty")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FileProblem(
+            "", f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    except RecursionError:
+        raise FileProblem("", "the JSON is nested too deeply to parse") from None
+    if not isinstance(document, dict | list):
+        raise FileProblem("", "expected a JSON-LD object or array at the top level")
+    return document
+
+
+def check_depth(document: Any, max_depth: int) -> None:
+    stack: list[tuple[Any, str, int]] = [(document, "", 1)]
+    while stack:
+        value, pointer, depth = stack.pop()
+        if depth > max_depth:
+            raise FileProblem(
+                pointer,
+                f"nested deeper than {max_depth} levels (SOURCEBOOK_IMPORT_MAX_DEPTH)",
+            )
+        if isinstance(value, dict):
+            stack.extend((v, join_pointer(pointer, k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, join_pointer(pointer, i), depth + 1) for i, v in enumerate(value))
+
+
+def container_terms(document: Any) -> set[str]:
+    """Terms that inline contexts declare with a container (language maps, index maps…)."""
+    terms: set[str] = set()
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key == "@context":
+                    for context in item if isinstance(item, list) else [item]:
+                        if isinstance(context, dict):
+                            terms.update(
+                                term
+                                for term, definition in context.items()
+                                if isinstance(definition, dict) and "@container" in definition
+                            )
+                else:
+                    stack.append(item)
+    return terms
+
+
+def tag_nodes(document: Any) -> dict[str, list[str]]:
+    """Tag each node object with its JSON pointer; return each node's own keys."""
+    skip = container_terms(document)
+    keys_by_pointer: dict[str, list[str]] = {}
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, pointer = stack.pop()
+        if isinstance(value, list):
+            stack.extend((item, join_pointer(pointer, i)) for i, item in enumerate(value))
+            continue
+        if not isinstance(value, dict) or "@value" in value:
+            continue
+        for list_key in ("@list", "@set"):
+            if list_key in value:
+                stack.append((value[list_key], join_pointer(pointer, list_key)))
+        if "@list" in value or "@set" in value:
+            continue
+        graph_only = "@graph" in value and not set(value) - {"@context", "@graph"}
+        if not graph_only:
+            keys_by_pointer[pointer] = [k for k in value if not k.startswith("@")]
+            value[SOURCE_POINTER_IRI] = pointer
+        for key, item in list(value.items()):
+            if key in ("@context", "@id", "@type", SOURCE_POINTER_IRI) or key in skip:
+                continue
+            stack.append((item, join_pointer(pointer, key)))
+    return keys_by_pointer
+
+
+def describe_jsonld_error(error: JsonLdError) -> str:
+    cause: BaseException | None = error
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, jsonld.RemoteContextRefused):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
+    message = str(error.args[0] if error.args else error).split("\n")[0]
+    code = getattr(error, "code", None)
+    return f"{message} ({code})" if code and code not in message else message
+
+
+class _Planner:
+    def __init__(self, brand: Brand, keys_by_pointer: dict[str, list[str]], reading: FileReading):
+        self.brand = brand
+        self.keys_by_pointer = keys_by_pointer
+        self.reading = reading
+        self.entities: dict[str, PlannedEntity] = {}
+        self.blank_iris: dict[str, str] = {}
+
+    def problem(self, pointer: str, message: str) -> None:
+        self.reading.problems.append(ImportProblem(self.reading.name, pointer, message))
+
+    def plan(self, expanded: list[dict]) -> list[PlannedEntity]:
+        top_level = [node for node in expanded if isinstance(node, dict)]
+        # Blank or missing top-level ids get a stable IRI first, so references resolve.
+        for node in top_level:
+            node_id = node.get("@id")
+            if node_id is None or node_id.startswith("_:"):
+                iri = self.generated_iri(node)
+                if node_id:
+                    self.blank_iris[node_id] = iri
+                node["@id"] = iri
+                node["__generated__"] = True
+        for node in top_level:
+            self.add_entity(node)
+        return list(self.entities.values())
+
+    def generated_iri(self, node: dict) -> str:
+        types = [jsonld.shorten_iri(t) for t in node.get("@type", [])] or ["Thing"]
+        names = node.get(jsonld.SCHEMA_VOCAB + "name") or node.get("https://schema.org/name") or []
+        name = next((v.get("@value") for v in names if isinstance(v.get("@value"), str)), "")
+        if name:
+            stem = slugify(f"{types[0]}-{name}") or types[0].lower()
+        else:
+            digest = hashlib.sha256(
+                json.dumps(strip_keys(node, {SOURCE_POINTER_IRI}), sort_keys=True).encode()
+            ).hexdigest()[:12]
+            stem = f"{types[0].lower()}-{digest}"
+        iri = f"{self.brand.base_url}/id/{stem}"
+        candidate, n = iri, 2
+        while candidate in self.entities or candidate in self.blank_iris.values():
+            candidate, n = f"{iri}-{n}", n + 1
+        return candidate
+
+    def add_entity(self, node: dict) -> None:
+        pointer = source_pointer(node)
+        types, data = self.convert_node(node, pointer)
+        iri = node["@id"]
+        if not types and not data:
+            return  # a bare reference at the top level describes nothing
+        planned = self.entities.get(iri)
+        if planned is None:
+            self.entities[iri] = PlannedEntity(
+                iri=iri,
+                types=types,
+                data=data,
+                file=self.reading.name,
+                pointer=pointer,
+                iri_generated=bool(node.get("__generated__")),
+            )
+            return
+        # JSON-LD merges node definitions that share an @id.
+        planned.types.extend(t for t in types if t not in planned.types)
+        for prop, values in data.items():
+            if prop in (POINTER_KEY, KEYS_KEY):
+                continue
+            target = planned.data.setdefault(prop, [])
+            target.extend(v for v in values if v not in target)
+            planned.data[KEYS_KEY].setdefault(prop, data[KEYS_KEY].get(prop, prop))
+
+    def convert_node(self, node: dict, pointer: str) -> tuple[list[str], dict]:
+        types = [jsonld.shorten_iri(t) for t in node.get("@type", [])]
+        data: dict[str, Any] = {}
+        original_keys = self.keys_by_pointer.get(pointer, [])
+        key_map: dict[str, str] = {}
+        for key, values in node.items():
+            if key in ("@id", "@type", SOURCE_POINTER_IRI, "__generated__"):
+                continue
+            if key.startswith("@"):
+                self.problem(join_pointer(pointer, key), f"{key} is not supported here")
+                continue
+            name = jsonld.shorten_iri(key)
+            original = find_original_key(name, key, original_keys)
+            key_map[name] = original or name
+            prop_pointer = join_pointer(pointer, original or name)
+            converted = [
+                self.convert_value(
+                    value, join_pointer(prop_pointer, i) if len(values) > 1 else prop_pointer
+                )
+                for i, value in enumerate(values)
+            ]
+            data[name] = [v for v in converted if v is not None]
+        used = set(key_map.values())
+        for key in original_keys:
+            if key not in used and not key.startswith("@"):
+                self.problem(
+                    join_pointer(pointer, key),
+                    f"the term {key!r} is not defined by the @context, so JSON-LD would drop it",
+                )
+        data[POINTER_KEY] = pointer
+        data[KEYS_KEY] = key_map
+        return types, data
+
+    def convert_value(self, value: dict, pointer: str) -> dict | None:
+        if "@value" in value:
+            converted = dict(value)
+            if "@type" in converted:
+                converted["@type"] = jsonld.shorten_iri(converted["@type"])
+            if "@language" in converted:
+                converted["@language"] = (
+                    self.brand.canonical_language(converted["@language"]) or converted["@language"]
+                )
+            return converted
+        if "@list" in value:
+            return {
+                "@list": [
+                    self.convert_value(item, join_pointer(pointer, i))
+                    for i, item in enumerate(value["@list"])
+                ]
+            }
+        node_id = value.get("@id")
+        has_content = any(k for k in value if k not in ("@id", SOURCE_POINTER_IRI))
+        if node_id is not None and not has_content:
+            if node_id.startswith("_:"):
+                if node_id in self.blank_iris:
+                    return {"@id": self.blank_iris[node_id]}
+                self.problem(pointer, f"reference to blank node {node_id}, which is not described")
+                return None
+            return {"@id": node_id}
+        if node_id is not None and not node_id.startswith("_:"):
+            # A nested node with its own @id is an entity of its own, linked by reference.
+            self.add_entity(value)
+            return {"@id": node_id}
+        types, data = self.convert_node(value, source_pointer(value) or pointer)
+        return {"@type": types, **data} if types else data
+
+
+def source_pointer(node: dict) -> str:
+    tag = node.get(SOURCE_POINTER_IRI)
+    if tag:
+        return tag[0].get("@value", "")
+    return ""
+
+
+def find_original_key(name: str, iri: str, original_keys: list[str]) -> str | None:
+    for key in original_keys:
+        if key in (name, iri) or key.endswith(":" + name):
+            return key
+    return None
+
+
+def strip_keys(value: Any, keys: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: strip_keys(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [strip_keys(v, keys) for v in value]
+    return value
+
+
+def strip_source_markers(data: dict) -> None:
+    stack: list[Any] = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            value.pop(POINTER_KEY, None)
+            value.pop(KEYS_KEY, None)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def plan_entities(
+    brand: Brand, expanded: list[dict], keys_by_pointer: dict[str, list[str]], reading: FileReading
+) -> list[PlannedEntity]:
+    return _Planner(brand, keys_by_pointer, reading).plan(expanded)
+
+
+def problems_as_text(problems: Iterable[Problem | ImportProblem]) -> str:
+    return "\n".join(str(p) for p in problems)

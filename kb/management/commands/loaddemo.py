@@ -1,0 +1,26 @@
+import sys
+
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from kb.demo_brand import DEMO_PASSWORD, DEMO_USERNAME, demo_load
+
+
+class Command(BaseCommand):
+    help = "Load (or refresh) the demo brand, publish it, and create the demo login."
+
+    def handle(self, **options):
+        bar = tqdm(desc="Loading the demo brand", unit="entity", file=sys.stderr, disable=None)
+        try:
+            summary = demo_load(progress=bar.update, on_plan=lambda n: setattr(bar, "total", n))
+        finally:
+            bar.close()
+        brand, result = summary["brand"], summary["import"]
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo brand {brand.slug!r} ({brand.name}): {result.total} entities "
+                f"({len(result.created)} new, {len(result.updated)} updated), "
+                f"{summary['facts']} facts, {summary['faqs']} FAQs, all published. "
+                f"Login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
+            )
+        )

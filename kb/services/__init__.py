@@ -1,0 +1,1 @@
+"""The one service layer: admin, CLI, API and tasks all write through these functions."""

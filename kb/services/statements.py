@@ -1,0 +1,162 @@
+"""Facts and FAQs: create, update, delete through the same workflow as entities."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from kb.models import FAQ, Brand, Fact, RevisionedModel, Status
+from kb.services.errors import InvalidContent, WorkflowError
+from kb.services.permissions import require
+from kb.services.workflow import (
+    ensure_current,
+    lock,
+    log_action,
+    revision_create,
+    revisions_of,
+    working_copy_saved,
+)
+from kb.validation import Problem
+
+FACT_FIELDS = (
+    "key",
+    "about",
+    "statement",
+    "value",
+    "unit",
+    "source_url",
+    "source_title",
+    "as_of",
+    "valid_until",
+)
+FAQ_FIELDS = ("key", "about", "question", "answer", "order")
+MULTILINGUAL = {"statement", "source_title", "question", "answer"}
+REQUIRED_TEXT = {"statement", "question", "answer"}
+
+
+def check_multilingual(brand: Brand, obj: RevisionedModel) -> list[Problem]:
+    problems = []
+    for field in [f.name for f in obj._meta.fields if f.name in MULTILINGUAL]:
+        values = getattr(obj, field) or {}
+        if not isinstance(values, dict):
+            problems.append(Problem(f"/{field}", 'give one text per language, e.g. {"en": "…"}'))
+            continue
+        for language, text in values.items():
+            if brand.canonical_language(language) is None:
+                problems.append(
+                    Problem(
+                        f"/{field}/{language}",
+                        f"{language!r} is not one of the brand's languages "
+                        f"({', '.join(brand.languages)})",
+                    )
+                )
+            elif not isinstance(text, str):
+                problems.append(Problem(f"/{field}/{language}", "must be text"))
+        if field in REQUIRED_TEXT and not str(values.get(brand.default_language, "")).strip():
+            problems.append(
+                Problem(f"/{field}/{brand.default_language}", "required in the default language")
+            )
+    return problems
+
+
+def full_check(brand: Brand, obj: RevisionedModel) -> None:
+    problems = check_multilingual(brand, obj)
+    if getattr(obj, "about_id", None) and obj.about.brand_id != brand.pk:
+        problems.append(Problem("/about", "must be an entity of the same brand"))
+    try:
+        obj.full_clean(
+            exclude=["brand", "latest_revision", "live_revision", "about", *MULTILINGUAL]
+        )
+    except ValidationError as error:
+        problems += [
+            Problem(f"/{field}", " ".join(messages))
+            for field, messages in error.message_dict.items()
+        ]
+    if (
+        isinstance(obj, Fact)
+        and obj.valid_until
+        and obj.as_of
+        and obj.valid_until < _date(obj.as_of)
+    ):
+        problems.append(Problem("/valid_until", "must not be before as_of"))
+    if problems:
+        raise InvalidContent(problems)
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _canonical(brand: Brand, obj: RevisionedModel) -> None:
+    for field in MULTILINGUAL & {f.name for f in obj._meta.fields}:
+        values = getattr(obj, field)
+        if isinstance(values, dict):
+            setattr(
+                obj,
+                field,
+                {
+                    brand.canonical_language(k) or k: v
+                    for k, v in values.items()
+                    if v not in ("", None)
+                },
+            )
+
+
+@transaction.atomic
+def statement_create(
+    *, model: type[Fact] | type[FAQ], brand: Brand, user=None, message="", **fields
+):
+    require(user, brand, "edit")
+    obj = model(brand=brand, **fields)
+    _canonical(brand, obj)
+    full_check(brand, obj)
+    obj.version = 1
+    obj.save()
+    revision_create(obj=obj, user=user, message=message or "Created")
+    log_action(obj, "create", user)
+    return obj
+
+
+@transaction.atomic
+def statement_update(
+    *, obj: Fact | FAQ, expected_version: int | None, user=None, message="", **fields
+):
+    obj = lock(obj)
+    require(user, obj.brand, "edit")
+    ensure_current(obj, expected_version)
+    if obj.status == Status.ARCHIVED:
+        raise WorkflowError(f"{obj} is archived; restore it before editing.")
+    before = obj.snapshot()
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    _canonical(obj.brand, obj)
+    full_check(obj.brand, obj)
+    if obj.snapshot() == before:
+        return obj
+    obj.version += 1
+    working_copy_saved(obj)
+    obj.save()
+    revision_create(obj=obj, user=user, message=message)
+    log_action(obj, "edit", user, version=obj.version)
+    return obj
+
+
+@transaction.atomic
+def statement_delete(*, obj: Fact | FAQ, user=None) -> None:
+    obj = lock(obj)
+    require(user, obj.brand, "edit")
+    log_action(obj, "delete", user, key=obj.key)
+    type(obj).objects.filter(pk=obj.pk).update(latest_revision=None, live_revision=None)
+    revisions_of(obj).delete()
+    obj.delete()
+
+
+def fact_create(*, brand: Brand, user=None, **fields) -> Fact:
+    return statement_create(model=Fact, brand=brand, user=user, **fields)
+
+
+def faq_create(*, brand: Brand, user=None, **fields) -> FAQ:
+    return statement_create(model=FAQ, brand=brand, user=user, **fields)

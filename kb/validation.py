@@ -1,0 +1,242 @@
+"""Checks entity data against the schema.org vocabulary.
+
+Works on the stored form (see ``kb.jsonld``). Every problem names where it is: a JSON
+pointer into the input when the data came from a file (nodes carry their source pointer
+under ``POINTER_KEY``), or into the entity's data otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from kb import vocabulary
+
+POINTER_KEY = "__pointer__"  # where a node came from in the input (import only)
+KEYS_KEY = "__keys__"  # property name → the key the input used for it (import only)
+
+NUMERIC = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+
+def escape_pointer_token(token: str | int) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def join_pointer(base: str, *tokens: str | int) -> str:
+    return base + "".join("/" + escape_pointer_token(t) for t in tokens)
+
+
+def suggest(name: str, candidates) -> str:
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+# A function telling the types of an entity by IRI, or None when the IRI is not an entity.
+TypeLookup = Callable[[str], "list[str] | None"]
+
+
+def validate_node(
+    types: list[str],
+    data: dict,
+    *,
+    pointer: str,
+    lookup_types: TypeLookup,
+    languages: list[str],
+    allowed_types: tuple[str, ...] = (),
+) -> list[Problem]:
+    """All problems of one node (entity or nested) and the nodes inside it."""
+    return list(_node_problems(types, data, pointer, lookup_types, languages, allowed_types))
+
+
+def _node_problems(
+    types, data, pointer, lookup_types, languages, allowed_types
+) -> Iterator[Problem]:
+    pointer = data.get(POINTER_KEY, pointer)
+    keys = data.get(KEYS_KEY, {})
+    known_types: list[str] = []
+    for index, type_name in enumerate(types):
+        if vocabulary.is_class(type_name):
+            known_types.append(type_name)
+        else:
+            yield Problem(
+                join_pointer(pointer, "@type", *([index] if len(types) > 1 else [])),
+                f"unknown schema.org type {type_name!r}"
+                + suggest(type_name, vocabulary.all_classes()),
+            )
+    if not types and not allowed_types:
+        yield Problem(pointer, "the node has no @type")
+    if (
+        allowed_types
+        and known_types
+        and not any(
+            vocabulary.is_subclass(t, allowed) for t in known_types for allowed in allowed_types
+        )
+    ):
+        yield Problem(
+            pointer,
+            f"expected {_or(allowed_types)} here, got {_or(known_types)}",
+        )
+    context_types = tuple(known_types) or allowed_types
+    for prop, values in data.items():
+        if prop.startswith("@") or prop in (POINTER_KEY, KEYS_KEY):
+            continue
+        prop_pointer = join_pointer(pointer, keys.get(prop, prop))
+        meta = vocabulary.get_property(prop)
+        if meta is None:
+            yield Problem(
+                prop_pointer,
+                f"unknown schema.org property {prop!r}"
+                + suggest(prop, vocabulary.properties_for(context_types or ("Thing",))),
+            )
+            continue
+        if context_types and not vocabulary.property_applies(prop, context_types):
+            yield Problem(
+                prop_pointer,
+                f"property {prop!r} does not apply to {_or(context_types)}; "
+                f"it applies to {_or(meta.domains)}",
+            )
+            continue
+        if not isinstance(values, list):
+            yield Problem(prop_pointer, "values must be a list")
+            continue
+        for index, value in enumerate(values):
+            value_pointer = join_pointer(prop_pointer, index) if len(values) > 1 else prop_pointer
+            yield from _value_problems(meta, value, value_pointer, lookup_types, languages)
+
+
+def _value_problems(meta, value, pointer, lookup_types, languages) -> Iterator[Problem]:
+    if not isinstance(value, dict):
+        yield Problem(pointer, f"malformed value {value!r}")
+        return
+    if "@list" in value:
+        for index, item in enumerate(value["@list"]):
+            yield from _value_problems(
+                meta, item, join_pointer(pointer, index), lookup_types, languages
+            )
+        return
+    if "@value" in value:
+        problem = literal_problem(meta, value, languages)
+        if problem:
+            yield Problem(pointer, problem)
+        return
+    if "@id" in value and not any(k for k in value if not k.startswith("@") or k == "@type"):
+        problem = reference_problem(meta, value["@id"], lookup_types)
+        if problem:
+            yield Problem(pointer, problem)
+        return
+    # A nested anonymous node.
+    nested_types = value.get("@type", [])
+    class_ranges = meta.class_ranges
+    if not class_ranges:
+        yield Problem(
+            pointer,
+            f"{meta.name!r} expects {_or(meta.ranges)}, got a nested "
+            f"{_or(nested_types) if nested_types else 'node'}",
+        )
+        return
+    yield from _node_problems(
+        nested_types, value, pointer, lookup_types, languages, allowed_types=class_ranges
+    )
+
+
+def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]) -> str | None:
+    raw = value["@value"]
+    expects = _or(meta.ranges)
+    language = value.get("@language")
+    if language is not None and language not in languages:
+        return f"language {language!r} is not one of the brand's languages ({', '.join(languages)})"
+    datatypes = {
+        ancestor for r in meta.datatype_ranges for ancestor in vocabulary.datatype_lineage(r)
+    }
+    if isinstance(raw, bool):
+        return (
+            None
+            if vocabulary.BOOLEAN in datatypes
+            else f"{meta.name!r} expects {expects}, got {raw!r}"
+        )
+    if isinstance(raw, int | float):
+        if vocabulary.NUMBER in datatypes or vocabulary.TEXT in datatypes:
+            if (
+                datatypes & {vocabulary.INTEGER}
+                and not datatypes & {vocabulary.TEXT, "Float"}
+                and vocabulary.NUMBER not in meta.ranges
+                and isinstance(raw, float)
+                and not raw.is_integer()
+            ):
+                return f"{meta.name!r} expects an Integer, got {raw!r}"
+            return None
+        return f"{meta.name!r} expects {expects}, got the number {raw!r}"
+    if not isinstance(raw, str):
+        return f"{meta.name!r} expects {expects}, got {raw!r}"
+    if vocabulary.TEXT in datatypes or "Quantity" in datatypes:
+        return None
+    if vocabulary.NUMBER in datatypes and NUMERIC.match(raw.strip()):
+        return None
+    if vocabulary.DATETIME in datatypes and _parses(datetime.fromisoformat, raw):
+        return None
+    if vocabulary.DATE in datatypes and _parses(date.fromisoformat, raw):
+        return None
+    if vocabulary.TIME in datatypes and _parses(time.fromisoformat, raw):
+        return None
+    if vocabulary.BOOLEAN in datatypes and raw in {"True", "False", "true", "false"}:
+        return None
+    member = vocabulary.local_name(raw) or raw
+    for enumeration in meta.enumeration_ranges:
+        if vocabulary.is_enumeration_member(member, enumeration):
+            return None
+    if meta.enumeration_ranges:
+        members = vocabulary.enumeration_members(meta.enumeration_ranges[0])
+        return (
+            f"{raw!r} is not a member of {_or(meta.enumeration_ranges)}"
+            + suggest(member, members)
+            + (f"; use one of {', '.join(members[:8])}" + ("…" if len(members) > 8 else ""))
+        )
+    return f"{meta.name!r} expects {expects}, got the text {raw!r}"
+
+
+def reference_problem(meta: vocabulary.Property, iri: str, lookup_types: TypeLookup) -> str | None:
+    datatypes = {
+        ancestor for r in meta.datatype_ranges for ancestor in vocabulary.datatype_lineage(r)
+    }
+    member = vocabulary.local_name(iri)
+    if member and any(vocabulary.is_enumeration_member(member, e) for e in meta.enumeration_ranges):
+        return None
+    target_types = lookup_types(iri)
+    if target_types is not None and meta.class_ranges:
+        if any(vocabulary.is_subclass(t, r) for t in target_types for r in meta.class_ranges):
+            return None
+        if vocabulary.URL not in datatypes:
+            return (
+                f"{meta.name!r} expects {_or(meta.class_ranges)}, but {iri} is a "
+                f"{_or(target_types)}"
+            )
+    if meta.class_ranges or vocabulary.URL in datatypes:
+        return None
+    return f"{meta.name!r} expects {_or(meta.ranges)}, got a reference to {iri}"
+
+
+def _parses(parser, raw: str) -> bool:
+    try:
+        parser(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _or(names) -> str:
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]

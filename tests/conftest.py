@@ -1,0 +1,58 @@
+import json
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+from kb.importing import source_from_bytes
+from kb.services.brands import brand_create
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def broker_reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), 2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def broker_url():
+    """The Redis broker, or a skip that says why; CI (SOURCEBOOK_REQUIRE_SERVICES=1) fails."""
+    url = settings.CELERY_BROKER_URL
+    required = os.environ.get("SOURCEBOOK_REQUIRE_SERVICES") == "1"
+    if not url:
+        if required:
+            pytest.fail("CELERY_BROKER_URL is not set but SOURCEBOOK_REQUIRE_SERVICES=1")
+        pytest.skip("CELERY_BROKER_URL is not set: no Redis broker, so no real worker to test")
+    if not broker_reachable(url):
+        pytest.fail(f"CELERY_BROKER_URL={url} is set but nothing answers there")
+    return url
+
+
+@pytest.fixture
+def brand(db):
+    return brand_create(
+        slug="acme-tea",
+        name="Acme Tea",
+        base_url="https://tea.example",
+        languages=["en", "zh-Hans"],
+    )
+
+
+@pytest.fixture
+def other_brand(db):
+    return brand_create(
+        slug="other", name="Other Brand", base_url="https://other.example", languages=["en"]
+    )
+
+
+def jsonld_source(document, name="input.jsonld"):
+    raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return source_from_bytes(name, raw)

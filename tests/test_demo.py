@@ -1,0 +1,63 @@
+"""The shipped demo brand: realistic, bilingual, valid, and loadable twice."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from kb import jsonld
+from kb.demo_brand import DEMO_DIR
+from kb.models import FAQ, Entity, Fact, Status
+from kb.selectors import brand_graph
+
+pytestmark = pytest.mark.django_db
+
+
+def canonical(document) -> list[str]:
+    nquads = jsonld.to_rdf(document).replace("https://schema.org/", "http://schema.org/")
+    return sorted(nquads.splitlines())
+
+
+def test_loaddemo_loads_a_realistic_bilingual_brand():
+    out = StringIO()
+    call_command("loaddemo", stdout=out)
+    assert "Login: demo / sourcebook-demo" in out.getvalue()
+    products = Entity.objects.filter(primary_type="Product")
+    assert products.count() >= 20
+    for product in products:
+        currencies = sorted(offer["priceCurrency"][0]["@value"] for offer in product.data["offers"])
+        assert currencies == ["EUR", "USD"], product.iri
+        languages = {v["@language"] for v in product.data["name"]}
+        assert languages == {"en", "zh-Hans"}, product.iri
+        assert product.status == Status.PUBLISHED
+    assert Entity.objects.filter(primary_type="Store").count() == 2
+    organization = Entity.objects.get(iri="https://www.westlakeleaf.example/#organization")
+    assert organization.data["founder"][0]["@id"].startswith("https://www.westlakeleaf.example/")
+    assert len(organization.data["contactPoint"]) >= 2
+    assert len(organization.data["sameAs"]) >= 3
+    assert Fact.objects.count() >= 30
+    assert not Fact.objects.filter(source_url="").exists()
+    assert FAQ.objects.count() >= 20
+    for faq in FAQ.objects.all():
+        assert set(faq.question) == {"en", "zh-Hans"} and set(faq.answer) == {"en", "zh-Hans"}
+    assert not Fact.objects.exclude(status=Status.PUBLISHED).exists()
+
+
+def test_loaddemo_twice_changes_nothing():
+    call_command("loaddemo", stdout=StringIO())
+    counts = (Entity.objects.count(), Fact.objects.count(), FAQ.objects.count())
+    versions = sorted(Entity.objects.values_list("version", flat=True))
+    out = StringIO()
+    call_command("loaddemo", stdout=out)
+    assert "(0 new, 0 updated)" in out.getvalue()
+    assert (Entity.objects.count(), Fact.objects.count(), FAQ.objects.count()) == counts
+    assert sorted(Entity.objects.values_list("version", flat=True)) == versions
+
+
+def test_demo_graph_survives_import_and_export_unchanged():
+    call_command("loaddemo", stdout=StringIO())
+    source = json.loads((DEMO_DIR / "graph.jsonld").read_text(encoding="utf-8"))
+    brand = Entity.objects.first().brand
+    exported = brand_graph(brand=brand, state="published")
+    assert canonical(exported) == canonical(source)
