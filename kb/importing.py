@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,7 @@ def read_document(brand: Brand, source: SourceFile) -> FileReading:
     try:
         document = parse_json(source)
         check_depth(document, settings.SOURCEBOOK_IMPORT_MAX_DEPTH)
+        check_context(document)
         keys_by_pointer = tag_nodes(document)
         try:
             expanded = jsonld.expand(document)
@@ -125,7 +126,13 @@ def read_document(brand: Brand, source: SourceFile) -> FileReading:
             raise FileProblem("", f"invalid JSON-LD: {describe_jsonld_error(error)}") from None
         except RecursionError:
             raise FileProblem("", "the document is nested too deeply to process") from None
-        reading.entities = plan_entities(brand, expanded, keys_by_pointer, reading)
+        reading.entities = _Planner(
+            brand,
+            keys_by_pointer,
+            reading,
+            language_maps=container_terms(document, "@language"),
+            aliases=context_aliases(document),
+        ).plan(expanded)
     except FileProblem as problem:
         reading.problems.append(ImportProblem(source.name, problem.pointer, problem.message))
     return reading
@@ -152,10 +159,25 @@ def parse_json(source: SourceFile) -> Any:
             "", f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
     except RecursionError:
-        raise FileProblem("", "the JSON is nested too deeply to parse") from None
+        raise FileProblem(
+            "",
+            f"nested far deeper than {settings.SOURCEBOOK_IMPORT_MAX_DEPTH} levels "
+            "(SOURCEBOOK_IMPORT_MAX_DEPTH); the JSON cannot even be parsed",
+        ) from None
     if not isinstance(document, dict | list):
         raise FileProblem("", "expected a JSON-LD object or array at the top level")
     return document
+
+
+def check_context(document: Any) -> None:
+    """Without a @context JSON-LD silently drops every property: refuse, and say so."""
+    nodes = document if isinstance(document, list) else [document]
+    for index, node in enumerate(nodes):
+        if isinstance(node, dict) and "@context" not in node:
+            raise FileProblem(
+                join_pointer("", index) if isinstance(document, list) else "",
+                'no @context, so no term would be understood; add "@context": "https://schema.org"',
+            )
 
 
 def check_depth(document: Any, max_depth: int) -> None:
@@ -173,9 +195,8 @@ def check_depth(document: Any, max_depth: int) -> None:
             stack.extend((v, join_pointer(pointer, i), depth + 1) for i, v in enumerate(value))
 
 
-def container_terms(document: Any) -> set[str]:
-    """Terms that inline contexts declare with a container (language maps, index maps…)."""
-    terms: set[str] = set()
+def inline_term_definitions(document: Any) -> Iterator[tuple[str, Any]]:
+    """(term, definition) for every term that an inline ``@context`` in the document defines."""
     stack = [document]
     while stack:
         value = stack.pop()
@@ -183,17 +204,33 @@ def container_terms(document: Any) -> set[str]:
             stack.extend(value)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if key == "@context":
-                    for context in item if isinstance(item, list) else [item]:
-                        if isinstance(context, dict):
-                            terms.update(
-                                term
-                                for term, definition in context.items()
-                                if isinstance(definition, dict) and "@container" in definition
-                            )
-                else:
+                if key != "@context":
                     stack.append(item)
-    return terms
+                    continue
+                for context in item if isinstance(item, list) else [item]:
+                    if isinstance(context, dict):
+                        yield from context.items()
+
+
+def container_terms(document: Any, container: str | None = None) -> set[str]:
+    """Terms declared with a container (language maps, index maps…), or one kind of it."""
+    return {
+        term
+        for term, definition in inline_term_definitions(document)
+        if isinstance(definition, dict)
+        and "@container" in definition
+        and container in (None, definition["@container"])
+    }
+
+
+def context_aliases(document: Any) -> dict[str, str]:
+    """Terms that inline contexts define for schema.org properties, e.g. ``"nameMap"`` → name."""
+    aliases: dict[str, str] = {}
+    for term, definition in inline_term_definitions(document):
+        iri = definition.get("@id") if isinstance(definition, dict) else definition
+        if isinstance(iri, str):
+            aliases[term] = jsonld.shorten_iri(iri.replace("schema:", jsonld.SCHEMA_VOCAB, 1))
+    return aliases
 
 
 def tag_nodes(document: Any) -> dict[str, list[str]]:
@@ -238,8 +275,18 @@ def describe_jsonld_error(error: JsonLdError) -> str:
 
 
 class _Planner:
-    def __init__(self, brand: Brand, keys_by_pointer: dict[str, list[str]], reading: FileReading):
+    def __init__(
+        self,
+        brand: Brand,
+        keys_by_pointer: dict[str, list[str]],
+        reading: FileReading,
+        *,
+        language_maps: set[str],
+        aliases: dict[str, str],
+    ):
         self.brand = brand
+        self.aliases = aliases
+        self.language_maps = language_maps
         self.keys_by_pointer = keys_by_pointer
         self.reading = reading
         self.entities: dict[str, PlannedEntity] = {}
@@ -318,15 +365,18 @@ class _Planner:
                 self.problem(join_pointer(pointer, key), f"{key} is not supported here")
                 continue
             name = jsonld.shorten_iri(key)
-            original = find_original_key(name, key, original_keys)
+            original = find_original_key(name, key, original_keys, self.aliases)
             key_map[name] = original or name
             prop_pointer = join_pointer(pointer, original or name)
-            converted = [
-                self.convert_value(
+            converted = []
+            for i, value in enumerate(values):
+                item = self.convert_value(
                     value, join_pointer(prop_pointer, i) if len(values) > 1 else prop_pointer
                 )
-                for i, value in enumerate(values)
-            ]
+                if item is not None and original in self.language_maps and "@language" in value:
+                    # Values from a language map are found in the input under their language.
+                    item[POINTER_KEY] = join_pointer(prop_pointer, value["@language"])
+                converted.append(item)
             data[name] = [v for v in converted if v is not None]
         used = set(key_map.values())
         for key in original_keys:
@@ -380,9 +430,14 @@ def source_pointer(node: dict) -> str:
     return ""
 
 
-def find_original_key(name: str, iri: str, original_keys: list[str]) -> str | None:
+def find_original_key(
+    name: str, iri: str, original_keys: list[str], aliases: dict[str, str]
+) -> str | None:
     for key in original_keys:
         if key in (name, iri) or key.endswith(":" + name):
+            return key
+    for key in original_keys:
+        if aliases.get(key) == name:
             return key
     return None
 
@@ -405,12 +460,6 @@ def strip_source_markers(data: dict) -> None:
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
-
-
-def plan_entities(
-    brand: Brand, expanded: list[dict], keys_by_pointer: dict[str, list[str]], reading: FileReading
-) -> list[PlannedEntity]:
-    return _Planner(brand, keys_by_pointer, reading).plan(expanded)
 
 
 def problems_as_text(problems: Iterable[Problem | ImportProblem]) -> str:

@@ -94,11 +94,22 @@ def _node_problems(
             continue
         prop_pointer = join_pointer(pointer, keys.get(prop, prop))
         meta = vocabulary.get_property(prop)
+        if meta is None and ":" in prop:
+            yield Problem(
+                prop_pointer,
+                f"{prop} is not a schema.org property; only schema.org terms can be stored",
+            )
+            continue
         if meta is None:
             yield Problem(
                 prop_pointer,
                 f"unknown schema.org property {prop!r}"
-                + suggest(prop, vocabulary.properties_for(context_types or ("Thing",))),
+                + suggest(
+                    prop,
+                    vocabulary.properties_for(context_types)
+                    if context_types
+                    else vocabulary.all_properties(),
+                ),
             )
             continue
         if context_types and not vocabulary.property_applies(prop, context_types):
@@ -113,6 +124,8 @@ def _node_problems(
             continue
         for index, value in enumerate(values):
             value_pointer = join_pointer(prop_pointer, index) if len(values) > 1 else prop_pointer
+            if isinstance(value, dict) and POINTER_KEY in value:
+                value_pointer = value[POINTER_KEY]
             yield from _value_problems(meta, value, value_pointer, lookup_types, languages)
 
 

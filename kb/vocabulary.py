@@ -170,6 +170,11 @@ def all_classes() -> list[str]:
     )
 
 
+@cache
+def all_properties() -> list[str]:
+    return sorted(registry.PROPERTY_BY_SCHEMA)
+
+
 def class_comment(name: str) -> str:
     meta = registry.CLASS_METADATA.get(name)
     return plain_comment(meta.comment) if meta else ""

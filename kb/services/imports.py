@@ -60,7 +60,7 @@ def jsonld_import(
     invalid = [r for r in readings if not r.valid]
     if invalid and not skip_invalid:
         raise ImportRefused([p for r in invalid for p in r.problems])
-    planned = [entity for r in readings if r.valid for entity in r.entities]
+    planned = merge_by_iri(entity for r in readings if r.valid for entity in r.entities)
     if on_plan:
         on_plan(len(planned))
     result = ImportResult(skipped_files=invalid)
@@ -75,6 +75,21 @@ def jsonld_import(
                     object_publish(obj=entity, user=user)
                     result.published.append(entity.iri)
     return result
+
+
+def merge_by_iri(entities: Iterable[PlannedEntity]) -> list[PlannedEntity]:
+    """Nodes with the same @id are one node, also across files (JSON-LD merging)."""
+    merged: dict[str, PlannedEntity] = {}
+    for entity in entities:
+        into = merged.get(entity.iri)
+        if into is None:
+            merged[entity.iri] = entity
+            continue
+        into.types.extend(t for t in entity.types if t not in into.types)
+        for prop, values in entity.data.items():
+            target = into.data.setdefault(prop, [])
+            target.extend(v for v in values if v not in target)
+    return list(merged.values())
 
 
 def apply_plan(
