@@ -1,0 +1,251 @@
+"""Releases, the artifacts in them, where they go, and every request and delivery.
+
+A release is immutable once ready: its manifest lists every artifact (path, content hash,
+size, content type) and the revisions that went in. Artifact bytes live in a content-addressed
+store, so an unchanged artifact is never written or uploaded twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from kb.models import Brand
+
+
+class SiteSettings(models.Model):
+    """A brand's publishing policy: AI crawlers, retention."""
+
+    brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="site_settings")
+    allow_ai_training = models.BooleanField(
+        default=False,
+        help_text="Let AI training crawlers (GPTBot, ClaudeBot, CCBot, Google-Extended …) in. "
+        "Search and answer agents are always allowed: blocking them means not being cited.",
+    )
+    keep_releases = models.PositiveIntegerField(
+        default=20, help_text="Always keep this many of the newest releases."
+    )
+    keep_deployed_days = models.PositiveIntegerField(
+        default=30, help_text="Also keep every release deployed within this many days."
+    )
+
+    class Meta:
+        verbose_name = "site settings"
+        verbose_name_plural = "site settings"
+
+    def __str__(self) -> str:
+        return f"Site settings of {self.brand}"
+
+
+class Target(models.Model):
+    """Where a brand's releases are deployed."""
+
+    class Kind(models.TextChoices):
+        DIRECTORY = "directory", "Local directory"
+        S3 = "s3", "S3-compatible object storage"
+        WEBHOOK = "webhook", "Webhook"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="targets")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    enabled = models.BooleanField(default=True)
+    # directory: {"path"}; s3: {"bucket", "endpoint_url", "region_name", "location",
+    # "access_key_env", "secret_key_env"}; webhook: {"url"}.
+    config = models.JSONField(default=dict, blank=True)
+    secret = models.CharField(
+        max_length=200, blank=True, help_text="Webhook signing secret (HMAC-SHA256)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["brand", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "name"], name="unique_target_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class PublishRequest(models.Model):
+    """A request to publish, recorded before it is queued so none is ever lost."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        BUILDING = "building", "Building"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        API = "api", "API"
+        SCHEDULED = "scheduled", "Scheduled"
+        CLI = "cli", "Command line"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="publish_requests")
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    reason = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Deploy only to this target (``publish --out DIR``); all enabled targets when empty.
+    target = models.ForeignKey(
+        Target, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_error = models.CharField(max_length=500, blank=True)
+    release = models.ForeignKey(
+        "Release", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Publish request {self.pk} for {self.brand} ({self.state})"
+
+
+class BuildLease(models.Model):
+    """At most one build per brand: a lease renewed while building, taken over once expired."""
+
+    brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="+")
+    holder = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+
+class Release(models.Model):
+    class State(models.TextChoices):
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        DEPLOYED = "deployed", "Deployed"
+        FAILED = "failed", "Failed"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="releases")
+    number = models.PositiveIntegerField()
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.BUILDING, db_index=True
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deployed_at = models.DateTimeField(null=True, blank=True)
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Progress while building, for the admin and ``publish --wait``.
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    # {"revisions": [ids that went in], "counts": {kind: n}, "rendered": n, "changed": n, …}
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["brand", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "number"], name="unique_release_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand.slug} release {self.number} ({self.state})"
+
+
+class ReleaseArtifact(models.Model):
+    """One entry of a release's manifest."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=1000)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=100)
+    kind = models.CharField(max_length=32)
+    # What the artifact was rendered from: equal fingerprints mean equal content.
+    fingerprint = models.CharField(max_length=64)
+    # The last real change of this artifact's content (its sitemap lastmod).
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["release", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "path"], name="unique_release_path")
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class Deployment(models.Model):
+    """A release deployed (or being deployed) to one target."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deployments")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="deployments")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    uploaded = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.release} → {self.target} ({self.state})"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one webhook target; retried on network errors and 5xx only."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deliveries")
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.target} ({self.state})"
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    will_retry = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error}"

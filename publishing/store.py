@@ -1,0 +1,64 @@
+"""The content-addressed artifact store: bytes kept once, under their SHA-256.
+
+Backed by the ``artifacts`` entry of ``STORAGES`` (a local directory by default; any Django
+storage, e.g. S3 through django-storages, works).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage, storages
+
+
+def artifact_storage() -> Storage:
+    return storages["artifacts"]
+
+
+def artifact_name(sha256: str) -> str:
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def artifact_put(content: bytes) -> tuple[str, bool]:
+    """Store ``content``; return its SHA-256 and whether it was new."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    storage = artifact_storage()
+    name = artifact_name(sha256)
+    if storage.exists(name):
+        return sha256, False
+    saved = storage.save(name, ContentFile(content))
+    if saved != name:  # a concurrent writer stored the same bytes first
+        storage.delete(saved)
+    return sha256, True
+
+
+def artifact_read(sha256: str) -> bytes:
+    with artifact_storage().open(artifact_name(sha256), "rb") as handle:
+        return handle.read()
+
+
+def artifact_local_path(sha256: str) -> Path | None:
+    """The artifact's file when the store is a local directory (for hard links), else None."""
+    storage = artifact_storage()
+    if isinstance(storage, FileSystemStorage):
+        return Path(storage.path(artifact_name(sha256)))
+    return None
+
+
+def artifact_prune(keep: Iterable[str]) -> int:
+    """Delete every stored artifact whose hash is not in ``keep``; return how many."""
+    keep = set(keep)
+    storage = artifact_storage()
+    removed = 0
+    first_levels = storage.listdir("")[0] if storage.exists("") else []
+    for first in first_levels:
+        for second in storage.listdir(first)[0]:
+            directory = f"{first}/{second}"
+            for name in storage.listdir(directory)[1]:
+                if name not in keep:
+                    storage.delete(f"{directory}/{name}")
+                    removed += 1
+    return removed
