@@ -177,13 +177,24 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "kb-publish-scheduled": {"task": "kb.tasks.publish_scheduled", "schedule": 60.0},
+    # Stored by django-celery-beat's DatabaseScheduler, so visible (and editable) in the admin.
+    "publish-scheduled": {"task": "publishing.publish_scheduled", "schedule": 60.0},
+    "redispatch-pending-publish-requests": {
+        "task": "publishing.redispatch_pending",
+        "schedule": 60.0,
+    },
 }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# Publishing: a build holds its brand's lease, renewed while it works; a dead builder's
+# lease expires after this many seconds and the next build takes over.
+SOURCEBOOK_BUILD_LEASE_SECONDS = int(os.environ.get("SOURCEBOOK_BUILD_LEASE_SECONDS", 120))
+# Where `make demo` publishes the demo brand; served at / when it exists (development).
+SOURCEBOOK_SITE_DIR = Path(os.environ.get("SOURCEBOOK_SITE_DIR", VAR_DIR / "site"))
 
 # Limits on imported JSON-LD: protect the process from huge or hostile input.
 SOURCEBOOK_IMPORT_MAX_BYTES = int(os.environ.get("SOURCEBOOK_IMPORT_MAX_BYTES", 64 * 1024 * 1024))

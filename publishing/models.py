@@ -61,9 +61,7 @@ class Target(models.Model):
 
     class Meta:
         ordering = ["brand", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["brand", "name"], name="unique_target_name")
-        ]
+        constraints = [models.UniqueConstraint(fields=["brand", "name"], name="unique_target_name")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
@@ -117,6 +115,9 @@ class BuildLease(models.Model):
     brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="+")
     holder = models.CharField(max_length=100, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Build lease of {self.brand} held by {self.holder or 'nobody'}"
 
 
 class Release(models.Model):

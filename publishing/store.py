@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.utils import timezone
 
 
 def artifact_storage() -> Storage:
@@ -48,9 +50,14 @@ def artifact_local_path(sha256: str) -> Path | None:
     return None
 
 
-def artifact_prune(keep: Iterable[str]) -> int:
-    """Delete every stored artifact whose hash is not in ``keep``; return how many."""
+def artifact_prune(keep: Iterable[str], *, grace: timedelta = timedelta(hours=1)) -> int:
+    """Delete every stored artifact whose hash is not in ``keep``; return how many.
+
+    Artifacts younger than ``grace`` stay: a build in progress may have stored them
+    without having recorded its release yet.
+    """
     keep = set(keep)
+    cutoff = timezone.now() - grace
     storage = artifact_storage()
     removed = 0
     first_levels = storage.listdir("")[0] if storage.exists("") else []
@@ -58,7 +65,8 @@ def artifact_prune(keep: Iterable[str]) -> int:
         for second in storage.listdir(first)[0]:
             directory = f"{first}/{second}"
             for name in storage.listdir(directory)[1]:
-                if name not in keep:
-                    storage.delete(f"{directory}/{name}")
+                path = f"{directory}/{name}"
+                if name not in keep and storage.get_modified_time(path) < cutoff:
+                    storage.delete(path)
                     removed += 1
     return removed

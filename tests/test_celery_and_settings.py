@@ -84,10 +84,10 @@ def test_real_worker_consumes_from_redis_and_publishes(broker_url, brand):
     )
     try:
         result = publish_scheduled.apply_async(queue=queue)
-        assert result.get(timeout=90) == {"published": 1, "expired": 0}
+        assert result.get(timeout=90) == {"published": 1, "expired": 0, "brands": [brand.pk]}
         # Safe to retry: a second run finds nothing left to do.
         again = publish_scheduled.apply_async(queue=queue)
-        assert again.get(timeout=60) == {"published": 0, "expired": 0}
+        assert again.get(timeout=60) == {"published": 0, "expired": 0, "brands": []}
     finally:
         worker.terminate()
         output = worker.communicate(timeout=30)[0]

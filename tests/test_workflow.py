@@ -187,10 +187,11 @@ def test_scheduled_go_live_and_expiry_are_polled(brand, product):
     product.refresh_from_db()
     assert product.status == Status.SCHEDULED
     assert not product.live
-    assert publish_scheduled(now=now) == {"published": 0, "expired": 0}
+    assert publish_scheduled(now=now) == {"published": 0, "expired": 0, "brands": []}
     assert publish_scheduled(now=now + timedelta(hours=1, minutes=1)) == {
         "published": 1,
         "expired": 0,
+        "brands": [brand.pk],
     }
     product.refresh_from_db()
     assert product.live and product.status == Status.PUBLISHED
@@ -198,10 +199,12 @@ def test_scheduled_go_live_and_expiry_are_polled(brand, product):
     assert publish_scheduled(now=now + timedelta(hours=1, minutes=2)) == {
         "published": 0,
         "expired": 0,
+        "brands": [],
     }
     assert publish_scheduled(now=now + timedelta(hours=2, minutes=1)) == {
         "published": 0,
         "expired": 1,
+        "brands": [brand.pk],
     }
     product.refresh_from_db()
     assert not product.live and product.status == Status.UNPUBLISHED

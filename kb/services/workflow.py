@@ -205,7 +205,7 @@ def after_live_change(obj: RevisionedModel) -> None:
         entity_sync_links(entity=obj)
 
 
-def publish_scheduled(*, now: datetime | None = None) -> dict[str, int]:
+def publish_scheduled(*, now: datetime | None = None) -> dict:
     """Publish revisions whose go-live time has come; take expired ones offline.
 
     Idempotent: a revision is published once (its go_live_at is cleared), an expired
@@ -213,6 +213,7 @@ def publish_scheduled(*, now: datetime | None = None) -> dict[str, int]:
     """
     now = now or timezone.now()
     published = expired = 0
+    brands: set[int] = set()
     for revision_id in Revision.objects.filter(go_live_at__lte=now).values_list("pk", flat=True):
         with transaction.atomic():
             revision = Revision.objects.select_for_update().filter(pk=revision_id).first()
@@ -225,12 +226,14 @@ def publish_scheduled(*, now: datetime | None = None) -> dict[str, int]:
                 continue
             object_publish(obj=obj, revision=revision, expire_at=revision.expire_at)
             published += 1
+            brands.add(obj.brand_id)
     for model in REVISIONED_MODELS:
         due = model.objects.filter(live_revision__expire_at__lte=now)
         for obj in due:
             object_unpublish(obj=obj, reason="expired")
             expired += 1
-    return {"published": published, "expired": expired}
+            brands.add(obj.brand_id)
+    return {"published": published, "expired": expired, "brands": sorted(brands)}
 
 
 def revision_diff(old: dict | None, new: dict | None, path: str = "") -> list[dict]:

@@ -1,0 +1,1 @@
+"""Turning live content into the artifacts of a release."""

@@ -1,0 +1,105 @@
+"""JSON-LD for pages: one @graph per page, stable @ids, every reference resolved.
+
+Compact JSON is emitted directly from the stored form (pyld compaction is far too slow
+for a catalog); the tests verify the output with pyld and extruct.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kb.jsonld import compact_node
+from publishing.site import LiveEntity, SiteContent
+
+
+def localize(value: Any, language: str, default: str) -> Any:
+    """Pick the page's language among language-tagged values (falling back to the default)."""
+    if isinstance(value, list):
+        tagged = [v for v in value if isinstance(v, dict) and "@language" in v and "@value" in v]
+        if tagged and len(tagged) == len(value):
+            by_language = {v["@language"]: v["@value"] for v in tagged}
+            for candidate in (language, default):
+                if candidate in by_language:
+                    return by_language[candidate]
+            return tagged[0]["@value"]
+        items = [localize(v, language, default) for v in value]
+        return items[0] if len(items) == 1 else items
+    if isinstance(value, dict):
+        if "@language" in value and "@value" in value:
+            return value["@value"]
+        return {k: localize(v, language, default) for k, v in value.items()}
+    return value
+
+
+def full_node(content: dict, language: str, default: str, keep: set[str]) -> dict:
+    """A published entity as a compact node in ``language``; references outside ``keep`` dropped."""
+    data = {
+        prop: pruned
+        for prop, values in content["data"].items()
+        if (pruned := [v for v in (prune_refs(v, keep) for v in values) if v is not None])
+    }
+    node = compact_node(content["types"], data, iri=content["iri"])
+    return localize_node(node, language, default)
+
+
+def localize_node(node: dict, language: str, default: str) -> dict:
+    localized: dict[str, Any] = {}
+    for key, value in node.items():
+        localized[key] = value if key.startswith("@") else localize(value, language, default)
+    return localized
+
+
+def prune_refs(value: Any, keep: set[str]) -> Any:
+    """Drop references to nodes that are not in the graph (unpublished or left out)."""
+    if isinstance(value, dict):
+        if "@id" in value and len(value) == 1:
+            return value if value["@id"] in keep else None
+        if "@list" in value:
+            return {"@list": [v for v in (prune_refs(i, keep) for i in value["@list"]) if v]}
+        if "@value" in value:
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key.startswith("@"):
+                out[key] = item
+                continue
+            kept = [v for v in (prune_refs(i, keep) for i in item) if v is not None]
+            if kept:
+                out[key] = kept
+        return out
+    return value
+
+
+def stub_node(entity: LiveEntity, language: str, default: str, url: str | None) -> dict:
+    node: dict[str, Any] = {
+        "@id": entity.iri,
+        "@type": entity.types[0] if len(entity.types) == 1 else entity.types,
+        "name": entity.name(language, default),
+    }
+    if url:
+        node["url"] = url
+    return node
+
+
+def website_node(site: SiteContent, home_url: str) -> dict:
+    return {
+        "@id": f"{site.brand.base_url}/#website",
+        "@type": "WebSite",
+        "name": site.brand.name,
+        "url": home_url,
+        "inLanguage": site.languages,
+        "publisher": {"@id": site.organization_iri},
+    }
+
+
+def synthesized_organization(site: SiteContent) -> dict:
+    return {
+        "@id": site.organization_iri,
+        "@type": "Organization",
+        "name": site.brand.name,
+        "url": f"{site.brand.base_url}/",
+    }
+
+
+def graph_document(nodes: list[dict]) -> dict:
+    return {"@context": "https://schema.org", "@graph": nodes}

@@ -1,0 +1,248 @@
+"""Site-wide artifacts: llms.txt, llms-full.txt, sitemaps, robots.txt and the brand graph."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from xml.etree import ElementTree as ET
+
+from publishing.render import graph as g
+from publishing.render.text import llms_note, llms_title, llms_url, one_line
+from publishing.render.ui import language_name, ui
+from publishing.site import SiteContent, absolute_url, language_prefix
+
+LLMS_MAX_CHARS = 50_000  # the root llms.txt stays under this; large catalogs get part files
+LLMS_PART_CHARS = 45_000
+LLMS_FULL_MAX_CHARS = 2_000_000  # llms-full.txt is split in parts beyond this
+SITEMAP_MAX_URLS = 50_000
+
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+ET.register_namespace("", SITEMAP_NS)
+ET.register_namespace("xhtml", XHTML_NS)
+
+# robots.txt tokens by purpose (see shared/reference/ai-crawlers.md).
+SEARCH_AGENTS = (
+    "OAI-SearchBot", "ChatGPT-User", "Claude-SearchBot", "Claude-User", "PerplexityBot",
+    "Perplexity-User", "Applebot", "Amazonbot", "DuckAssistBot", "MistralAI-User",
+    "Meta-ExternalFetcher", "Googlebot", "Bingbot",
+)  # fmt: skip
+TRAINING_AGENTS = (
+    "GPTBot", "ClaudeBot", "anthropic-ai", "Claude-Web", "CCBot", "Google-Extended",
+    "Applebot-Extended", "Bytespider", "meta-externalagent", "cohere-training-data-crawler",
+)  # fmt: skip
+
+
+@dataclass
+class LlmsLink:
+    title: str
+    url: str
+    note: str
+
+    def line(self) -> str:
+        text = f"- [{llms_title(self.title)}]({llms_url(self.url)})"
+        note = llms_note(self.note)
+        return f"{text}: {note}" if note else text
+
+
+@dataclass
+class LlmsSection:
+    name: str
+    links: list[LlmsLink]
+
+
+def llms_document(title: str, summary: str, info: str, sections: list[LlmsSection]) -> str:
+    """An llms.txt file exactly as the proposal (and its reference parser) wants it."""
+    lines = [f"# {llms_note(title)}", "", f"> {llms_note(summary)}", "", llms_note(info), ""]
+    for section in sections:
+        if not section.links:
+            continue
+        lines += [f"## {llms_note(section.name)}", ""]
+        lines += [link.line() for link in section.links]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def llms_files(
+    site: SiteContent,
+    language: str,
+    title: str,
+    summary: str,
+    sections: list[LlmsSection],
+    optional: list[LlmsLink],
+) -> dict[str, str]:
+    """The llms.txt of one language, with per-section part files when it would be too big."""
+    prefix = language_prefix(site, language)
+    others = [language_name(lang) for lang in site.languages if lang != language]
+    info = ui(language, "llms_info").format(site=title, languages=", ".join(others) or "—")
+    files: dict[str, str] = {}
+    root_sections = [*sections, LlmsSection("Optional", optional)]
+    text = llms_document(title, summary, info, root_sections)
+    if len(text) <= LLMS_MAX_CHARS:
+        files[f"{prefix}llms.txt"] = text
+        return files
+    # Too big: every section's links go to part files that the root links to.
+    index_sections = []
+    for section in sections:
+        parts = list(split_links(section.links, LLMS_PART_CHARS))
+        part_links = []
+        for number, links in enumerate(parts, start=1):
+            path = f"{prefix}llms/{slug(section.name)}-{number}.txt"
+            part_title = f"{title} — {section.name} ({number}/{len(parts)})"
+            files[path] = llms_document(
+                part_title, summary, info, [LlmsSection(section.name, links)]
+            )
+            part_links.append(
+                LlmsLink(
+                    f"{section.name} ({number}/{len(parts)})",
+                    absolute_url(site.brand, path),
+                    f"{links[0].title} … {links[-1].title}",
+                )
+            )
+        index_sections.append(LlmsSection(section.name, part_links))
+    files[f"{prefix}llms.txt"] = llms_document(
+        title, summary, info, [*index_sections, LlmsSection("Optional", optional)]
+    )
+    return files
+
+
+def slug(name: str) -> str:
+    cleaned = "".join(c.lower() if c.isalnum() and c.isascii() else "-" for c in name)
+    return "-".join(filter(None, cleaned.split("-"))) or "section"
+
+
+def split_links(links: list[LlmsLink], limit: int) -> Iterator[list[LlmsLink]]:
+    chunk: list[LlmsLink] = []
+    size = 0
+    for link in links:
+        length = len(link.line()) + 1
+        if chunk and size + length > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(link)
+        size += length
+    if chunk:
+        yield chunk
+
+
+def llms_full_files(
+    site: SiteContent, language: str, title: str, summary: str, twins: Iterable[bytes]
+) -> dict[str, str]:
+    """The full text of the site in one language; split in parts when very large."""
+    prefix = language_prefix(site, language)
+    head = f"# {llms_note(title)}\n\n> {llms_note(summary)}\n"
+    parts: list[list[str]] = [[]]
+    size = 0
+    for twin in twins:
+        text = twin.decode("utf-8")
+        if parts[-1] and size + len(text) > LLMS_FULL_MAX_CHARS:
+            parts.append([])
+            size = 0
+        parts[-1].append(text)
+        size += len(text)
+    if len(parts) == 1:
+        return {f"{prefix}llms-full.txt": head + "\n" + "\n---\n\n".join(parts[0])}
+    files = {}
+    links = []
+    for number, chunk in enumerate(parts, start=1):
+        path = f"{prefix}llms-full-{number}.txt"
+        files[path] = head + f"\n({number}/{len(parts)})\n\n" + "\n---\n\n".join(chunk)
+        links.append(
+            LlmsLink(f"{title} ({number}/{len(parts)})", absolute_url(site.brand, path), "")
+        )
+    files[f"{prefix}llms-full.txt"] = llms_document(
+        title, summary, ui(language, "full_text"), [LlmsSection(ui(language, "full_text"), links)]
+    )
+    return files
+
+
+# --- sitemaps ------------------------------------------------------------------------------
+
+
+@dataclass
+class SitemapEntry:
+    url: str
+    lastmod: str
+    alternates: list[tuple[str, str]]  # (hreflang, url), x-default included
+
+
+def sitemap_files(site: SiteContent, entries: list[SitemapEntry]) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    index = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
+    for number, start in enumerate(range(0, max(len(entries), 1), SITEMAP_MAX_URLS), start=1):
+        chunk = entries[start : start + SITEMAP_MAX_URLS]
+        urlset = ET.Element(f"{{{SITEMAP_NS}}}urlset")
+        for entry in chunk:
+            url = ET.SubElement(urlset, f"{{{SITEMAP_NS}}}url")
+            ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = entry.url
+            ET.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = entry.lastmod
+            for hreflang, href in entry.alternates:
+                ET.SubElement(
+                    url,
+                    f"{{{XHTML_NS}}}link",
+                    {"rel": "alternate", "hreflang": hreflang, "href": href},
+                )
+        path = f"sitemaps/sitemap-{number}.xml"
+        files[path] = xml_bytes(urlset)
+        item = ET.SubElement(index, f"{{{SITEMAP_NS}}}sitemap")
+        ET.SubElement(item, f"{{{SITEMAP_NS}}}loc").text = absolute_url(site.brand, path)
+        if chunk:
+            ET.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = max(e.lastmod for e in chunk)
+    files["sitemap.xml"] = xml_bytes(index)
+    return files
+
+
+def xml_bytes(element: ET.Element) -> bytes:
+    return ET.tostring(element, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+# --- robots.txt ----------------------------------------------------------------------------
+
+
+def robots_txt(site: SiteContent, *, allow_training: bool) -> str:
+    brand = site.brand
+    lines = [
+        f"# robots.txt of {one_line(brand.name, 100)}, published by Sourcebook.",
+        "# Search and answer agents may crawl everything: blocking them means not being cited.",
+        "# AI training crawlers are "
+        + ("allowed by the brand." if allow_training else "not allowed by the brand."),
+        "",
+    ]
+    lines += [f"User-agent: {agent}" for agent in SEARCH_AGENTS]
+    lines += ["Allow: /", ""]
+    lines += [f"User-agent: {agent}" for agent in TRAINING_AGENTS]
+    lines += ["Allow: /" if allow_training else "Disallow: /", ""]
+    lines += ["User-agent: *", "Allow: /"]
+    lines.append(f"Content-Usage: train-ai={'y' if allow_training else 'n'}")
+    lines += ["", f"Sitemap: {absolute_url(brand, 'sitemap.xml')}", ""]
+    return "\n".join(lines)
+
+
+# --- the whole-brand graph -----------------------------------------------------------------
+
+
+def brand_graph_chunks(
+    site: SiteContent, contents: Callable[[list[int]], dict[int, dict]]
+) -> Iterator[str]:
+    """The brand's whole graph (all languages) as one JSON-LD document, in chunks."""
+    keep = set(site.entities)
+    yield '{"@context":"https://schema.org","@graph":['
+    website = g.website_node(site, absolute_url(site.brand, ""))
+    yield json.dumps(website, ensure_ascii=False)
+    if site.organization_iri not in site.entities:
+        yield "," + json.dumps(g.synthesized_organization(site), ensure_ascii=False)
+    entities = sorted(site.entities.values(), key=lambda e: e.iri)
+    for start in range(0, len(entities), 1000):
+        chunk = entities[start : start + 1000]
+        found = contents([e.revision_id for e in chunk])
+        for entity in chunk:
+            content = found[entity.revision_id]
+            data = {
+                prop: pruned
+                for prop, values in content["data"].items()
+                if (pruned := [v for v in (g.prune_refs(v, keep) for v in values) if v is not None])
+            }
+            node = g.compact_node(content["types"], data, iri=content["iri"])
+            yield "," + json.dumps(node, ensure_ascii=False)
+    yield "]}\n"

@@ -1,0 +1,172 @@
+"""Escaping user text for each place it ends up: HTML, JSON in <script>, Markdown, llms.txt."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from urllib.parse import quote, urlsplit
+
+import nh3
+from django.utils.safestring import SafeString, mark_safe
+
+# The tags Google keeps in FAQ answers; everything else is shown as text.
+ANSWER_TAGS = {
+    "h1", "h2", "h3", "h4", "h5", "h6", "br", "ol", "ul", "li", "a", "p", "div", "b", "strong",
+    "i", "em",
+}  # fmt: skip
+VOID_TAGS = {"br"}
+SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+def json_for_script(value) -> SafeString:
+    """JSON that no text can break out of a <script> element (like Django's json_script)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+    for raw, escaped in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(raw, escaped)
+    return mark_safe(text)
+
+
+class _AnswerFilter(HTMLParser):
+    """Keeps allowed tags (with a safe href on links); escapes every other tag as text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=False)
+        self.out: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ANSWER_TAGS:
+            self.out.append(html.escape(self.get_starttag_text() or f"<{tag}>"))
+            return
+        if tag == "a":
+            href = dict(attrs).get("href") or ""
+            if urlsplit(href).scheme.lower() in SAFE_SCHEMES:
+                self.out.append(f'<a href="{html.escape(href, quote=True)}">')
+                return
+            self.out.append("<a>")
+            return
+        self.out.append(f"<{tag}>")
+
+    def handle_startendtag(self, tag, attrs):
+        if tag in VOID_TAGS:
+            self.out.append(f"<{tag}>")
+        else:
+            self.out.append(html.escape(self.get_starttag_text() or f"<{tag}/>"))
+
+    def handle_endtag(self, tag):
+        if tag in ANSWER_TAGS and tag not in VOID_TAGS:
+            self.out.append(f"</{tag}>")
+        else:
+            self.out.append(html.escape(f"</{tag}>"))
+
+    def handle_data(self, data):
+        self.out.append(html.escape(data, quote=False))
+
+    def handle_entityref(self, name):
+        self.out.append(f"&{name};")
+
+    def handle_charref(self, name):
+        self.out.append(f"&#{name};")
+
+    def handle_comment(self, data):
+        self.out.append(html.escape(f"<!--{data}-->"))
+
+    def handle_decl(self, decl):
+        self.out.append(html.escape(f"<!{decl}>"))
+
+    def handle_pi(self, data):
+        self.out.append(html.escape(f"<?{data}>"))
+
+    def unknown_decl(self, data):
+        self.out.append(html.escape(f"<![{data}]>"))
+
+
+def answer_html(text: str) -> SafeString:
+    """An FAQ answer as HTML: Google's allowed tags kept, everything else escaped.
+
+    nh3 (ammonia) then re-sanitizes the result, so that whatever the filter let through
+    is well-formed and carries nothing executable.
+    """
+    parser = _AnswerFilter()
+    parser.feed(text)
+    parser.close()
+    if parser.rawdata:  # an unfinished tag at the end is text
+        parser.out.append(html.escape(parser.rawdata))
+    cleaned = nh3.clean(
+        "".join(parser.out),
+        tags=ANSWER_TAGS,
+        attributes={"a": {"href"}},
+        url_schemes=SAFE_SCHEMES,
+        link_rel="nofollow noopener",
+    )
+    return mark_safe(cleaned)
+
+
+def html_to_text(text: str) -> str:
+    """Plain text of a bit of HTML (tags dropped, entities decoded), one line per block."""
+    blocks = re.sub(r"(?i)<\s*(br|/p|/div|/li|/h[1-6])\s*/?>", "\n", text)
+    plain = nh3.clean(blocks, tags=set())
+    return html.unescape(plain).strip()
+
+
+# Characters that start Markdown constructs anywhere in a line; "(" is harmless once "]"
+# is escaped. Escapes are kept few: engines read the raw Markdown.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+LINE_START_SPECIAL = re.compile(
+    r"^(\s*)(#{1,6}(?=\s|$)|[-+](?=\s|$)|=+\s*$|(\d{1,9})([.)])(?=\s|$))"
+)
+ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
+def md(text: str) -> str:
+    """User text safe inside Markdown: no markup, links, HTML or headings it did not mean."""
+    text = " ".join(str(text).split())  # one line: no block structure from user text
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = ENTITY.sub("&amp;", text)
+
+    def escape_start(match: re.Match) -> str:
+        if match.group(3):  # "1." or "1)" would start an ordered list
+            return match.group(1) + match.group(3) + "\\" + match.group(4)
+        return match.group(1) + "\\" + match.group(2)
+
+    return LINE_START_SPECIAL.sub(escape_start, text)
+
+
+def md_block(text: str) -> str:
+    """Multi-line user text (paragraphs kept) safe inside Markdown."""
+    return "\n\n".join(md(p) for p in re.split(r"\n\s*\n|\n", text) if p.strip())
+
+
+def llms_title(text: str) -> str:
+    """A link title for llms.txt: one line, no square brackets (the parser stops at ``]``)."""
+    return " ".join(str(text).replace("[", "(").replace("]", ")").split())
+
+
+def llms_note(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def llms_url(url: str) -> str:
+    """A URL for llms.txt and Markdown links: ``(``, ``)`` and spaces percent-encoded."""
+    return quote(url, safe=":/?#@!$&'*+,;=-._~%")
+
+
+def web_url(value) -> str | None:
+    """The value if it is an http(s) URL, else None: nothing else becomes a link."""
+    if isinstance(value, str) and urlsplit(value).scheme.lower() in {"http", "https"}:
+        return value
+    return None
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,110 @@
+"""The few words the published site says itself, per language (English as the fallback)."""
+
+from __future__ import annotations
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "home": "Home",
+        "faq": "Frequently asked questions",
+        "facts": "Facts and figures",
+        "key_facts": "Key facts",
+        "source": "Source",
+        "as_of": "as of",
+        "valid_until": "valid until",
+        "value": "Value",
+        "offers": "Prices",
+        "questions_about": "Questions",
+        "facts_about": "Facts",
+        "about": "About",
+        "address": "Address",
+        "page": "Page",
+        "next": "Next page",
+        "previous": "Previous page",
+        "languages": "Languages",
+        "markdown": "This page as Markdown",
+        "products": "Products",
+        "stores": "Stores",
+        "people": "People",
+        "events": "Events",
+        "services": "Services",
+        "guides": "Guides",
+        "recipes": "Recipes",
+        "articles": "Articles",
+        "jobs": "Jobs",
+        "courses": "Courses",
+        "brands": "Brands",
+        "organizations": "Organizations",
+        "details": "Details",
+        "opening_hours": "Opening hours",
+        "contact": "Contact",
+        "same_as": "Elsewhere",
+        "founded": "Founded",
+        "founder": "Founder",
+        "optional": "Optional",
+        "sitemap": "Sitemap",
+        "full_text": "Full text of this site",
+        "graph": "The brand's knowledge graph as JSON-LD",
+        "llms_info": "Everything below links to clean Markdown versions of the pages of {site}. "
+        "Facts carry their sources and dates. Content is also available in: {languages}.",
+        "llms_part": "part",
+    },
+    "zh-Hans": {
+        "home": "首页",
+        "faq": "常见问题",
+        "facts": "事实与数据",
+        "key_facts": "关键事实",
+        "source": "来源",
+        "as_of": "截至",
+        "valid_until": "有效期至",
+        "value": "数值",
+        "offers": "价格",
+        "questions_about": "问题",
+        "facts_about": "事实",
+        "about": "关于",
+        "address": "地址",
+        "page": "页",
+        "next": "下一页",
+        "previous": "上一页",
+        "languages": "语言",
+        "markdown": "本页的 Markdown 版本",
+        "products": "产品",
+        "stores": "门店",
+        "people": "人物",
+        "events": "活动",
+        "services": "服务",
+        "guides": "指南",
+        "recipes": "食谱",
+        "articles": "文章",
+        "jobs": "招聘",
+        "courses": "课程",
+        "brands": "品牌",
+        "organizations": "机构",
+        "details": "详情",
+        "opening_hours": "营业时间",
+        "contact": "联系方式",
+        "same_as": "其他平台",
+        "founded": "创立于",
+        "founder": "创始人",
+        "optional": "Optional",
+        "sitemap": "网站地图",
+        "full_text": "本站全文",
+        "graph": "品牌知识图谱（JSON-LD）",
+        "llms_info": "以下链接指向{site}各页面的 Markdown 版本。事实均附有来源和日期。"
+        "其他语言版本：{languages}。",
+        "llms_part": "第",
+    },
+}
+
+LANGUAGE_NAMES = {"en": "English", "zh-Hans": "简体中文", "zh-Hant": "繁體中文", "de": "Deutsch",
+                  "fr": "Français", "es": "Español", "ja": "日本語", "ko": "한국어"}  # fmt: skip
+
+
+def ui(language: str, key: str) -> str:
+    for candidate in (language, language.split("-")[0], "en"):
+        if candidate in STRINGS and key in STRINGS[candidate]:
+            return STRINGS[candidate][key]
+    return key
+
+
+def language_name(tag: str) -> str:
+    return LANGUAGE_NAMES.get(tag, tag)

@@ -1,0 +1,299 @@
+"""What a brand's published site consists of: live content, URLs, pages and their inputs.
+
+Only small metadata per entity is held in memory (identifiers, types, names, revision ids,
+references); an entity's full content is read from its live revision when a page that
+shows it is rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import quote
+
+from kb import vocabulary
+from kb.models import FAQ, Brand, Entity, Fact, Revision
+
+# Entities of these types get a page of their own, in this section of the site.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("Product", "products"),
+    ("ProductGroup", "products"),
+    ("LocalBusiness", "stores"),
+    ("Person", "people"),
+    ("Event", "events"),
+    ("Service", "services"),
+    ("HowTo", "guides"),
+    ("Recipe", "recipes"),
+    ("Article", "articles"),
+    ("JobPosting", "jobs"),
+    ("Course", "courses"),
+    ("Brand", "brands"),
+    ("Organization", "organizations"),
+)
+
+# A node without these properties is left out, together with every reference to it.
+REQUIRED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("LocalBusiness", ("name", "address")),
+    ("Event", ("name", "startDate")),
+    ("JobPosting", ("title", "datePosted")),
+    ("Thing", ("name",)),
+)
+
+
+def section_of(types: Iterable[str]) -> str | None:
+    for type_name, section in SECTIONS:
+        if any(vocabulary.is_subclass(t, type_name) for t in types):
+            return section
+    return None
+
+
+def missing_required(types: Iterable[str], data: dict) -> list[str]:
+    types = list(types)
+    for type_name, required in REQUIRED:
+        if any(vocabulary.is_subclass(t, type_name) for t in types):
+            return [p for p in required if not data.get(p)]
+    return []
+
+
+@dataclass
+class LiveEntity:
+    pk: int
+    iri: str
+    slug: str
+    types: list[str]
+    revision_id: int
+    published_at: datetime
+    names: dict[str | None, str]
+    refs: list[str]
+    missing: list[str]
+    section: str | None = None
+
+    def name(self, language: str, default: str) -> str:
+        for candidate in (language, default, None):
+            if self.names.get(candidate):
+                return self.names[candidate]
+        return next(iter(self.names.values()), self.slug)
+
+
+@dataclass
+class LiveStatement:
+    """A live fact or FAQ: its published snapshot."""
+
+    pk: int
+    key: str
+    revision_id: int
+    published_at: datetime
+    about_iri: str | None
+    content: dict
+
+
+@dataclass
+class Page:
+    kind: str  # home, entity, section, faq, facts
+    language: str
+    path: str  # the directory URL path, "" for the home page, "products/x/" for an entity
+    main: list[str] = field(default_factory=list)  # IRIs of the entities the page is about
+    section: str | None = None
+    page_number: int = 1
+
+    @property
+    def file(self) -> str:
+        return f"{self.path}index.html"
+
+
+def walk_refs(value, found: list[str]) -> None:
+    if isinstance(value, list):
+        for item in value:
+            walk_refs(item, found)
+    elif isinstance(value, dict):
+        if "@id" in value and len(value) == 1:
+            found.append(value["@id"])
+            return
+        for key, item in value.items():
+            if not key.startswith("@"):
+                walk_refs(item, found)
+
+
+def names_of(data: dict) -> dict[str | None, str]:
+    names: dict[str | None, str] = {}
+    for value in data.get("name", []):
+        if isinstance(value, dict) and isinstance(value.get("@value"), str):
+            names.setdefault(value.get("@language"), value["@value"])
+    return names
+
+
+def live_revisions(model, brand: Brand) -> Iterator[tuple[int, int, datetime | None, dict]]:
+    """(object pk, revision id, last published at, snapshot) of every live object."""
+    rows = (
+        model.objects.filter(brand=brand, live_revision__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "live_revision_id", "last_published_at", "live_revision__content")
+        .iterator(chunk_size=2000)
+    )
+    yield from rows
+
+
+@dataclass
+class SiteContent:
+    brand: Brand
+    entities: dict[str, LiveEntity]
+    facts: list[LiveStatement]
+    faqs: list[LiveStatement]
+    organization_iri: str
+    left_out: dict[str, list[str]]  # IRI → the required properties it is missing
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.brand.languages)
+
+    @property
+    def default_language(self) -> str:
+        return self.brand.default_language
+
+    def entity_refs(self, iri: str) -> list[str]:
+        entity = self.entities.get(iri)
+        return [r for r in entity.refs if r in self.entities] if entity else []
+
+
+def site_content_load(*, brand: Brand) -> SiteContent:
+    entities: dict[str, LiveEntity] = {}
+    left_out: dict[str, list[str]] = {}
+    for pk, revision_id, published_at, content in live_revisions(Entity, brand):
+        data = content.get("data", {})
+        refs: list[str] = []
+        walk_refs(data, refs)
+        entity = LiveEntity(
+            pk=pk,
+            iri=content["iri"],
+            slug=content["slug"],
+            types=list(content.get("types", [])),
+            revision_id=revision_id,
+            published_at=published_at,
+            names=names_of(data),
+            refs=list(dict.fromkeys(refs)),
+            missing=missing_required(content.get("types", []), data),
+        )
+        if entity.missing:
+            left_out[entity.iri] = entity.missing
+            continue
+        entity.section = section_of(entity.types)
+        entities[entity.iri] = entity
+    iri_by_pk = {e.pk: e.iri for e in entities.values()}
+    facts, faqs = [], []
+    for model, bucket in ((Fact, facts), (FAQ, faqs)):
+        for pk, revision_id, published_at, content in live_revisions(model, brand):
+            about = content.get("about")
+            if about is not None and about not in iri_by_pk:
+                continue  # about an entity that is not published
+            bucket.append(
+                LiveStatement(
+                    pk=pk,
+                    key=content["key"],
+                    revision_id=revision_id,
+                    published_at=published_at,
+                    about_iri=iri_by_pk.get(about),
+                    content=content,
+                )
+            )
+    faqs.sort(key=lambda s: (s.content.get("order", 0), s.key))
+    facts.sort(key=lambda s: s.key)
+    return SiteContent(
+        brand=brand,
+        entities=entities,
+        facts=facts,
+        faqs=faqs,
+        organization_iri=organization_iri(brand, entities),
+        left_out=left_out,
+    )
+
+
+def organization_iri(brand: Brand, entities: dict[str, LiveEntity]) -> str:
+    """The brand's own Organization: ``{base}/#organization`` or its first Organization."""
+    conventional = f"{brand.base_url}/#organization"
+    if conventional in entities:
+        return conventional
+    for entity in entities.values():
+        if any(vocabulary.is_subclass(t, "Organization") for t in entity.types) and not any(
+            vocabulary.is_subclass(t, "LocalBusiness") for t in entity.types
+        ):
+            return entity.iri
+    return conventional  # synthesized from the brand's name when there is none
+
+
+# --- URLs ----------------------------------------------------------------------------------
+
+
+def language_prefix(site: SiteContent, language: str) -> str:
+    return "" if language == site.default_language else f"{language}/"
+
+
+def entity_path(site: SiteContent, entity: LiveEntity, language: str) -> str:
+    return f"{language_prefix(site, language)}{entity.section}/{entity.slug}/"
+
+
+def absolute_url(brand: Brand, path: str) -> str:
+    return f"{brand.base_url}/{quote(path, safe='/-._~')}"
+
+
+def twin_path(page_file: str) -> str:
+    return f"{page_file}.md"
+
+
+SECTION_PAGE_SIZE = 500
+
+
+def site_pages(site: SiteContent) -> Iterator[Page]:
+    """Every HTML page of the site, per language."""
+    by_section: dict[str, list[LiveEntity]] = defaultdict(list)
+    for entity in site.entities.values():
+        if entity.section and entity.iri != site.organization_iri:
+            by_section[entity.section].append(entity)
+    for language in site.languages:
+        prefix = language_prefix(site, language)
+        yield Page(kind="home", language=language, path=prefix, main=[site.organization_iri])
+        if site.faqs:
+            yield Page(kind="faq", language=language, path=f"{prefix}faq/")
+        if site.facts:
+            yield Page(kind="facts", language=language, path=f"{prefix}facts/")
+        for section in sorted(by_section):
+            members = sorted(by_section[section], key=lambda e: e.slug)
+            pages = max(1, -(-len(members) // SECTION_PAGE_SIZE))
+            for number in range(1, pages + 1):
+                chunk = members[(number - 1) * SECTION_PAGE_SIZE : number * SECTION_PAGE_SIZE]
+                yield Page(
+                    kind="section",
+                    language=language,
+                    path=f"{prefix}{section}/" + (f"page/{number}/" if number > 1 else ""),
+                    main=[e.iri for e in chunk],
+                    section=section,
+                    page_number=number,
+                )
+            for entity in members:
+                yield Page(
+                    kind="entity",
+                    language=language,
+                    path=entity_path(site, entity, language),
+                    main=[entity.iri],
+                    section=section,
+                )
+
+
+def digest(*parts: object) -> str:
+    sha = hashlib.sha256()
+    for part in parts:
+        sha.update(repr(part).encode())
+        sha.update(b"\x00")
+    return sha.hexdigest()
+
+
+def revisions_by_id(ids: Iterable[int]) -> dict[int, dict]:
+    ids = list(set(ids))
+    found: dict[int, dict] = {}
+    for start in range(0, len(ids), 1000):
+        found.update(
+            Revision.objects.filter(pk__in=ids[start : start + 1000]).values_list("pk", "content")
+        )
+    return found
