@@ -17,14 +17,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+SITE_DIR := var/site/westlake-leaf
+
 demo: install
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py loaddemo
+	$(BIN)/python manage.py publish westlake-leaf --out $(SITE_DIR) --reason "make demo"
 	@echo ""
-	@echo "  Admin:  http://$(HOST):$(PORT)/admin/"
-	@echo "  Login:  demo / sourcebook-demo  (brand admin of the demo brand)"
+	@echo "  Site:      http://$(HOST):$(PORT)/   (llms.txt, sitemap.xml, robots.txt, /zh-Hans/)"
+	@echo "  Admin:     http://$(HOST):$(PORT)/admin/"
+	@echo "  Login:     demo / sourcebook-demo  (brand admin of the demo brand)"
 	@echo ""
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	SOURCEBOOK_SERVE_SITE=$(SITE_DIR)/current $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest

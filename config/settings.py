@@ -175,6 +175,11 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 60 * 60, "max_retries": 2}
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
+# Publishing and webhook delivery run on their own queues (workers: -Q celery,publishing,webhooks).
+CELERY_TASK_ROUTES = {
+    "publishing.build_release": {"queue": "publishing"},
+    "publishing.webhook_deliver": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Stored by django-celery-beat's DatabaseScheduler, so visible (and editable) in the admin.
@@ -193,8 +198,8 @@ REST_FRAMEWORK = {
 # Publishing: a build holds its brand's lease, renewed while it works; a dead builder's
 # lease expires after this many seconds and the next build takes over.
 SOURCEBOOK_BUILD_LEASE_SECONDS = int(os.environ.get("SOURCEBOOK_BUILD_LEASE_SECONDS", 120))
-# Where `make demo` publishes the demo brand; served at / when it exists (development).
-SOURCEBOOK_SITE_DIR = Path(os.environ.get("SOURCEBOOK_SITE_DIR", VAR_DIR / "site"))
+# A published directory to serve at / in development (`make demo`); nginx does it in production.
+SOURCEBOOK_SERVE_SITE = os.environ.get("SOURCEBOOK_SERVE_SITE", "")
 
 # Limits on imported JSON-LD: protect the process from huge or hostile input.
 SOURCEBOOK_IMPORT_MAX_BYTES = int(os.environ.get("SOURCEBOOK_IMPORT_MAX_BYTES", 64 * 1024 * 1024))

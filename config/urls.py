@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import path, re_path
+
+from publishing.views import published_site
 
 admin.site.site_header = "Sourcebook"
 admin.site.site_title = "Sourcebook"
@@ -10,5 +11,6 @@ admin.site.index_title = "Brand knowledge"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# The published site (development): served at / when SOURCEBOOK_SERVE_SITE names it.
+urlpatterns += [re_path(r"^(?P<path>.*)$", published_site)]

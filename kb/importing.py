@@ -121,7 +121,7 @@ def read_document(brand: Brand, source: SourceFile) -> FileReading:
         check_context(document)
         keys_by_pointer = tag_nodes(document)
         try:
-            expanded = jsonld.expand(document)
+            expanded = jsonld.expand(document, base=f"{brand.base_url}/")
         except JsonLdError as error:
             raise FileProblem("", f"invalid JSON-LD: {describe_jsonld_error(error)}") from None
         except RecursionError:

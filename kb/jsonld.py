@@ -47,7 +47,8 @@ def schema_context() -> dict[str, Any]:
     """The schema.org context, built from the vocabulary like the official one.
 
     As in the official context: the vocabulary is ``http://schema.org/``, properties that
-    accept a URL are ``@id``-typed, and date properties are typed ``schema:Date``.
+    accept a URL (and not Text) are ``@id``-typed, and date properties are typed
+    ``schema:Date``.
     """
     context: dict[str, Any] = {
         "@vocab": SCHEMA_VOCAB,
@@ -67,7 +68,9 @@ def schema_context() -> dict[str, Any]:
 
 
 def coerced_type(ranges: tuple[str, ...]) -> str | None:
-    if vocabulary.URL in ranges:
+    # Where Text is also expected ("unitCode": "GRM", "category": "Tea") a string stays text:
+    # @id-typing would turn it into a relative IRI.
+    if vocabulary.URL in ranges and vocabulary.TEXT not in ranges:
         return "@id"
     if vocabulary.DATE in ranges:
         return "schema:Date"
@@ -96,8 +99,9 @@ def document_loader(url: str, options: dict | None = None) -> dict[str, Any]:
     )
 
 
-def expand(document: Any) -> list[dict[str, Any]]:
-    return jsonld.expand(document, {"documentLoader": document_loader})
+def expand(document: Any, base: str | None = None) -> list[dict[str, Any]]:
+    """Expand offline; relative IRIs resolve against ``base`` (the brand's site)."""
+    return jsonld.expand(document, {"documentLoader": document_loader, "base": base})
 
 
 def to_rdf(document: Any) -> str:

@@ -102,6 +102,10 @@ def renderer_digest() -> str:
     return sha.hexdigest()
 
 
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
 def previous_entries(release: Release | None) -> dict[str, Entry]:
     if release is None:
         return {}
@@ -139,13 +143,20 @@ class Builder:
         self.result.reused += 1
         return True
 
-    def store(self, path: str, kind: str, content: bytes, fingerprint: str) -> None:
+    def store(
+        self,
+        path: str,
+        kind: str,
+        content: bytes,
+        fingerprint: str,
+        changed_at: datetime | None = None,
+    ) -> None:
         sha256, new = artifact_put(content)
         old = self.previous.get(path)
         unchanged = old is not None and old.sha256 == sha256
-        self.result.entries[path] = Entry(
-            path, kind, sha256, len(content), fingerprint, old.changed_at if unchanged else self.now
-        )
+        if changed_at is None:
+            changed_at = old.changed_at if unchanged else self.now
+        self.result.entries[path] = Entry(path, kind, sha256, len(content), fingerprint, changed_at)
         self.result.rendered += 1
         self.result.stored += int(new)
         if not unchanged:
@@ -173,7 +184,6 @@ class Builder:
         )
         self.total = 2 * len(pages) + 4 * len(site.languages) + 3
         planned = [(page, page_inputs(site, page, index)) for page in pages]
-        lastmods: dict[str, str] = {}
         batch: list[tuple[Page, PageInputs, str]] = []
         for page, inputs in planned:
             fingerprint = digest(
@@ -184,15 +194,19 @@ class Builder:
                 sorted(inputs.revision_ids(site)),
                 self.section_size(site, page),
             )
-            lastmods[page.path] = self.last_modified(site, inputs)
-            if self.reuse(page.file, fingerprint) and self.reuse(twin_path(page.file), fingerprint):
+            if self.reuse_all([page.file, twin_path(page.file)], fingerprint):
                 self.tick(2)
                 continue
             batch.append((page, inputs, fingerprint))
             if len(batch) >= RENDER_BATCH:
-                self.render_batch(site, batch, lastmods)
+                self.render_batch(site, batch)
                 batch = []
-        self.render_batch(site, batch, lastmods)
+        self.render_batch(site, batch)
+        # A page's lastmod: when its visible content (its Markdown twin) last changed.
+        lastmods = {
+            page.path: iso(self.result.entries[twin_path(page.file)].changed_at)
+            for page, _ in planned
+        }
         self.build_indexes(site, site_settings, planned, lastmods)
         previous_paths = set(self.previous)
         self.result.removed = sorted(previous_paths - set(self.result.entries))
@@ -209,14 +223,14 @@ class Builder:
             return sum(1 for e in site.entities.values() if e.section == page.section)
         return 0
 
-    def last_modified(self, site: SiteContent, inputs: PageInputs) -> str:
+    def content_time(self, site: SiteContent, inputs: PageInputs) -> datetime:
+        """When the content shown changed: the latest publication among the page's inputs."""
         times = [site.entities[i].published_at for i in (*inputs.full, *inputs.listed)]
         times += [s.published_at for s in (*inputs.facts, *inputs.faqs)]
         times = [t for t in times if t]
-        latest = max(times) if times else self.brand.updated_at
-        return latest.astimezone(UTC).replace(microsecond=0).isoformat()
+        return (max(times) if times else self.brand.updated_at).replace(microsecond=0)
 
-    def render_batch(self, site: SiteContent, batch, lastmods: dict[str, str]) -> None:
+    def render_batch(self, site: SiteContent, batch) -> None:
         if not batch:
             return
         wanted = {i for _, inputs, _ in batch for i in inputs.content_revision_ids(site)}
@@ -224,9 +238,22 @@ class Builder:
             wanted.add(site.entities[site.organization_iri].revision_id)
         contents = revisions_by_id(wanted)
         for page, inputs, fingerprint in batch:
-            rendered = render_page(site, page, inputs, contents, last_modified=lastmods[page.path])
-            self.store(page.file, "page", rendered.html, fingerprint)
-            self.store(twin_path(page.file), "markdown", rendered.markdown, fingerprint)
+            twin = twin_path(page.file)
+            changed_at: list[datetime] = []
+
+            def lastmod_for(
+                markdown: bytes, twin=twin, inputs=inputs, changed_at=changed_at
+            ) -> str:
+                old = self.previous.get(twin)
+                if old is not None and old.sha256 == hashlib.sha256(markdown).hexdigest():
+                    changed_at.append(old.changed_at)
+                else:
+                    changed_at.append(self.content_time(site, inputs))
+                return iso(changed_at[0])
+
+            rendered = render_page(site, page, inputs, contents, lastmod_for=lastmod_for)
+            self.store(twin, "markdown", rendered.markdown, fingerprint, changed_at=changed_at[0])
+            self.store(page.file, "page", rendered.html, fingerprint, changed_at=changed_at[0])
             self.tick(2)
 
     # -- site-wide artifacts --

@@ -35,7 +35,8 @@ from publishing.webhooks import (
     webhook_url_problem,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Deliveries are queued with transaction.on_commit: run those tests on real transactions.
+committing_db = pytest.mark.django_db(transaction=True)
 
 SECRET = "whsec_" + base64.b64encode(b"sourcebook-test-signing-key-0001").decode()
 
@@ -119,7 +120,10 @@ def receiver():
 def eager():
     """Run tasks in-process even if CELERY_BROKER_URL is set in the environment."""
     conf = celery_app.conf
-    saved = {"task_always_eager": conf.task_always_eager, "task_eager_propagates": conf.task_eager_propagates}
+    saved = {
+        "task_always_eager": conf.task_always_eager,
+        "task_eager_propagates": conf.task_eager_propagates,
+    }
     conf.update(task_always_eager=True, task_eager_propagates=True)
     yield
     conf.update(saved)
@@ -225,6 +229,7 @@ def closed_port() -> int:
 # --- Payload ----------------------------------------------------------------------------
 
 
+@pytest.mark.django_db
 def test_payload_of_a_first_release_lists_every_path_as_changed(release1):
     assert webhook_payload(release=release1, previous=None) == {
         "event": "release.deployed",
@@ -261,6 +266,7 @@ def test_payload_of_a_first_release_lists_every_path_as_changed(release1):
     }
 
 
+@pytest.mark.django_db
 def test_payload_of_a_second_release_lists_changed_and_removed_paths(release1, release2):
     payload = webhook_payload(release=Release.objects.get(pk=release2.pk), previous=release1)
     assert payload["release"] == {
@@ -293,6 +299,7 @@ def test_payload_of_a_second_release_lists_changed_and_removed_paths(release1, r
 # --- Signing and headers ----------------------------------------------------------------
 
 
+@committing_db
 def test_delivery_is_sent_after_commit_signed_per_standard_webhooks(
     target, receiver, release1, release2
 ):
@@ -350,6 +357,7 @@ def test_delivery_is_sent_after_commit_signed_per_standard_webhooks(
     assert attempt.response_body == '{"ok":true}'
 
 
+@committing_db
 def test_a_secret_without_whsec_prefix_is_used_as_its_utf8_bytes(target, receiver, release1):
     target.secret = "correct horse battery staple"
     target.save()
@@ -361,6 +369,7 @@ def test_a_secret_without_whsec_prefix_is_used_as_its_utf8_bytes(target, receive
     assert delivery.state == WebhookDelivery.State.DELIVERED
 
 
+@committing_db
 def test_nothing_is_queued_when_the_transaction_rolls_back(target, receiver, release1):
     with pytest.raises(RuntimeError), transaction.atomic():
         webhook_delivery_create(target=target, release=release1, previous=None)
@@ -369,6 +378,7 @@ def test_nothing_is_queued_when_the_transaction_rolls_back(target, receiver, rel
     assert WebhookDelivery.objects.count() == 0
 
 
+@committing_db
 def test_only_webhook_targets_of_the_release_brand_get_deliveries(
     brand, other_brand, target, release1
 ):
@@ -388,6 +398,7 @@ def test_only_webhook_targets_of_the_release_brand_get_deliveries(
 # --- Retry rules ------------------------------------------------------------------------
 
 
+@committing_db
 def test_5xx_is_retried_until_delivered(target, receiver, release1, retries):
     receiver.reply(500, 502, 200)
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
@@ -406,6 +417,7 @@ def test_5xx_is_retried_until_delivered(target, receiver, release1, retries):
         standardwebhooks.Webhook(SECRET).verify(request.body, request.headers)
 
 
+@committing_db
 def test_4xx_fails_at_once(target, receiver, release1, retries):
     receiver.reply(Reply(404, body=b"no such hook"))
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
@@ -419,6 +431,7 @@ def test_4xx_fails_at_once(target, receiver, release1, retries):
     assert retries == []
 
 
+@committing_db
 def test_connection_refused_is_retried_up_to_the_maximum_then_fails(
     target, receiver, release1, retries
 ):
@@ -436,6 +449,7 @@ def test_connection_refused_is_retried_up_to_the_maximum_then_fails(
     assert retries == [10, 20]
 
 
+@committing_db
 def test_a_read_timeout_is_retried(target, receiver, release1, webhook_settings):
     webhook_settings.SOURCEBOOK_WEBHOOK_TIMEOUT = (1, 0.3)
     webhook_settings.SOURCEBOOK_WEBHOOK_MAX_ATTEMPTS = 2
@@ -450,6 +464,7 @@ def test_a_read_timeout_is_retried(target, receiver, release1, webhook_settings)
     assert delivery.state == WebhookDelivery.State.FAILED
 
 
+@committing_db
 def test_429_and_503_are_retried_honouring_retry_after(target, receiver, release1, retries):
     later = format_datetime(timezone.now() + timedelta(seconds=90), usegmt=True)
     receiver.reply(
@@ -472,6 +487,7 @@ def test_retry_countdown_doubles_and_is_capped():
     assert retry_countdown(2, "soon") == 20
 
 
+@committing_db
 def test_a_redirect_is_not_followed(target, receiver, release1, retries):
     receiver.reply(Reply(302, headers={"Location": receiver.url + "/elsewhere"}))
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
@@ -485,6 +501,7 @@ def test_a_redirect_is_not_followed(target, receiver, release1, retries):
     assert retries == []
 
 
+@committing_db
 def test_a_long_response_body_is_truncated(target, receiver, release1):
     receiver.reply(Reply(400, body=b"x" * 50_000))
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
@@ -492,6 +509,7 @@ def test_a_long_response_body_is_truncated(target, receiver, release1):
     assert attempt.response_body == "x" * 2000
 
 
+@committing_db
 def test_a_finished_delivery_is_never_sent_again(target, receiver, release1):
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
     delivery.refresh_from_db()
@@ -513,10 +531,12 @@ def test_a_finished_delivery_is_never_sent_again(target, receiver, release1):
     assert len(attempts_of(failed)) == 1
 
 
+@committing_db
 def test_a_missing_delivery_is_ignored(target):
     assert webhook_deliver.delay(987654).get() is None
 
 
+@committing_db
 def test_a_target_without_secret_is_never_sent_to(target, receiver, release1):
     target.secret = ""
     target.save()
@@ -531,6 +551,7 @@ def test_a_target_without_secret_is_never_sent_to(target, receiver, release1):
 # --- URL safety -------------------------------------------------------------------------
 
 
+@committing_db
 def test_a_loopback_url_is_refused_unless_allowed(target, receiver, release1, settings):
     settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
@@ -585,6 +606,7 @@ def test_webhook_url_problem_accepts_public_and_allowed_private_addresses(settin
 
 
 @pytest.mark.celery_worker
+@committing_db
 def test_a_real_worker_retries_through_the_broker_with_a_countdown(
     broker_url, target, receiver, release1, webhook_settings, retries
 ):

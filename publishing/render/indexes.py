@@ -194,6 +194,7 @@ def sitemap_files(site: SiteContent, entries: list[SitemapEntry]) -> dict[str, b
 
 
 def xml_bytes(element: ET.Element) -> bytes:
+    ET.indent(element)
     return ET.tostring(element, encoding="utf-8", xml_declaration=True) + b"\n"
 
 

@@ -7,6 +7,7 @@ place where some HTML is kept (Google's allowed tags), through ``answer_html``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,8 +320,10 @@ def render_page(
     inputs: PageInputs,
     contents: dict[int, dict],
     *,
-    last_modified: str,
+    lastmod_for: Callable[[bytes], str],
 ) -> RenderedPage:
+    """Render a page; ``lastmod_for`` gets its Markdown (its visible content) and returns
+    the date of the last real change, shown in the HTML as dateModified."""
     language, default = page.language, site.default_language
     brand = site.brand
     keep = {*inputs.full, *inputs.stubs}
@@ -474,7 +477,7 @@ def render_page(
         "name": title,
         "inLanguage": language,
         "isPartOf": {"@id": f"{brand.base_url}/#website"},
-        "dateModified": last_modified,
+        "dateModified": "",  # filled in below, once the Markdown is known
         "breadcrumb": {
             "@type": "BreadcrumbList",
             "itemListElement": [
@@ -509,10 +512,13 @@ def render_page(
         nav=nav_links(site, language),
         breadcrumbs=breadcrumbs,
         ui={key: ui(language, key) for key in UI_KEYS},
-        last_modified=last_modified,
     )
-    html = render_to_string(f"site/{page.kind}.html", context)
     markdown = page_markdown(context)
+    last_modified = lastmod_for(markdown.encode("utf-8"))
+    webpage["dateModified"] = last_modified
+    context["jsonld"] = json_for_script(g.graph_document(graph_nodes))
+    context["last_modified"] = last_modified
+    html = render_to_string(f"site/{page.kind}.html", context)
     return RenderedPage(
         html.encode("utf-8"), markdown.encode("utf-8"), title, one_line(description, 200)
     )

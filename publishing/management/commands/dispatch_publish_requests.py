@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from publishing.services import publish_requests_redispatch
+
+
+class Command(BaseCommand):
+    help = (
+        "Send pending publish requests (recorded while the broker was down, or left by a "
+        "builder that died) to the workers. Beat does this every minute."
+    )
+
+    def handle(self, **options):
+        sent = publish_requests_redispatch()
+        self.stdout.write(f"Dispatched {sent} publish request(s).")
