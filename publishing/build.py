@@ -302,14 +302,29 @@ class Builder:
                 self.store(path, "sitemap", content, sitemap_key)
         self.tick()
 
-        text_key = digest(base_key, "llms", all_revisions, sorted(lastmods))
+        text_key = digest(
+            base_key,
+            "llms",
+            all_revisions,
+            sorted(lastmods),
+            [
+                indexes.limit(name, default)
+                for name, default in (
+                    ("SOURCEBOOK_LLMS_MAX_CHARS", indexes.LLMS_MAX_CHARS),
+                    ("SOURCEBOOK_LLMS_PART_CHARS", indexes.LLMS_PART_CHARS),
+                    ("SOURCEBOOK_LLMS_FULL_MAX_CHARS", indexes.LLMS_FULL_MAX_CHARS),
+                )
+            ],
+        )
         for language in site.languages:
             self.build_llms(site, language, planned, text_key)
         self.tick()
 
     def reuse_all(self, paths: list[str], fingerprint: str) -> bool:
         """Carry over a group of files made together, if there is one and all still fit."""
-        if not paths or any(self.previous[p].fingerprint != fingerprint for p in paths):
+        if not paths or any(
+            p not in self.previous or self.previous[p].fingerprint != fingerprint for p in paths
+        ):
             return False
         for path in paths:
             self.reuse(path, fingerprint)
@@ -384,10 +399,20 @@ class Builder:
         prefix = language_prefix(site, language)
         optional = [
             indexes.LlmsLink(
-                ui(language, "full_text"), absolute_url(self.brand, f"{prefix}llms-full.txt"), ""
+                ui(language, "full_text"),
+                absolute_url(self.brand, f"{prefix}llms-full.txt"),
+                ui(language, "full_text_note"),
             ),
-            indexes.LlmsLink(ui(language, "graph"), absolute_url(self.brand, "graph.jsonld"), ""),
-            indexes.LlmsLink(ui(language, "sitemap"), absolute_url(self.brand, "sitemap.xml"), ""),
+            indexes.LlmsLink(
+                ui(language, "graph"),
+                absolute_url(self.brand, "graph.jsonld"),
+                ui(language, "graph_note"),
+            ),
+            indexes.LlmsLink(
+                ui(language, "sitemap"),
+                absolute_url(self.brand, "sitemap.xml"),
+                ui(language, "sitemap_note"),
+            ),
         ]
         for path, text in indexes.llms_files(
             site, language, title, summary, sections, optional

@@ -111,11 +111,15 @@ def publish_request_dispatch(*, request_id: int) -> bool:
     return True
 
 
-def publish_requests_redispatch(*, stale_after: timedelta = timedelta(minutes=10)) -> int:
+def publish_requests_redispatch(
+    *,
+    stale_after: timedelta = timedelta(minutes=10),
+    min_age: timedelta = timedelta(seconds=5),
+) -> int:
     """Beat: queue again what the broker never got, and what a dead builder left behind."""
     now = timezone.now()
     pending = PublishRequest.objects.filter(state=PublishRequest.State.PENDING).filter(
-        Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
+        Q(dispatched_at__isnull=True, created_at__lte=now - min_age)
         | Q(dispatched_at__lt=now - stale_after)
     )
     expired_leases = BuildLease.objects.filter(Q(expires_at__lt=now) | Q(expires_at__isnull=True))
@@ -333,10 +337,19 @@ def last_deployed(target: Target) -> Release | None:
     return deployment.release if deployment else None
 
 
+def deployed_state_known(target: Target) -> Release | None:
+    """What the target holds for sure: the last good deployment, unless one failed since
+    (it may have left the target half-changed, so nothing can be assumed)."""
+    last = Deployment.objects.filter(target=target).order_by("-pk").first()
+    if last is None or last.state != Deployment.State.DONE:
+        return None
+    return last.release
+
+
 def release_deploy(*, release: Release, targets: list[Target]) -> list[Deployment]:
     deployments = []
     for target in targets:
-        previous = last_deployed(target)
+        previous = deployed_state_known(target)
         deployment = Deployment.objects.create(target=target, release=release)
         try:
             DEPLOYERS[target.kind](
@@ -414,5 +427,6 @@ def releases_prune(*, brand: Brand) -> dict[str, int]:
     dropped = 0
     if removed:
         referenced = ReleaseArtifact.objects.values_list("sha256", flat=True).distinct()
-        dropped = artifact_prune(referenced.iterator(chunk_size=10000))
+        grace = timedelta(seconds=int(getattr(settings, "SOURCEBOOK_ARTIFACT_GRACE_SECONDS", 3600)))
+        dropped = artifact_prune(referenced.iterator(chunk_size=10000), grace=grace)
     return {"releases": removed, "artifacts": dropped}

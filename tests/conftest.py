@@ -36,6 +36,20 @@ def broker_url():
     return url
 
 
+@pytest.fixture(autouse=True)
+def artifact_store(settings, tmp_path_factory):
+    """Every test gets its own content-addressed artifact store."""
+    location = tmp_path_factory.mktemp("artifacts")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
 @pytest.fixture
 def brand(db):
     return brand_create(

@@ -1,7 +1,8 @@
 """Webhook deliveries against a real HTTP server on loopback, verified with ``standardwebhooks``.
 
 Tasks run eagerly (in-process): a retry runs at once, its countdown ignored, so a delivery's
-whole attempt sequence completes inside ``delay()``.
+whole attempt sequence completes inside ``delay()``. The last test runs a real worker on the
+Redis broker (CELERY_BROKER_URL) to check that retries go through it with their countdowns.
 """
 
 import base64
@@ -564,6 +565,22 @@ def test_a_loopback_url_is_refused_unless_allowed(target, receiver, release1, se
     assert delivery.state == WebhookDelivery.State.FAILED
 
 
+@committing_db
+def test_a_host_that_does_not_resolve_is_a_network_error_and_retried(
+    target, receiver, release1, settings, retries
+):
+    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
+    target.config = {"url": "https://hooks.invalid/sourcebook"}  # RFC 6761: never resolves
+    target.save()
+    delivery = webhook_delivery_create(target=target, release=release1, previous=None)
+    delivery.refresh_from_db()
+    attempts = attempts_of(delivery)
+    assert all(a.error.startswith("The host hooks.invalid does not resolve") for a in attempts)
+    assert [a.will_retry for a in attempts] == [True, True, False]
+    assert delivery.state == WebhookDelivery.State.FAILED
+    assert retries == [10, 20]
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
@@ -586,6 +603,7 @@ def test_a_loopback_url_is_refused_unless_allowed(target, receiver, release1, se
         ("http://240.0.0.1/hook", "reserved address"),
         ("http://100.64.0.1/hook", "non-global address"),
         ("http://[2002:7f00:1::1]/hook", "loopback address (127.0.0.1)"),  # 6to4
+        ("https://hooks.invalid/x", "The host hooks.invalid does not resolve"),
     ],
 )
 def test_webhook_url_problem_refuses(url, problem, settings):

@@ -7,14 +7,24 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
+from django.conf import settings
+
 from publishing.render import graph as g
 from publishing.render.text import llms_note, llms_title, llms_url, one_line
 from publishing.render.ui import language_name, ui
 from publishing.site import SiteContent, absolute_url, language_prefix
 
-LLMS_MAX_CHARS = 50_000  # the root llms.txt stays under this; large catalogs get part files
+# The root llms.txt stays under SOURCEBOOK_LLMS_MAX_CHARS (large catalogs get part files of
+# SOURCEBOOK_LLMS_PART_CHARS); llms-full.txt is split beyond SOURCEBOOK_LLMS_FULL_MAX_CHARS.
+LLMS_MAX_CHARS = 50_000
 LLMS_PART_CHARS = 45_000
-LLMS_FULL_MAX_CHARS = 2_000_000  # llms-full.txt is split in parts beyond this
+LLMS_FULL_MAX_CHARS = 2_000_000
+
+
+def limit(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
 SITEMAP_MAX_URLS = 50_000
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -79,13 +89,15 @@ def llms_files(
     files: dict[str, str] = {}
     root_sections = [*sections, LlmsSection("Optional", optional)]
     text = llms_document(title, summary, info, root_sections)
-    if len(text) <= LLMS_MAX_CHARS:
+    if len(text) < limit("SOURCEBOOK_LLMS_MAX_CHARS", LLMS_MAX_CHARS):
         files[f"{prefix}llms.txt"] = text
         return files
     # Too big: every section's links go to part files that the root links to.
     index_sections = []
     for section in sections:
-        parts = list(split_links(section.links, LLMS_PART_CHARS))
+        parts = list(
+            split_links(section.links, limit("SOURCEBOOK_LLMS_PART_CHARS", LLMS_PART_CHARS))
+        )
         part_links = []
         for number, links in enumerate(parts, start=1):
             path = f"{prefix}llms/{slug(section.name)}-{number}.txt"
@@ -136,7 +148,9 @@ def llms_full_files(
     size = 0
     for twin in twins:
         text = twin.decode("utf-8")
-        if parts[-1] and size + len(text) > LLMS_FULL_MAX_CHARS:
+        if parts[-1] and size + len(text) > limit(
+            "SOURCEBOOK_LLMS_FULL_MAX_CHARS", LLMS_FULL_MAX_CHARS
+        ):
             parts.append([])
             size = 0
         parts[-1].append(text)

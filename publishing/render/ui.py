@@ -47,6 +47,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "llms_info": "Everything below links to clean Markdown versions of the pages of {site}. "
         "Facts carry their sources and dates. Content is also available in: {languages}.",
         "llms_part": "part",
+        "full_text_note": "every page of this site in one Markdown file",
+        "graph_note": "all entities as schema.org JSON-LD, in every language",
+        "sitemap_note": "every page with its translations and the date it last changed",
     },
     "zh-Hans": {
         "home": "首页",
@@ -92,6 +95,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "llms_info": "以下链接指向{site}各页面的 Markdown 版本。事实均附有来源和日期。"
         "其他语言版本：{languages}。",
         "llms_part": "第",
+        "full_text_note": "本站所有页面合并为一个 Markdown 文件",
+        "graph_note": "全部实体的 schema.org JSON-LD，含所有语言",
+        "sitemap_note": "所有页面及其译文和最后修改日期",
     },
 }
 

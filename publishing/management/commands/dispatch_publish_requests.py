@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand
 
 from publishing.services import publish_requests_redispatch
@@ -10,5 +12,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, **options):
-        sent = publish_requests_redispatch()
+        sent = publish_requests_redispatch(min_age=timedelta(0))
         self.stdout.write(f"Dispatched {sent} publish request(s).")

@@ -1,0 +1,418 @@
+"""Every published artifact of the demo brand, judged by parsers we did not write.
+
+extruct and a strict json.loads for each page's JSON-LD, pyld for term coverage and
+references, the llms.txt reference parser and llms-txt-audit, an XML parser for sitemaps,
+Python's robots.txt parser, and markdown-it for the Markdown twins.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import urllib.robotparser
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from io import StringIO
+from pathlib import Path
+from xml.etree import ElementTree
+
+import extruct
+import llms_txt
+import pytest
+from django.core.management import call_command
+from markdown_it import MarkdownIt
+
+from kb import jsonld, vocabulary
+from kb.demo_brand import demo_load
+from kb.models import FAQ, Brand, Fact
+from publishing.models import Release, SiteSettings
+
+pytestmark = pytest.mark.django_db
+
+BASE = "https://www.westlakeleaf.example"
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+XHTML = "{http://www.w3.org/1999/xhtml}"
+
+
+@dataclass
+class Site:
+    root: Path
+    brand: Brand
+    release: Release
+
+    def file(self, url: str) -> Path:
+        assert url.startswith(BASE + "/"), url
+        path = url[len(BASE) + 1 :]
+        return self.root / (path + "index.html" if path.endswith("/") or not path else path)
+
+    def pages(self) -> list[Path]:
+        return sorted(self.root.rglob("*.html"))
+
+    def url_of(self, page: Path) -> str:
+        relative = page.relative_to(self.root).as_posix()
+        return f"{BASE}/{relative.removesuffix('index.html')}"
+
+
+def publish(out: Path) -> str:
+    stdout = StringIO()
+    call_command("publish", "westlake-leaf", "--out", str(out), stdout=stdout)
+    return stdout.getvalue()
+
+
+@pytest.fixture
+def site(tmp_path) -> Site:
+    demo_load()
+    publish(tmp_path / "site")
+    brand = Brand.objects.get(slug="westlake-leaf")
+    return Site(tmp_path / "site" / "current", brand, Release.objects.get(brand=brand))
+
+
+class Elements(HTMLParser):
+    """Every start tag with its attributes, and the text of script elements."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.scripts: list[tuple[dict, str]] = []
+        self._script: dict | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "script":
+            self._script = dict(attrs)
+            self.scripts.append((self._script, ""))
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+
+    def links(self, rel: str) -> list[dict]:
+        return [a for t, a in self.tags if t == "link" and a.get("rel") == rel]
+
+
+def page_graph(html: str, url: str) -> dict:
+    """The page's JSON-LD: extruct must find exactly one, equal to a strict json.loads."""
+    found = extruct.extract(html, base_url=url, syntaxes=["json-ld"], uniform=False)["json-ld"]
+    assert len(found) == 1, url
+    scripts = [text for attrs, text in Elements(html).scripts]
+    assert len(scripts) == 1, url
+    strict = json.loads(scripts[0])
+    assert strict == found[0]
+    assert set(strict) == {"@context", "@graph"}
+    return strict
+
+
+def references(value, found: set[str]) -> set[str]:
+    """IRIs of node references ({"@id": …} alone) in an expanded document."""
+    if isinstance(value, list):
+        for item in value:
+            references(item, found)
+    elif isinstance(value, dict):
+        if set(value) == {"@id"}:
+            found.add(value["@id"])
+        for key, item in value.items():
+            if key != "@id":
+                references(item, found)
+    return found
+
+
+def compact_keys(value, found: set[str]) -> set[str]:
+    if isinstance(value, list):
+        for item in value:
+            compact_keys(item, found)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not key.startswith("@"):
+                found.add(key)
+            compact_keys(item, found)
+    return found
+
+
+def expanded_keys(value, found: set[str]) -> set[str]:
+    if isinstance(value, list):
+        for item in value:
+            expanded_keys(item, found)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not key.startswith("@"):
+                found.add(key.removeprefix("http://schema.org/"))
+            expanded_keys(item, found)
+    return found
+
+
+def types_of(value, found: set[str]) -> set[str]:
+    if isinstance(value, list):
+        for item in value:
+            types_of(item, found)
+    elif isinstance(value, dict):
+        node_type = value.get("@type")
+        if node_type and "@value" not in value:
+            found.update(node_type if isinstance(node_type, list) else [node_type])
+        for key, item in value.items():
+            if key != "@type":
+                types_of(item, found)
+    return found
+
+
+def test_publish_reports_the_release(tmp_path):
+    demo_load()
+    output = publish(tmp_path / "site")
+    assert output.splitlines()[0] == (
+        "Release 1 of westlake-leaf: 144 artifacts (1 graph, 2 llms, 2 llms-full, 68 markdown, "
+        "68 page, 1 robots, 2 sitemap), 144 changed; rendered 144, reused 0; built in "
+        + re.search(r"built in (\d+\.\d\d)s", output).group(1)
+        + "s."
+    )
+    assert f"Deployed to {tmp_path / 'site'} (144 files written)." in output
+    output = publish(tmp_path / "site")
+    assert "Release 2 of westlake-leaf: 144 artifacts" in output
+    assert "0 changed; rendered 0, reused 144" in output
+
+
+def test_every_page_has_one_valid_graph_with_stable_ids(site):
+    pages = site.pages()
+    assert len(pages) == 68
+    organization = f"{BASE}/#organization"
+    for page in pages:
+        url = site.url_of(page)
+        html = page.read_text(encoding="utf-8")
+        document = page_graph(html, url)
+        nodes = document["@graph"]
+        ids = [n["@id"] for n in nodes]
+        assert len(ids) == len(set(ids)), url
+        by_id = {n["@id"]: n for n in nodes}
+        # Exactly one Organization: the brand's, under its stable @id.
+        organizations = [n for n in nodes if n["@type"] == "Organization"]
+        assert [n["@id"] for n in organizations] == [organization], url
+        assert by_id[f"{BASE}/#website"]["publisher"] == {"@id": organization}
+        webpage = by_id[url]
+        lang = re.search(r'<html lang="([^"]+)">', html).group(1)
+        assert webpage["inLanguage"] == lang
+        assert webpage["isPartOf"] == {"@id": f"{BASE}/#website"}
+        # The page URL is the WebPage's @id and no other node's.
+        assert [n for n in nodes if n.get("@id") == url] == [webpage]
+        expanded = jsonld.expand(document)
+        # pyld dropped nothing: every key is a term it understood.
+        assert compact_keys(document["@graph"], set()) == expanded_keys(expanded, set()), url
+        for key in compact_keys(document["@graph"], set()):
+            assert vocabulary.is_property(key), (url, key)
+        for type_name in types_of(document["@graph"], set()):
+            assert vocabulary.is_class(type_name), (url, type_name)
+        # Every reference to one of our nodes resolves within this page's graph.
+        internal = {r for r in references(expanded, set()) if "#" in r and r.startswith(BASE)}
+        assert internal <= set(ids), (url, internal - set(ids))
+
+
+def test_product_page_graph_in_each_language(site):
+    for language, prefix, name in (
+        ("en", "", "Dongting Biluochun"),
+        ("zh-Hans", "zh-Hans/", "洞庭碧螺春"),
+    ):
+        url = f"{BASE}/{prefix}products/biluochun/"
+        document = page_graph(site.file(url).read_text(encoding="utf-8"), url)
+        by_id = {n["@id"]: n for n in document["@graph"]}
+        product = by_id[f"{BASE}/products/biluochun/#product"]
+        assert product["name"] == name
+        assert product["brand"] == {"@id": f"{BASE}/#organization"}
+        assert sorted((o["priceCurrency"], o["price"]) for o in product["offers"]) == [
+            ("EUR", "35.50"),
+            ("USD", "39.00"),
+        ]
+        assert by_id[url]["@type"] == "ItemPage"
+        assert by_id[url]["mainEntity"] == {"@id": product["@id"]}
+        assert by_id[url]["inLanguage"] == language
+
+
+def test_hreflang_alternates_twins_and_llms_links(site):
+    for page in site.pages():
+        url = site.url_of(page)
+        elements = Elements(page.read_text(encoding="utf-8"))
+        alternates = {
+            a["hreflang"]: a["href"] for a in elements.links("alternate") if "hreflang" in a
+        }
+        path = url[len(BASE) + 1 :].removeprefix("zh-Hans/")
+        assert alternates == {
+            "en": f"{BASE}/{path}",
+            "zh-Hans": f"{BASE}/zh-Hans/{path}",
+            "x-default": f"{BASE}/{path}",
+        }
+        [twin] = [a for a in elements.links("alternate") if a.get("type") == "text/markdown"]
+        assert twin["href"] == url + "index.html.md"
+        assert site.file(twin["href"]).is_file()
+        [described] = elements.links("describedby")
+        expected = f"{BASE}/zh-Hans/llms.txt" if "/zh-Hans/" in url else f"{BASE}/llms.txt"
+        assert described["href"] == expected
+        assert site.file(expected).is_file()
+        [canonical] = elements.links("canonical")
+        assert canonical["href"] == url
+
+
+def visible_faqs(html: str) -> list[tuple[str, str]]:
+    sections = re.findall(
+        r'<section class="faq" id="faq-[^"]+">\s*<h2>(.*?)</h2>\s*<div>(.*?)</div>', html, re.S
+    )
+    return [(q, a) for q, a in sections]
+
+
+def test_faq_page_markup_matches_the_visible_questions_and_answers(site):
+    for prefix, language in (("", "en"), ("zh-Hans/", "zh-Hans")):
+        url = f"{BASE}/{prefix}faq/"
+        html = site.file(url).read_text(encoding="utf-8")
+        document = page_graph(html, url)
+        faq_page = {n["@id"]: n for n in document["@graph"]}[url]
+        assert faq_page["@type"] == "FAQPage"
+        marked_up = [(q["name"], q["acceptedAnswer"]["text"]) for q in faq_page["mainEntity"]]
+        import html as html_lib
+
+        visible = [(html_lib.unescape(q), a) for q, a in visible_faqs(html)]
+        assert marked_up == visible
+        expected = [
+            (f.question[language], f.answer[language])
+            for f in FAQ.objects.filter(brand=site.brand).order_by("order", "key")
+        ]
+        assert [q for q, _ in marked_up] == [q for q, _ in expected]
+        assert len(marked_up) == 23
+
+
+def test_facts_page_shows_statement_value_date_and_source_with_anchor(site):
+    html = site.file(f"{BASE}/facts/").read_text(encoding="utf-8")
+    document = page_graph(html, f"{BASE}/facts/")
+    claims = {n["@id"]: n for n in document["@graph"] if n["@type"] == "Claim"}
+    assert len(claims) == Fact.objects.count() == 36
+    fact = Fact.objects.get(key="garden-area")
+    block = re.search(r'<div class="fact" id="fact-garden-area">(.*?)</div>', html, re.S).group(1)
+    assert fact.statement["en"] in block
+    assert "<strong>42 ha</strong>" in block
+    assert '<time datetime="2025-12-31">2025-12-31</time>' in block
+    assert (
+        f'<a href="{fact.source_url}" rel="nofollow noopener">Westlake Leaf Annual Report 2025</a>'
+        in block
+    )
+    claim = claims[f"{BASE}/facts/#fact-garden-area"]
+    assert claim["text"] == fact.statement["en"]
+    assert claim["citation"] == {
+        "@type": "CreativeWork",
+        "name": "Westlake Leaf Annual Report 2025",
+        "url": fact.source_url,
+    }
+    assert claim["about"] == {"@id": f"{BASE}/#organization"}
+    assert claim["temporalCoverage"] == "2025-12-31"
+
+
+def test_llms_txt_passes_the_reference_parser_and_the_strict_audit(site):
+    for prefix, about, products in (("", "About", "Products"), ("zh-Hans/", "关于", "产品")):
+        path = site.root / prefix / "llms.txt"
+        raw = path.read_bytes()
+        assert not raw.startswith(b"\xef\xbb\xbf") and b"\r" not in raw
+        text = raw.decode("utf-8")
+        assert len(text) < 50_000
+        parsed = llms_txt.parse_llms_file(text)
+        assert parsed.title == ("Westlake Leaf Tea" if not prefix else "西湖叶茶业")
+        assert parsed.summary
+        assert list(parsed.sections) == [about, "人物" if prefix else "People", products,
+                                         "门店" if prefix else "Stores", "Optional"]  # fmt: skip
+        assert len(parsed.sections[products]) == 24
+        for links in parsed.sections.values():
+            for link in links:
+                assert site.file(link["url"]).is_file(), link
+        audit = subprocess.run(
+            [str(Path(sys.executable).parent / "llms-txt-audit"), "--strict", "--no-relative-links",
+             "--require-optional", "--fail-on-warning", str(path)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        full = (site.root / prefix / "llms-full.txt").read_text(encoding="utf-8")
+        assert full.startswith(f"# {parsed.title}\n\n> ")
+        assert full.count("\n---\n") == 30  # home, FAQ, facts and 28 entity pages
+
+
+def test_large_catalog_splits_llms_txt_into_parsable_parts(site, settings, tmp_path):
+    settings.SOURCEBOOK_LLMS_MAX_CHARS = 3_000
+    settings.SOURCEBOOK_LLMS_PART_CHARS = 1_500
+    publish(tmp_path / "site")
+    root = llms_txt.parse_llms_file((site.root / "llms.txt").read_text(encoding="utf-8"))
+    assert len((site.root / "llms.txt").read_text(encoding="utf-8")) < 3_000
+    parts = root.sections["Products"]
+    assert len(parts) > 1
+    linked = []
+    for part in parts:
+        file = site.file(part["url"])
+        text = file.read_text(encoding="utf-8")
+        assert len(text) <= 1_500 + 1_000  # the part's own header on top of its links
+        parsed = llms_txt.parse_llms_file(text)
+        assert parsed.summary
+        linked += [link["url"] for link in parsed.sections["Products"]]
+    assert len(linked) == len(set(linked)) == 24
+
+
+def test_sitemaps_parse_and_list_every_page_with_alternates(site):
+    index = ElementTree.parse(site.root / "sitemap.xml").getroot()
+    assert index.tag == f"{SITEMAP}sitemapindex"
+    locs = [e.findtext(f"{SITEMAP}loc") for e in index]
+    assert locs == [f"{BASE}/sitemaps/sitemap-1.xml"]
+    urlset = ElementTree.parse(site.file(locs[0])).getroot()
+    urls = {u.findtext(f"{SITEMAP}loc"): u for u in urlset}
+    assert set(urls) == {site.url_of(p) for p in site.pages()}
+    entry = urls[f"{BASE}/zh-Hans/products/biluochun/"]
+    alternates = {a.get("hreflang"): a.get("href") for a in entry.findall(f"{XHTML}link")}
+    assert alternates == {
+        "en": f"{BASE}/products/biluochun/",
+        "zh-Hans": f"{BASE}/zh-Hans/products/biluochun/",
+        "x-default": f"{BASE}/products/biluochun/",
+    }
+
+
+def test_robots_txt_allows_search_agents_and_follows_the_training_policy(site, tmp_path):
+    def parser():
+        robots = urllib.robotparser.RobotFileParser()
+        robots.parse((site.root / "robots.txt").read_text(encoding="utf-8").splitlines())
+        return robots
+
+    robots = parser()
+    page = f"{BASE}/products/biluochun/"
+    for agent in (
+        "OAI-SearchBot",
+        "ChatGPT-User",
+        "Claude-SearchBot",
+        "PerplexityBot",
+        "Googlebot",
+    ):
+        assert robots.can_fetch(agent, page), agent
+    for agent in ("GPTBot", "ClaudeBot", "CCBot", "Google-Extended", "Bytespider"):
+        assert not robots.can_fetch(agent, page), agent
+    assert robots.can_fetch("SomeOtherBot", page)
+    assert robots.site_maps() == [f"{BASE}/sitemap.xml"]
+    SiteSettings.objects.filter(brand=site.brand).update(allow_ai_training=True)
+    publish(tmp_path / "site")
+    assert parser().can_fetch("GPTBot", page)
+
+
+def test_markdown_twins_are_clean_markdown(site):
+    markdown = MarkdownIt("commonmark")
+    twins = sorted(site.root.rglob("*.html.md"))
+    assert len(twins) == 68
+    for twin in twins:
+        text = twin.read_text(encoding="utf-8")
+        tokens = markdown.parse(text)
+        assert tokens[0].type == "heading_open" and tokens[0].tag == "h1", twin
+        kinds = {t.type for t in tokens} | {c.type for t in tokens for c in (t.children or [])}
+        assert not kinds & {"html_block", "html_inline"}, twin
+    text = (site.root / "products" / "biluochun" / "index.html.md").read_text(encoding="utf-8")
+    assert text.startswith("# Dongting Biluochun\n\nTightly curled, downy spring buds")
+    assert "- 39.00 USD (In stock)" in text
+
+
+def test_whole_brand_graph_file_expands_without_loss(site):
+    document = json.loads((site.root / "graph.jsonld").read_text(encoding="utf-8"))
+    nodes = document["@graph"]
+    assert len(nodes) == 30  # the WebSite and the 29 entities
+    expanded = jsonld.expand(document)
+    assert compact_keys(nodes, set()) == expanded_keys(expanded, set())
+    ids = {n["@id"] for n in nodes}
+    assert {r for r in references(expanded, set()) if "#" in r and r.startswith(BASE)} <= ids

@@ -1,0 +1,149 @@
+"""Hostile text in every field: nothing executable or structural reaches any artifact."""
+
+import json
+from datetime import date
+from io import StringIO
+from pathlib import Path
+from xml.etree import ElementTree
+
+import llms_txt
+import pytest
+from django.core.management import call_command
+from markdown_it import MarkdownIt
+
+from kb.models import FAQ, Fact
+from kb.services.brands import brand_create
+from kb.services.entities import entity_create
+from kb.services.statements import statement_create
+from kb.services.workflow import object_publish
+from tests.test_publish_artifacts import Elements, page_graph
+
+pytestmark = pytest.mark.django_db
+
+BASE = "https://evil.example"
+HOSTILE = (
+    '</script><script>alert(1)</script><img src=x onerror=alert(2)> "quoted" '
+    "\\back\\slash\\ \u202eRTL\u202c zero\u200bwidth ]) [x](javascript:alert(3)) "
+    "# heading\n- list item\n<!-- comment --> &amp; &lt;b&gt;"
+)
+ANSWER = HOSTILE + '<a href="javascript:alert(4)">click</a> <b>bold</b> <p onclick="x()">p</p>'
+
+
+def ml(text: str) -> list[dict]:
+    return [{"@value": text, "@language": "en"}]
+
+
+@pytest.fixture
+def hostile_site(tmp_path) -> Path:
+    brand = brand_create(slug="evil", name=HOSTILE, base_url=BASE, languages=["en"])
+    organization = entity_create(
+        brand=brand,
+        types=["Organization"],
+        iri=f"{BASE}/#organization",
+        data={"name": ml(HOSTILE), "description": ml(HOSTILE)},
+    )
+    product = entity_create(
+        brand=brand,
+        types=["Product"],
+        iri=f"{BASE}/products/x/#product",
+        data={
+            "name": ml(HOSTILE),
+            "description": ml(HOSTILE),
+            "brand": [{"@id": organization.iri}],
+            "sku": [{"@value": HOSTILE}],
+        },
+    )
+    fact = statement_create(
+        model=Fact,
+        brand=brand,
+        key="hostile",
+        about=product,
+        statement={"en": HOSTILE},
+        value="<b>1</b>",
+        unit="</script>",
+        source_url="https://source.example/report_(2026)",
+        source_title={"en": HOSTILE},
+        as_of=date(2026, 1, 1),
+    )
+    faq = statement_create(
+        model=FAQ, brand=brand, key="hostile", about=product,
+        question={"en": HOSTILE}, answer={"en": ANSWER}, order=1,
+    )  # fmt: skip
+    for obj in (organization, product, fact, faq):
+        object_publish(obj=obj)
+    call_command("publish", "evil", "--out", str(tmp_path / "site"), stdout=StringIO())
+    return tmp_path / "site" / "current"
+
+
+def test_html_pages_hold_nothing_executable(hostile_site):
+    pages = sorted(hostile_site.rglob("*.html"))
+    assert len(pages) == 5  # home, product, products, FAQ, facts
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        elements = Elements(html)
+        assert [attrs for attrs, _ in elements.scripts] == [{"type": "application/ld+json"}]
+        for tag, attrs in elements.tags:
+            assert tag not in {"img", "iframe", "object", "embed", "svg", "form"}, (page, tag)
+            for name, value in attrs.items():
+                assert not name.startswith("on"), (page, tag, name)
+                if name in ("href", "src"):
+                    assert value.strip().lower().startswith(("https://", "http://", "mailto:")), (
+                        value
+                    )
+        relative = page.relative_to(hostile_site).as_posix().removesuffix("index.html")
+        page_graph(html, f"{BASE}/{relative}")  # one script, strict JSON, equal to extruct's
+
+
+def test_json_ld_keeps_the_text_exactly(hostile_site):
+    html = (hostile_site / "products" / "x" / "index.html").read_text(encoding="utf-8")
+    graph = page_graph(html, f"{BASE}/products/x/")["@graph"]
+    product = next(n for n in graph if n["@id"] == f"{BASE}/products/x/#product")
+    assert product["name"] == HOSTILE and product["sku"] == HOSTILE
+    assert (
+        "</script" not in html.split('<script type="application/ld+json">')[1].split("</script>")[0]
+    )
+    whole = json.loads((hostile_site / "graph.jsonld").read_text(encoding="utf-8"))
+    assert any(n.get("sku") == HOSTILE for n in whole["@graph"])
+
+
+def test_faq_answer_keeps_only_googles_tags(hostile_site):
+    html = (hostile_site / "faq" / "index.html").read_text(encoding="utf-8")
+    faq_page = next(
+        n for n in page_graph(html, f"{BASE}/faq/")["@graph"] if n["@type"] == "FAQPage"
+    )
+    answer = faq_page["mainEntity"][0]["acceptedAnswer"]["text"]
+    assert "<b>bold</b>" in answer and "<p>p</p>" in answer
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer
+    assert "&lt;img src=x onerror=alert(2)&gt;" in answer
+    assert "javascript:" not in answer.replace("](javascript:alert(3))", "")
+    assert "<a rel=" in answer and "onclick" not in answer
+
+
+def test_markdown_twins_and_llms_txt_keep_their_structure(hostile_site):
+    markdown = MarkdownIt("commonmark")
+    for twin in hostile_site.rglob("*.html.md"):
+        tokens = markdown.parse(twin.read_text(encoding="utf-8"))
+        inline = [c for t in tokens for c in (t.children or [])]
+        assert not {t.type for t in tokens + inline} & {"html_block", "html_inline"}, twin
+        assert [t.tag for t in tokens if t.type == "heading_open" and t.tag == "h1"] == ["h1"]
+        for token in inline:
+            if token.type == "link_open":
+                assert token.attrs["href"].startswith("https://"), (twin, token.attrs)
+    text = (hostile_site / "llms.txt").read_text(encoding="utf-8")
+    parsed = llms_txt.parse_llms_file(text)
+    assert list(parsed.sections) == ["About", "Products", "Optional"]
+    assert [link["url"] for link in parsed.sections["Products"]] == [
+        f"{BASE}/products/x/index.html.md"
+    ]
+    assert len(text.splitlines()[0]) > 2 and text.count("\n# ") == 0
+
+
+def test_sitemap_and_robots_stay_well_formed(hostile_site):
+    ElementTree.parse(hostile_site / "sitemap.xml")
+    ElementTree.parse(hostile_site / "sitemaps" / "sitemap-1.xml")
+    robots = (hostile_site / "robots.txt").read_text(encoding="utf-8")
+    assert all(
+        line.startswith(("#", "User-agent:", "Allow:", "Disallow:", "Content-Usage:", "Sitemap:"))
+        or not line
+        for line in robots.splitlines()
+    )

@@ -1,0 +1,188 @@
+"""Releases: incremental builds, atomic directory deploys, rollback, retention, scheduling."""
+
+import hashlib
+import os
+import time
+from datetime import UTC, timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from kb.demo_brand import demo_load
+from kb.models import Brand, Entity, Revision
+from kb.services.entities import entity_update
+from kb.services.workflow import object_publish
+from publishing.models import PublishRequest, Release, SiteSettings
+from publishing.store import artifact_name, artifact_storage
+from publishing.tasks import publish_scheduled_and_release
+
+pytestmark = pytest.mark.django_db
+
+BASE = "https://www.westlakeleaf.example"
+
+
+def publish(out: Path) -> Release:
+    call_command("publish", "westlake-leaf", "--out", str(out), stdout=StringIO())
+    return Release.objects.filter(brand__slug="westlake-leaf").order_by("-number").first()
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != ".sourcebook-release"
+    }
+
+
+def manifest(release: Release) -> dict[str, str]:
+    return dict(release.artifacts.values_list("path", "sha256"))
+
+
+def edit_price(slug: str, price: str) -> Entity:
+    product = Entity.objects.get(slug=slug)
+    data = dict(product.data)
+    offers = [dict(o) for o in data["offers"]]
+    offers[0]["price"] = [{"@value": price}]
+    data["offers"] = offers
+    product = entity_update(entity=product, data=data, expected_version=product.version)
+    object_publish(obj=product)
+    product.refresh_from_db()
+    return product
+
+
+def test_an_edit_rewrites_only_the_artifacts_it_affects(tmp_path):
+    demo_load()
+    first = publish(tmp_path / "site")
+    untouched = (tmp_path / "site" / "current" / "products" / "biluochun" / "index.html").stat()
+    time.sleep(1.1)  # lastmod has a resolution of one second
+    product = edit_price("longjing-meijiawu", "56.00")
+    second = publish(tmp_path / "site")
+    changed = {p for p, h in manifest(second).items() if manifest(first).get(p) != h}
+    assert changed == {
+        "products/longjing-meijiawu/index.html",
+        "products/longjing-meijiawu/index.html.md",
+        "zh-Hans/products/longjing-meijiawu/index.html",
+        "zh-Hans/products/longjing-meijiawu/index.html.md",
+        "llms-full.txt",
+        "zh-Hans/llms-full.txt",
+        "graph.jsonld",
+        "sitemap.xml",
+        "sitemaps/sitemap-1.xml",
+    }
+    assert second.summary["changed"] == len(changed)
+    # Re-rendered: the product's 4 files; the pages listing or naming it (products, FAQ and
+    # facts pages, 12 files), which come out identical; and the 7 site-wide indexes.
+    assert second.summary["rendered"] == 23
+    assert second.summary["reused"] == 144 - 23
+    assert set(second.summary["changed_paths"]) == changed
+    # Unchanged files are the same inode: hard links into the store, never rewritten.
+    again = (tmp_path / "site" / "current" / "products" / "biluochun" / "index.html").stat()
+    assert again.st_ino == untouched.st_ino
+    md = (
+        tmp_path / "site" / "current" / "products" / "longjing-meijiawu" / "index.html.md"
+    ).read_text()
+    assert "- 56.00 USD (In stock)" in md
+    # lastmod of the edited page is its publication; other pages keep theirs.
+    sitemap = (tmp_path / "site" / "current" / "sitemaps" / "sitemap-1.xml").read_text()
+    stamp = product.last_published_at.astimezone(UTC).replace(microsecond=0).isoformat()
+    edited = sitemap.split(f"<loc>{BASE}/products/longjing-meijiawu/</loc>")[1].split("</url>")[0]
+    assert f"<lastmod>{stamp}</lastmod>" in edited
+    other = sitemap.split(f"<loc>{BASE}/products/biluochun/</loc>")[1].split("</url>")[0]
+    assert f"<lastmod>{stamp}</lastmod>" not in other
+
+
+def test_renaming_a_product_updates_the_pages_that_list_it(tmp_path):
+    demo_load()
+    first = publish(tmp_path / "site")
+    product = Entity.objects.get(slug="biluochun")
+    data = dict(product.data)
+    data["name"] = [{"@value": "Biluochun Spring Snail", "@language": "en"}, data["name"][1]]
+    object_publish(obj=entity_update(entity=product, data=data, expected_version=product.version))
+    second = publish(tmp_path / "site")
+    changed = {p for p, h in manifest(second).items() if manifest(first).get(p) != h}
+    assert {"products/index.html", "products/index.html.md", "llms.txt"} <= changed
+    assert "zh-Hans/llms.txt" not in changed  # the Chinese name did not change
+    assert "products/anji-bai-cha/index.html" not in changed
+
+
+def test_a_failed_deploy_leaves_the_live_release_intact(tmp_path):
+    demo_load()
+    first = publish(tmp_path / "site")
+    live = tmp_path / "site" / "current"
+    before = tree_hashes(live)
+    assert before == {p: h for p, h in manifest(first).items()}
+    edit_price("longjing-meijiawu", "57.00")
+    # Something in the way of release 2's tree: its deploy fails part-way.
+    (tmp_path / "site" / ".releases" / "2").write_text("in the way")
+    with pytest.raises(CommandError, match="deploy to directory .* failed"):
+        publish(tmp_path / "site")
+    assert Release.objects.get(number=2).state == Release.State.READY
+    assert os.readlink(live) == ".releases/1"
+    assert tree_hashes(live) == before
+    (tmp_path / "site" / ".releases" / "2").unlink()
+    third = publish(tmp_path / "site")
+    assert os.readlink(live) == f".releases/{third.number}"
+    assert tree_hashes(live) == manifest(third)
+
+
+def test_rollback_redeploys_an_earlier_release(tmp_path):
+    demo_load()
+    first = publish(tmp_path / "site")
+    edit_price("longjing-meijiawu", "58.00")
+    second = publish(tmp_path / "site")
+    live = tmp_path / "site" / "current"
+    assert tree_hashes(live) == manifest(second)
+    out = StringIO()
+    call_command("rollback", "westlake-leaf", "1", stdout=out)
+    assert out.getvalue().splitlines()[-1] == "Rolled back westlake-leaf to release 1."
+    assert tree_hashes(live) == manifest(first)
+    with pytest.raises(CommandError, match=r"has no release 9 \(releases: 1, 2\)"):
+        call_command("rollback", "westlake-leaf", "9")
+
+
+def test_retention_prunes_old_releases_and_unreferenced_artifacts(tmp_path, settings):
+    demo_load()
+    brand = Brand.objects.get(slug="westlake-leaf")
+    SiteSettings.objects.update_or_create(
+        brand=brand, defaults={"keep_releases": 2, "keep_deployed_days": 0}
+    )
+    settings.SOURCEBOOK_ARTIFACT_GRACE_SECONDS = 0
+    publish(tmp_path / "site")
+    for price in ("60.00", "61.00", "62.00"):
+        edit_price("longjing-meijiawu", price)
+        last = publish(tmp_path / "site")
+    assert sorted(Release.objects.filter(brand=brand).values_list("number", flat=True)) == [3, 4]
+    assert sorted(p.name for p in (tmp_path / "site" / ".releases").iterdir()) == ["3", "4"]
+    storage = artifact_storage()
+    kept = set(manifest(last).values()) | set(manifest(Release.objects.get(number=3)).values())
+    stored = {name for first in storage.listdir("")[0] for second in storage.listdir(first)[0]
+              for name in storage.listdir(f"{first}/{second}")[1]}  # fmt: skip
+    assert stored == kept
+    assert storage.exists(artifact_name(next(iter(kept))))
+
+
+def test_scheduled_go_live_requests_a_release(tmp_path, django_capture_on_commit_callbacks):
+    demo_load()
+    publish(tmp_path / "site")
+    product = Entity.objects.get(slug="biluochun")
+    data = dict(product.data)
+    data["sku"] = [{"@value": "WLL-006-B"}]
+    product = entity_update(entity=product, data=data, expected_version=product.version)
+    object_publish(obj=product, go_live_at=timezone.now() + timedelta(minutes=5))
+    assert publish_scheduled_and_release()["published"] == 0
+    Revision.objects.filter(pk=product.latest_revision_id).update(
+        go_live_at=timezone.now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = publish_scheduled_and_release()
+    assert counts["published"] == 1
+    request = PublishRequest.objects.get(source=PublishRequest.Source.SCHEDULED)
+    assert request.state == PublishRequest.State.DONE  # built in-process: no broker here
+    assert (
+        "WLL-006-B"
+        in (tmp_path / "site" / "current" / "products" / "biluochun" / "index.html.md").read_text()
+    )
