@@ -186,3 +186,30 @@ def test_scheduled_go_live_requests_a_release(tmp_path, django_capture_on_commit
         "WLL-006-B"
         in (tmp_path / "site" / "current" / "products" / "biluochun" / "index.html.md").read_text()
     )
+
+
+def test_publishing_from_the_admin_with_progress_and_rollback(
+    client, tmp_path, django_capture_on_commit_callbacks
+):
+    demo_load()
+    publish(tmp_path / "site")
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="demo"))
+    page = client.get("/admin/publishing/release/")
+    assert page.status_code == 200
+    assert "Publish Westlake Leaf Tea now" in page.content.decode()
+    assert '<progress max="100" value="100"' in page.content.decode()
+    url = f"/admin/publishing/release/publish/{Brand.objects.get().pk}/"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"reason": "from the admin"}, follow=True)
+    assert "request 2 recorded" in response.content.decode()
+    second = Release.objects.get(number=2)
+    assert second.state == Release.State.DEPLOYED and second.reason == "from the admin"
+    response = client.post(
+        "/admin/publishing/release/",
+        {"action": "roll_back", "_selected_action": [Release.objects.get(number=1).pk]},
+        follow=True,
+    )
+    assert "Release 1 of Westlake Leaf Tea deployed again." in response.content.decode()
+    assert os.readlink(tmp_path / "site" / "current") == ".releases/1"
