@@ -77,6 +77,7 @@ class BuildResult:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     stored: int = 0
+    left_out: dict[str, list[str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -166,6 +167,7 @@ class Builder:
 
     def build(self) -> BuildResult:
         site = site_content_load(brand=self.brand)
+        self.result.left_out = site.left_out
         site_settings, _ = SiteSettings.objects.get_or_create(brand=self.brand)
         index = StatementIndex.of(site)
         pages = list(site_pages(site))

@@ -273,6 +273,7 @@ def release_build(
                 "changed": len(result.changed),
                 "changed_paths": result.changed[:1000],
                 "removed": result.removed[:1000],
+                "left_out": dict(list(result.left_out.items())[:1000]),
                 "previous": previous.number if previous else None,
                 "seconds": round(time.monotonic() - started, 3),
             }

@@ -1,6 +1,7 @@
 """Releases: incremental builds, atomic directory deploys, rollback, retention, scheduling."""
 
 import hashlib
+import json
 import os
 import time
 from datetime import UTC, timedelta
@@ -213,3 +214,50 @@ def test_publishing_from_the_admin_with_progress_and_rollback(
     )
     assert "Release 1 of Westlake Leaf Tea deployed again." in response.content.decode()
     assert os.readlink(tmp_path / "site" / "current") == ".releases/1"
+
+
+def test_incomplete_and_unpublished_nodes_are_left_out_with_every_reference(brand, tmp_path):
+    from kb.services.entities import entity_create
+
+    def make(types, iri, data, live=True):
+        entity = entity_create(brand=brand, types=types, iri=iri, data=data)
+        if live:
+            object_publish(obj=entity)
+        return entity
+
+    base = "https://tea.example"
+    make(["Store"], f"{base}/stores/a/#store", {"name": [{"@value": "No address"}]})
+    make(
+        ["Organization"],
+        f"{base}/#organization",
+        {"name": [{"@value": "Acme"}], "subOrganization": [{"@id": f"{base}/stores/a/#store"}]},
+    )
+    make(
+        ["Product"], f"{base}/products/draft/#product", {"name": [{"@value": "Draft"}]}, live=False
+    )
+    make(
+        ["Product"],
+        f"{base}/products/tea/#product",
+        {
+            "name": [{"@value": "Tea"}],
+            "brand": [{"@id": f"{base}/#organization"}],
+            "isRelatedTo": [{"@id": f"{base}/products/draft/#product"}],
+        },
+    )
+    out, err = StringIO(), StringIO()
+    call_command("publish", "acme-tea", "--out", str(tmp_path / "site"), stdout=out, stderr=err)
+    assert err.getvalue().strip() == (
+        f"Left out {base}/stores/a/#store: it has no address, so it and every reference to it "
+        "are not published."
+    )
+    live = tmp_path / "site" / "current"
+    assert not (live / "stores").exists()
+    html = (live / "products" / "tea" / "index.html").read_text(encoding="utf-8")
+    graph = json.loads(html.split('<script type="application/ld+json">')[1].split("</script>")[0])
+    product = next(n for n in graph["@graph"] if n["@id"] == f"{base}/products/tea/#product")
+    assert set(product) == {"@id", "@type", "name", "brand"}
+    organization = next(n for n in graph["@graph"] if n["@id"] == f"{base}/#organization")
+    assert set(organization) == {"@id", "@type", "name"}
+    whole = (live / "graph.jsonld").read_text(encoding="utf-8")
+    assert "stores/a" not in whole and "products/draft" not in whole
+    assert "No address" not in (live / "llms.txt").read_text(encoding="utf-8")

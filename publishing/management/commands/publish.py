@@ -113,6 +113,11 @@ class Command(BaseCommand):
             f"({counts}), {summary['changed']} changed; rendered {summary['rendered']}, "
             f"reused {summary['reused']}; built in {summary['seconds']:.2f}s."
         )
+        for iri, missing in summary.get("left_out", {}).items():
+            self.stderr.write(
+                f"Left out {iri}: it has no {' or '.join(missing)}, so it and every reference "
+                "to it are not published."
+            )
         for deployment in release.deployments.select_related("target"):
             where = deployment.target.config.get("path") or deployment.target.name
             if deployment.state == deployment.State.DONE:
