@@ -25,7 +25,7 @@ from publishing.render.text import (
     one_line,
     web_url,
 )
-from publishing.render.ui import language_name, ui
+from publishing.render.ui import language_name, member_label, property_label, ui
 from publishing.site import (
     LiveEntity,
     LiveStatement,
@@ -242,13 +242,22 @@ def property_rows(site: SiteContent, node: dict, language: str) -> list[dict]:
     for key, value in node.items():
         if key.startswith("@") or key in HIDDEN_PROPERTIES:
             continue
+        if key == "additionalProperty":  # each PropertyValue is a row of its own
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict) and "name" in item and "value" in item:
+                    name = display_values(site, item["name"], language)
+                    values = display_values(site, item["value"], language)
+                    if name and values:
+                        rows.append({"label": name[0]["text"], "values": values})
+            continue
         values = display_values(site, value, language)
         if values:
-            rows.append({"label": vocabulary.label_words(key).capitalize(), "values": values})
+            english = vocabulary.label_words(key).capitalize()
+            rows.append({"label": property_label(language, key, english), "values": values})
     return rows
 
 
-def offer_rows(node: dict) -> list[dict]:
+def offer_rows(node: dict, language: str) -> list[dict]:
     offers = node.get("offers")
     offers = offers if isinstance(offers, list) else [offers] if offers else []
     rows = []
@@ -260,7 +269,11 @@ def offer_rows(node: dict) -> list[dict]:
             {
                 "price": str(offer.get("price", "")),
                 "currency": str(offer.get("priceCurrency", "")),
-                "availability": vocabulary.label_words(vocabulary.local_name(availability) or "")
+                "availability": member_label(
+                    language,
+                    vocabulary.local_name(availability) or "",
+                    vocabulary.label_words(vocabulary.local_name(availability) or ""),
+                )
                 if availability
                 else "",
                 "url": web_url(offer.get("url")),
@@ -389,7 +402,7 @@ def render_page(
         context.update(
             entity=node,
             rows=property_rows(site, node, language),
-            offers=offer_rows(node),
+            offers=offer_rows(node, language),
             images=[i for i in map(web_url, _as_list(node.get("image"))) if i],
             facts=[fact_context(site, f, language, facts_url) for f in inputs.facts],
             faqs=[faq_context(site, f, language) for f in inputs.faqs],

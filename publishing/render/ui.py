@@ -114,3 +114,40 @@ def ui(language: str, key: str) -> str:
 
 def language_name(tag: str) -> str:
     return LANGUAGE_NAMES.get(tag, tag)
+
+
+# Labels of common schema.org properties and enumeration members in languages other than
+# English (English labels come from the vocabulary itself).
+PROPERTY_LABELS: dict[str, dict[str, str]] = {
+    "zh-Hans": {
+        "additionalProperty": "属性", "address": "地址", "alternateName": "别名",
+        "areaServed": "服务地区", "award": "奖项", "birthPlace": "出生地", "brand": "品牌",
+        "category": "类别", "contactPoint": "联系方式", "countryOfOrigin": "原产国",
+        "currenciesAccepted": "接受货币", "email": "邮箱", "employee": "员工",
+        "familyName": "姓", "founder": "创始人", "foundingDate": "创立日期",
+        "foundingLocation": "创立地点", "geo": "坐标", "givenName": "名", "gtin13": "GTIN-13",
+        "jobTitle": "职位", "knowsAbout": "专长", "knowsLanguage": "语言", "legalName": "法定名称",
+        "manufacturer": "制造商", "numberOfEmployees": "员工人数",
+        "openingHoursSpecification": "营业时间", "parentOrganization": "所属机构",
+        "paymentAccepted": "支付方式", "priceRange": "价格区间", "sku": "SKU", "slogan": "口号",
+        "taxID": "税号", "telephone": "电话", "vatID": "增值税号", "weight": "重量",
+        "worksFor": "任职于",
+    },
+}  # fmt: skip
+MEMBER_LABELS: dict[str, dict[str, str]] = {
+    "zh-Hans": {
+        "InStock": "有货", "OutOfStock": "缺货", "PreOrder": "预订", "BackOrder": "可预订补货",
+        "LimitedAvailability": "限量供应", "SoldOut": "售罄", "Discontinued": "已停产",
+        "NewCondition": "全新", "UsedCondition": "二手", "Monday": "周一", "Tuesday": "周二",
+        "Wednesday": "周三", "Thursday": "周四", "Friday": "周五", "Saturday": "周六",
+        "Sunday": "周日",
+    },
+}  # fmt: skip
+
+
+def property_label(language: str, prop: str, english: str) -> str:
+    return PROPERTY_LABELS.get(language, {}).get(prop, english)
+
+
+def member_label(language: str, member: str, english: str) -> str:
+    return MEMBER_LABELS.get(language, {}).get(member, english)
