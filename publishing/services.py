@@ -32,6 +32,7 @@ from publishing.models import (
     ReleaseArtifact,
     SiteSettings,
     Target,
+    WebhookDelivery,
 )
 from publishing.store import artifact_prune
 from publishing.targets.directory import directory_deploy, directory_prune
@@ -348,27 +349,52 @@ def deployed_state_known(target: Target) -> Release | None:
 
 
 def release_deploy(*, release: Release, targets: list[Target]) -> list[Deployment]:
-    deployments = []
-    for target in targets:
-        previous = deployed_state_known(target)
-        deployment = Deployment.objects.create(target=target, release=release)
-        try:
-            DEPLOYERS[target.kind](
-                target=target, release=release, deployment=deployment, previous=previous
-            )
-            deployment.state = Deployment.State.DONE
-        except Exception as error:
-            logger.exception("Deploying %s to %s failed", release, target)
-            deployment.state = Deployment.State.FAILED
-            deployment.error = f"{type(error).__name__}: {error}"[:2000]
-        deployment.finished_at = timezone.now()
-        deployment.save(update_fields=["state", "error", "finished_at"])
-        deployments.append(deployment)
-    if deployments and all(d.state == Deployment.State.DONE for d in deployments):
+    """Deploy to file targets (directory, S3) first; only when all of them hold the
+    release are webhook subscribers told, so they never hear of a release not served."""
+    files = [t for t in targets if t.kind != Target.Kind.WEBHOOK]
+    hooks = [t for t in targets if t.kind == Target.Kind.WEBHOOK]
+    deployments = [deploy_one(release, target) for target in files]
+    if any(d.state == Deployment.State.FAILED for d in deployments):
+        return deployments
+    if targets:
         release.state = Release.State.DEPLOYED
         release.deployed_at = timezone.now()
         release.save(update_fields=["state", "deployed_at"])
+    deployments += [deploy_one(release, target) for target in hooks]
     return deployments
+
+
+def deploy_one(release: Release, target: Target) -> Deployment:
+    previous = (
+        last_delivered(target)
+        if target.kind == Target.Kind.WEBHOOK
+        else deployed_state_known(target)
+    )
+    deployment = Deployment.objects.create(target=target, release=release)
+    try:
+        DEPLOYERS[target.kind](
+            target=target, release=release, deployment=deployment, previous=previous
+        )
+        deployment.state = Deployment.State.DONE
+    except Exception as error:
+        logger.exception("Deploying %s to %s failed", release, target)
+        deployment.state = Deployment.State.FAILED
+        deployment.error = f"{type(error).__name__}: {error}"[:2000]
+    deployment.finished_at = timezone.now()
+    deployment.save(update_fields=["state", "error", "finished_at"])
+    return deployment
+
+
+def last_delivered(target: Target) -> Release | None:
+    """The last release a webhook subscriber confirmed receiving (its changes are relative)."""
+    delivery = (
+        WebhookDelivery.objects.filter(target=target, state=WebhookDelivery.State.DELIVERED)
+        .exclude(release=None)
+        .select_related("release")
+        .order_by("-delivered_at", "-pk")
+        .first()
+    )
+    return delivery.release if delivery else None
 
 
 def release_rollback(*, brand: Brand, number: int, user=None) -> tuple[Release, list[Deployment]]:

@@ -37,6 +37,22 @@ def broker_url():
 
 
 @pytest.fixture(autouse=True)
+def tasks_in_process(request, settings):
+    """Tasks run in-process, as in the embedded default, except in tests that start a real
+    worker (marked celery_worker): those talk to the broker."""
+    if request.node.get_closest_marker("celery_worker"):
+        yield
+        return
+    from config.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(task_always_eager=saved[0], task_eager_propagates=saved[1])
+
+
+@pytest.fixture(autouse=True)
 def artifact_store(settings, tmp_path_factory):
     """Every test gets its own content-addressed artifact store."""
     location = tmp_path_factory.mktemp("artifacts")

@@ -17,9 +17,10 @@ from kb.demo_brand import demo_load
 from kb.models import Brand, Entity, Revision
 from kb.services.entities import entity_update
 from kb.services.workflow import object_publish
-from publishing.models import PublishRequest, Release, SiteSettings
+from publishing.models import PublishRequest, Release, SiteSettings, Target
 from publishing.store import artifact_name, artifact_storage
 from publishing.tasks import publish_scheduled_and_release
+from tests.test_webhooks import receiver, webhook_settings  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -261,3 +262,41 @@ def test_incomplete_and_unpublished_nodes_are_left_out_with_every_reference(bran
     whole = (live / "graph.jsonld").read_text(encoding="utf-8")
     assert "stores/a" not in whole and "products/draft" not in whole
     assert "No address" not in (live / "llms.txt").read_text(encoding="utf-8")
+
+
+def test_webhook_subscribers_hear_of_deployed_releases_with_what_changed(  # noqa: F811
+    tmp_path,
+    receiver,  # noqa: F811
+    webhook_settings,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    import standardwebhooks
+
+    demo_load()
+    brand = Brand.objects.get(slug="westlake-leaf")
+    secret = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
+    Target.objects.create(
+        brand=brand, name="site", kind=Target.Kind.DIRECTORY, config={"path": str(tmp_path / "d")}
+    )
+    Target.objects.create(
+        brand=brand,
+        name="next.js",
+        kind=Target.Kind.WEBHOOK,
+        config={"url": receiver.url},
+        secret=secret,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("publish", "westlake-leaf", stdout=StringIO())
+    edit_price("longjing-meijiawu", "59.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("publish", "westlake-leaf", stdout=StringIO())
+    assert len(receiver.requests) == 2
+    first, second = (json.loads(r.body) for r in receiver.requests)
+    assert first["release"]["number"] == 1 and first["release"]["state"] == "deployed"
+    assert len(first["changed"]) == first["artifact_count"] == 144
+    assert set(second["changed"]) >= {"products/longjing-meijiawu/index.html", "graph.jsonld"}
+    assert len(second["changed"]) == 9 and second["removed"] == []
+    verified = standardwebhooks.Webhook(secret).verify(
+        receiver.requests[1].body, receiver.requests[1].headers
+    )
+    assert verified["release"]["number"] == 2
