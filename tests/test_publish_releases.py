@@ -205,7 +205,10 @@ def test_publishing_from_the_admin_with_progress_and_rollback(
     url = f"/admin/publishing/release/publish/{Brand.objects.get().pk}/"
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"reason": "from the admin"}, follow=True)
-    assert "request 2 recorded" in response.content.decode()
+    request = PublishRequest.objects.latest("pk")
+    assert (
+        f"Publishing Westlake Leaf Tea: request {request.pk} recorded." in response.content.decode()
+    )
     second = Release.objects.get(number=2)
     assert second.state == Release.State.DEPLOYED and second.reason == "from the admin"
     response = client.post(

@@ -107,7 +107,7 @@ class Command(BaseCommand):
                 f"Release {release.number} of {release.brand.slug} failed: {release.error}"
             )
         summary = release.summary
-        counts = ", ".join(f"{n} {kind}" for kind, n in summary.get("counts", {}).items())
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.get("counts", {}).items()))
         self.stdout.write(
             f"Release {release.number} of {release.brand.slug}: {summary['artifacts']} artifacts "
             f"({counts}), {summary['changed']} changed; rendered {summary['rendered']}, "
