@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from publishing.views import published_site
 
@@ -11,6 +11,7 @@ admin.site.index_title = "Brand knowledge"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("config.api_urls")),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 # The published site (development): served at / when SOURCEBOOK_SERVE_SITE names it.
 urlpatterns += [re_path(r"^(?P<path>.*)$", published_site)]

@@ -364,3 +364,34 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.timestamp:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+
+
+class ApiToken(models.Model):
+    """A brand's API token. Only a hash is stored; the token is shown once, when created."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read published content"
+        PREVIEW = "preview", "Read drafts too"
+        WRITE = "write", "Create, change and delete content"
+        PUBLISH = "publish", "Publish and roll back"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Shown to tell tokens apart.")
+    token_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["brand", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.brand.slug} token {self.prefix}… ({', '.join(self.scopes)})"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes

@@ -8,27 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kb.jsonld import compact_node
+from kb.jsonld import compact_node, localize, localize_node  # noqa: F401  (used by renderers)
 from publishing.site import LiveEntity, SiteContent
-
-
-def localize(value: Any, language: str, default: str) -> Any:
-    """Pick the page's language among language-tagged values (falling back to the default)."""
-    if isinstance(value, list):
-        tagged = [v for v in value if isinstance(v, dict) and "@language" in v and "@value" in v]
-        if tagged and len(tagged) == len(value):
-            by_language = {v["@language"]: v["@value"] for v in tagged}
-            for candidate in (language, default):
-                if candidate in by_language:
-                    return by_language[candidate]
-            return tagged[0]["@value"]
-        items = [localize(v, language, default) for v in value]
-        return items[0] if len(items) == 1 else items
-    if isinstance(value, dict):
-        if "@language" in value and "@value" in value:
-            return value["@value"]
-        return {k: localize(v, language, default) for k, v in value.items()}
-    return value
 
 
 def full_node(content: dict, language: str, default: str, keep: set[str]) -> dict:
@@ -40,13 +21,6 @@ def full_node(content: dict, language: str, default: str, keep: set[str]) -> dic
     }
     node = compact_node(content["types"], data, iri=content["iri"])
     return localize_node(node, language, default)
-
-
-def localize_node(node: dict, language: str, default: str) -> dict:
-    localized: dict[str, Any] = {}
-    for key, value in node.items():
-        localized[key] = value if key.startswith("@") else localize(value, language, default)
-    return localized
 
 
 def prune_refs(value: Any, keep: set[str]) -> Any:

@@ -1,0 +1,73 @@
+"""/api/v1/: the REST API; /api/schema/ and /api/docs/: its OpenAPI description."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from kb.api import views as kb
+from publishing import api as publishing
+
+brand = "brands/<slug:slug>"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("v1/brands/", kb.BrandList.as_view(), name="api-brands"),
+    path(f"v1/{brand}/", kb.BrandDetail.as_view(), name="api-brand"),
+    path(f"v1/{brand}/entities/", kb.EntityList.as_view(), name="api-entities"),
+    path(f"v1/{brand}/entities/<uuid:entity_id>/", kb.EntityDetail.as_view(), name="api-entity"),
+    path(
+        f"v1/{brand}/entities/<uuid:entity_id>.jsonld",
+        kb.EntityDetail.as_view(),
+        {"as_jsonld": True},
+        name="api-entity-jsonld",
+    ),
+    path(
+        f"v1/{brand}/entities/<uuid:entity_id>/publish/",
+        kb.EntityPublish.as_view(),
+        name="api-entity-publish",
+    ),
+    path(f"v1/{brand}/facts/", kb.FactList.as_view(), name="api-facts"),
+    path(f"v1/{brand}/facts/<int:pk>/", kb.FactDetail.as_view(), name="api-fact"),
+    path(f"v1/{brand}/faqs/", kb.FAQList.as_view(), name="api-faqs"),
+    path(f"v1/{brand}/faqs/<int:pk>/", kb.FAQDetail.as_view(), name="api-faq"),
+    path(f"v1/{brand}/import/", kb.BrandImport.as_view(), name="api-import"),
+    path(
+        f"v1/{brand}/export.jsonld",
+        kb.BrandExport.as_view(),
+        {"shape": "jsonld"},
+        name="api-export-jsonld",
+    ),
+    path(
+        f"v1/{brand}/export.jsonl",
+        kb.BrandExport.as_view(),
+        {"shape": "jsonl"},
+        name="api-export-jsonl",
+    ),
+    path(f"v1/{brand}/releases/", publishing.ReleaseList.as_view(), name="api-releases"),
+    path(
+        f"v1/{brand}/releases/<int:number>/", publishing.ReleaseDetail.as_view(), name="api-release"
+    ),
+    path(
+        f"v1/{brand}/releases/<int:number>/artifacts/",
+        publishing.ReleaseArtifacts.as_view(),
+        name="api-release-artifacts",
+    ),
+    path(
+        f"v1/{brand}/releases/<int:number>/artifacts/<path:path>",
+        publishing.ReleaseArtifactContent.as_view(),
+        name="api-release-artifact",
+    ),
+    path(
+        f"v1/{brand}/releases/<int:number>/rollback/",
+        publishing.ReleaseRollback.as_view(),
+        name="api-release-rollback",
+    ),
+    path(f"v1/{brand}/publish/", publishing.BrandPublish.as_view(), name="api-publish"),
+    path(
+        f"v1/{brand}/publish-requests/<int:pk>/",
+        publishing.PublishRequestDetail.as_view(),
+        name="api-publish-request",
+    ),
+    path(f"v1/{brand}/webhooks/", publishing.WebhookList.as_view(), name="api-webhooks"),
+    path(f"v1/{brand}/webhooks/<int:pk>/", publishing.WebhookDetail.as_view(), name="api-webhook"),
+]

@@ -1,0 +1,120 @@
+"""What every API view shares: strict query parameters, brand access, ETags, If-Match."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+
+from django.utils.http import http_date, parse_http_date_safe, quote_etag
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from kb.api.auth import Access, BearerTokenAuthentication, IsAuthenticated, access_for
+from kb.api.problems import ParameterError, PreconditionFailed, PreconditionRequired
+from kb.models import Brand
+
+COMMON_PARAMS = {"format"}
+SAFE = ("GET", "HEAD", "OPTIONS")
+
+
+class TokenRateThrottle(SimpleRateThrottle):
+    """Per token (or per signed-in user) request rate, with Retry-After on 429."""
+
+    scope = "api"
+
+    def get_cache_key(self, request, view):
+        if request.auth is not None and hasattr(request.auth, "prefix"):
+            ident = f"token:{request.auth.prefix}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user:{request.user.pk}"
+        else:
+            ident = f"anon:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ApiView(APIView):
+    """Base of the API's views.
+
+    ``query_params`` names the parameters a GET understands; anything else is a 400, so a
+    typo (``?langauge=zh``) is never silently ignored.
+    """
+
+    authentication_classes = [BearerTokenAuthentication, *APIView.authentication_classes]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [TokenRateThrottle]
+    query_params: frozenset[str] = frozenset()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        unknown = sorted(set(request.query_params) - self.query_params - COMMON_PARAMS)
+        if unknown:
+            raise ParameterError(
+                {
+                    name: [
+                        f"Unknown query parameter; this endpoint understands: "
+                        f"{', '.join(sorted(self.query_params)) or 'none'}."
+                    ]
+                    for name in unknown
+                }
+            )
+
+    # -- brands and scopes --
+
+    def access(self, slug: str, scope: str) -> Access:
+        brand = Brand.objects.filter(slug=slug).first()
+        access = access_for(self.request, brand) if brand else None
+        if access is None:
+            raise exceptions.NotFound(f"No brand {slug!r}.")
+        if scope not in access.scopes:
+            raise exceptions.PermissionDenied(
+                f"This needs the {scope!r} scope; the credentials have "
+                f"{', '.join(sorted(access.scopes)) or 'none'}."
+            )
+        return access
+
+    # -- conditional requests --
+
+    def conditional(self, data, *, last_modified: datetime | None = None, version: int | None = None,
+                    content_type: str | None = None) -> Response:  # fmt: skip
+        """A 200 with ETag/Last-Modified, or a 304 when the client's copy is current."""
+        body = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
+        digest = hashlib.sha256(body + (content_type or "").encode()).hexdigest()[:20]
+        etag = quote_etag(f"{version}.{digest}" if version is not None else digest)
+        headers = {"ETag": etag}
+        if last_modified is not None:
+            headers["Last-Modified"] = http_date(last_modified.timestamp())
+        if self.not_modified(etag, last_modified):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        response = Response(data, headers=headers, content_type=content_type)
+        return response
+
+    def not_modified(self, etag: str, last_modified: datetime | None) -> bool:
+        if_none_match = self.request.headers.get("If-None-Match")
+        if if_none_match is not None:
+            tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+            return "*" in tags or etag in tags
+        since = self.request.headers.get("If-Modified-Since")
+        if since and last_modified is not None:
+            parsed = parse_http_date_safe(since)
+            return parsed is not None and int(last_modified.timestamp()) <= parsed
+        return False
+
+    def expected_version(self, current: int) -> int:
+        """The version the client based its write on, from If-Match; 428 without one."""
+        header = self.request.headers.get("If-Match")
+        if not header:
+            raise PreconditionRequired()
+        match = re.match(r'^\s*(?:W/)?"?(\d+)(?:\.[0-9a-f]+)?"?\s*$', header)
+        if not match:
+            raise PreconditionFailed("If-Match must be the ETag you read (or the version number).")
+        version = int(match.group(1))
+        if version != current:
+            raise PreconditionFailed(
+                f"The resource is at version {current}, you sent changes based on version "
+                f"{version}: nothing was changed. Read it again and redo your change."
+            )
+        return version

@@ -1,0 +1,122 @@
+"""Representations of the API. Reads are plain dicts built by selectors; writes are validated here."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from kb.models import FAQ, Brand, Entity, Fact
+
+MULTILINGUAL_HELP = 'One text per brand language, e.g. {"en": "…", "zh-Hans": "…"}.'
+
+
+class BrandSerializer(serializers.ModelSerializer):
+    default_language = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Brand
+        fields = ["slug", "name", "base_url", "languages", "default_language", "updated_at"]
+
+
+class EntitySerializer(serializers.Serializer):
+    """An entity as delivered: its published content (or, with the preview scope and
+    ``state=latest``, its working copy)."""
+
+    id = serializers.UUIDField(help_text="Stable id of the entity in the API.")
+    iri = serializers.CharField(help_text="The entity's @id: stable, also when it is renamed.")
+    slug = serializers.CharField()
+    types = serializers.ListField(child=serializers.CharField(), help_text="schema.org types.")
+    primary_type = serializers.CharField()
+    name = serializers.CharField(help_text="The name in the negotiated language.")
+    description = serializers.CharField(help_text="The description in the negotiated language.")
+    language = serializers.CharField(help_text="The negotiated language (Content-Language).")
+    status = serializers.CharField()
+    version = serializers.IntegerField(help_text="Working-copy version; send it back in If-Match.")
+    state = serializers.ChoiceField(choices=["published", "latest"])
+    updated_at = serializers.DateTimeField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    data = serializers.DictField(
+        help_text="schema.org properties in Sourcebook's stored form: each property a list of "
+        '{"@value", "@language"?}, {"@id"} or nested nodes.'
+    )
+
+
+class EntityPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = EntitySerializer(many=True)
+
+
+class JsonLdNodeSerializer(serializers.Serializer):
+    """A schema.org JSON-LD node (``@context`` optional: schema.org is assumed)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Send one JSON-LD node (a JSON object).")
+        return data
+
+    def to_representation(self, instance):
+        return instance
+
+
+class StatementBase(serializers.ModelSerializer):
+    id = serializers.IntegerField(read_only=True)
+    about = serializers.SlugRelatedField(
+        slug_field="uuid",
+        queryset=Entity.objects.none(),
+        allow_null=True,
+        required=False,
+        help_text="The id of the entity it is about.",
+    )
+    status = serializers.CharField(read_only=True)
+    version = serializers.IntegerField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def __init__(self, *args, brand: Brand | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if brand is not None:
+            self.fields["about"].queryset = Entity.objects.filter(brand=brand)
+
+
+class FactSerializer(StatementBase):
+    statement = serializers.DictField(child=serializers.CharField(), help_text=MULTILINGUAL_HELP)
+    source_title = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text=MULTILINGUAL_HELP
+    )
+
+    class Meta:
+        model = Fact
+        fields = ["id", "key", "about", "statement", "value", "unit", "source_url",
+                  "source_title", "as_of", "valid_until", "status", "version", "updated_at"]  # fmt: skip
+
+
+class FAQSerializer(StatementBase):
+    question = serializers.DictField(child=serializers.CharField(), help_text=MULTILINGUAL_HELP)
+    answer = serializers.DictField(child=serializers.CharField(), help_text=MULTILINGUAL_HELP)
+
+    class Meta:
+        model = FAQ
+        fields = ["id", "key", "about", "question", "answer", "order", "status", "version",
+                  "updated_at"]  # fmt: skip
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.ListField(child=serializers.CharField())
+    published = serializers.ListField(child=serializers.CharField())
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    instance = serializers.CharField(required=False)
+    errors = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        required=False,
+        help_text='Each {"pointer": JSON pointer into the request, "detail": what is wrong}.',
+    )

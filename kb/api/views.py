@@ -1,0 +1,657 @@
+"""Delivery and management of a brand's content: brands, entities, facts, FAQs, import, export."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
+from django.db.models import Max, Q
+from django.http import StreamingHttpResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+from kb import jsonld, vocabulary
+from kb.api.auth import brands_visible
+from kb.api.base import ApiView
+from kb.api.problems import Conflict, ParameterError, UnprocessableContent
+from kb.api.serializers import (
+    BrandSerializer,
+    EntityPageSerializer,
+    EntitySerializer,
+    FactSerializer,
+    FAQSerializer,
+    ImportResultSerializer,
+    JsonLdNodeSerializer,
+    ProblemSerializer,
+)
+from kb.importing import read_files, source_from_bytes
+from kb.models import FAQ, Brand, Entity, Fact, localized_text
+from kb.selectors import entity_nodes
+from kb.services import entities as entity_services
+from kb.services import statements as statement_services
+from kb.services.errors import InvalidContent, ReferencedError, StaleEditError, WorkflowError
+from kb.services.imports import ImportRefused, jsonld_import
+from kb.services.workflow import object_publish
+
+JSONLD = "application/ld+json"
+PROBLEMS = {
+    code: OpenApiResponse(ProblemSerializer, description=text)
+    for code, text in (
+        (400, "Invalid request: unknown parameters or invalid content (with JSON pointers)."),
+        (401, "No or an unknown token."),
+        (403, "The token lacks the scope."),
+        (404, "No such brand or object for these credentials."),
+        (429, "Too many requests: see Retry-After."),
+    )
+}
+WRITE_PROBLEMS = {
+    **PROBLEMS,
+    409: OpenApiResponse(ProblemSerializer, description="Referenced by other entities."),
+    412: OpenApiResponse(ProblemSerializer, description="Stale If-Match: nothing was changed."),
+    428: OpenApiResponse(ProblemSerializer, description="If-Match is required."),
+}
+SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The brand's slug.")
+LANG = OpenApiParameter(
+    "lang", str, description="Language (a brand language); else Accept-Language; else default."
+)
+STATE = OpenApiParameter(
+    "state", str, enum=["published", "latest"], description="latest needs the preview scope."
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, required=True,
+    description="The ETag you read (or the version number).",
+)  # fmt: skip
+SERVICE_ERRORS = (InvalidContent, ReferencedError, StaleEditError, WorkflowError)
+
+
+def negotiate_language(request, brand: Brand) -> str:
+    requested = request.query_params.get("lang")
+    if requested:
+        language = brand.canonical_language(requested)
+        if language is None:
+            raise ParameterError(
+                {"lang": [f"Not a language of this brand ({', '.join(brand.languages)})."]}
+            )
+        return language
+    for part in request.headers.get("Accept-Language", "").split(","):
+        tag = part.split(";")[0].strip()
+        if not tag or tag == "*":
+            continue
+        exact = brand.canonical_language(tag)
+        if exact:
+            return exact
+        for language in brand.languages:
+            if language.lower().split("-")[0] == tag.lower().split("-")[0]:
+                return language
+    return brand.default_language
+
+
+def service_error(error: Exception) -> exceptions.APIException:
+    from kb.api.problems import PreconditionFailed
+
+    if isinstance(error, InvalidContent):
+        return UnprocessableContent(
+            [{"pointer": p.pointer, "detail": p.message} for p in error.problems]
+        )
+    if isinstance(error, StaleEditError):
+        return PreconditionFailed(str(error))
+    if isinstance(error, ReferencedError | WorkflowError):
+        return Conflict(str(error))
+    return exceptions.APIException(str(error))
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+# --- brands --------------------------------------------------------------------------------
+
+
+class BrandList(ApiView):
+    @extend_schema(responses={200: BrandSerializer(many=True), **PROBLEMS}, tags=["delivery"])
+    def get(self, request):
+        """The brands these credentials can read."""
+        brands = list(brands_visible(request).order_by("slug"))
+        last = max((b.updated_at for b in brands), default=None)
+        return self.conditional(BrandSerializer(brands, many=True).data, last_modified=last)
+
+
+class BrandDetail(ApiView):
+    @extend_schema(
+        parameters=[SLUG], responses={200: BrandSerializer, **PROBLEMS}, tags=["delivery"]
+    )
+    def get(self, request, slug):
+        access = self.access(slug, "read")
+        return self.conditional(
+            BrandSerializer(access.brand).data, last_modified=access.brand.updated_at
+        )
+
+
+# --- entities ------------------------------------------------------------------------------
+
+
+def entity_state(view: ApiView, access) -> str:
+    state = view.request.query_params.get("state", "published")
+    if state not in ("published", "latest"):
+        raise ParameterError({"state": ["Use published or latest."]})
+    if state == "latest" and "preview" not in access.scopes:
+        raise exceptions.PermissionDenied("state=latest needs the 'preview' scope.")
+    return state
+
+
+def entity_representation(entity: Entity, state: str, language: str) -> dict:
+    brand = entity.brand
+    if state == "published":
+        content = entity.live_revision.content
+        data, types, iri, slug = content["data"], content["types"], content["iri"], content["slug"]
+    else:
+        data, types, iri, slug = entity.data, entity.types, entity.iri, entity.slug
+    return {
+        "id": str(entity.uuid),
+        "iri": iri,
+        "slug": slug,
+        "types": types,
+        "primary_type": types[0] if types else entity.primary_type,
+        "name": localized_text(data.get("name", []), brand, language),
+        "description": localized_text(data.get("description", []), brand, language),
+        "language": language,
+        "status": entity.status,
+        "version": entity.version,
+        "state": state,
+        "updated_at": entity.updated_at.isoformat(),
+        "published_at": entity.last_published_at.isoformat() if entity.last_published_at else None,
+        "data": data,
+    }
+
+
+def entity_jsonld(entity: Entity, state: str, language: str | None) -> dict:
+    content = entity.live_revision.content if state == "published" else entity.snapshot()
+    node = jsonld.compact_node(content["types"], content["data"], iri=content["iri"])
+    if language:
+        node = jsonld.localize_node(node, language, entity.brand.default_language)
+    return {"@context": "https://schema.org", **node}
+
+
+class EntityList(ApiView):
+    query_params = frozenset(
+        {"type", "lang", "q", "updated_since", "page", "page_size", "state", "slug"}
+    )
+
+    @extend_schema(
+        parameters=[
+            SLUG,
+            LANG,
+            STATE,
+            OpenApiParameter(
+                "type",
+                str,
+                description="A schema.org type; subtypes match too (type=LocalBusiness finds Stores).",
+            ),
+            OpenApiParameter("q", str, description="Text search in names and identifiers."),
+            OpenApiParameter("slug", str, description="The entity with this slug."),
+            OpenApiParameter(
+                "updated_since", OpenApiTypes.DATETIME, description="Changed (or published) since."
+            ),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="Default 50, at most 200."),
+        ],  # fmt: skip
+        responses={200: EntityPageSerializer, **PROBLEMS},
+        tags=["delivery"],
+        operation_id="v1_brands_entities_list",
+    )
+    def get(self, request, slug):
+        """The brand's entities, filtered and paginated."""
+        access = self.access(slug, "read")
+        state = entity_state(self, access)
+        language = negotiate_language(request, access.brand)
+        query = Entity.objects.filter(brand=access.brand).select_related("brand", "live_revision")
+        if state == "published":
+            query = query.filter(live_revision__isnull=False)
+        params = request.query_params
+        if "type" in params:
+            wanted = params["type"]
+            if not vocabulary.is_class(wanted):
+                raise ParameterError({"type": [f"{wanted!r} is not a schema.org type."]})
+            subtypes = [c for c in vocabulary.all_classes() if vocabulary.is_subclass(c, wanted)]
+            query = query.filter(primary_type__in=subtypes)
+        if params.get("q"):
+            text = params["q"]
+            query = query.filter(
+                Q(label__icontains=text) | Q(slug__icontains=text) | Q(iri__icontains=text)
+            )
+        if params.get("slug"):
+            query = query.filter(slug=params["slug"])
+        if "updated_since" in params:
+            since = parse_datetime(params["updated_since"])
+            if since is None or since.tzinfo is None:
+                raise ParameterError(
+                    {"updated_since": ["Give an ISO 8601 date-time with a time zone."]}
+                )
+            field = "last_published_at" if state == "published" else "updated_at"
+            query = query.filter(**{f"{field}__gte": since})
+        query = query.order_by("primary_type", "slug")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(query, request, view=self)
+        last = query.aggregate(last=Max("updated_at"))["last"]
+        data = {
+            "count": paginator.page.paginator.count,
+            "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(),
+            "results": [entity_representation(e, state, language) for e in page],
+        }
+        response = self.conditional(data, last_modified=last)
+        response["Content-Language"] = language
+        return response
+
+    @extend_schema(
+        parameters=[SLUG],
+        request=JsonLdNodeSerializer,
+        responses={201: EntitySerializer, **WRITE_PROBLEMS},
+        tags=["management"],
+    )
+    def post(self, request, slug):
+        """Create an entity from a schema.org JSON-LD node (checked like an import)."""
+        access = self.access(slug, "write")
+        planned = plan_single_node(access.brand, request.data)
+        try:
+            entity = entity_services.entity_create(
+                brand=access.brand,
+                types=planned.types,
+                data=planned.data,
+                iri=None if planned.iri_generated else planned.iri,
+                user=access.user,
+                message="Created through the API",
+            )
+        except SERVICE_ERRORS as error:
+            raise service_error(error) from None
+        except DjangoPermissionDenied as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        entity = Entity.objects.select_related("brand", "live_revision").get(pk=entity.pk)
+        language = negotiate_language(request, access.brand)
+        response = self.conditional(
+            entity_representation(entity, "latest", language), version=entity.version
+        )
+        response.status_code = status.HTTP_201_CREATED
+        response["Location"] = f"/api/v1/brands/{slug}/entities/{entity.uuid}/"
+        return response
+
+
+def plan_single_node(brand: Brand, body) -> object:
+    """Read one JSON-LD node like an import does, with problems as JSON pointers."""
+    if not isinstance(body, dict):
+        raise UnprocessableContent(
+            [{"pointer": "/", "detail": "Send one JSON-LD node (a JSON object)."}]
+        )
+    document = body if "@context" in body else {"@context": "https://schema.org", **body}
+    reading = read_files(brand, [source_from_bytes("request", json.dumps(document).encode())])[0]
+    if reading.problems:
+        raise UnprocessableContent(
+            [{"pointer": p.pointer or "/", "detail": p.message} for p in reading.problems]
+        )
+    if len(reading.entities) != 1:
+        raise UnprocessableContent(
+            [{"pointer": "/", "detail": "Send exactly one node; nested nodes with their own @id "
+              "are entities of their own: create them first, or use the import endpoint."}]
+        )  # fmt: skip
+    return reading.entities[0]
+
+
+class EntityDetail(ApiView):
+    query_params = frozenset({"lang", "state"})
+
+    def entity(self, access, entity_id) -> Entity:
+        entity = (
+            Entity.objects.select_related("brand", "live_revision")
+            .filter(brand=access.brand, uuid=entity_id)
+            .first()
+        )
+        if entity is None:
+            raise exceptions.NotFound("No such entity in this brand.")
+        return entity
+
+    @extend_schema(
+        parameters=[SLUG, LANG, STATE],
+        responses={200: EntitySerializer, 304: None, **PROBLEMS},
+        tags=["delivery"],
+        description="With `Accept: application/ld+json` (or the `.jsonld` suffix) the entity "
+        "comes as a schema.org JSON-LD node, in the requested language if `lang` is given.",
+    )
+    def get(self, request, slug, entity_id, as_jsonld: bool = False):
+        access = self.access(slug, "read")
+        state = entity_state(self, access)
+        entity = self.entity(access, entity_id)
+        if state == "published" and entity.live_revision is None:
+            raise exceptions.NotFound("No such entity in this brand.")
+        language = negotiate_language(request, access.brand)
+        modified = entity.last_published_at if state == "published" else entity.updated_at
+        if as_jsonld or JSONLD in request.headers.get("Accept", ""):
+            explicit = request.query_params.get("lang") and language
+            response = self.conditional(
+                entity_jsonld(entity, state, explicit), last_modified=modified,
+                version=entity.version, content_type=JSONLD,
+            )  # fmt: skip
+        else:
+            response = self.conditional(
+                entity_representation(entity, state, language),
+                last_modified=modified,
+                version=entity.version,
+            )
+        response["Content-Language"] = language
+        response["Vary"] = "Accept, Accept-Language, Authorization"
+        return response
+
+    @extend_schema(
+        parameters=[SLUG, IF_MATCH],
+        request=JsonLdNodeSerializer,
+        responses={200: EntitySerializer, **WRITE_PROBLEMS},
+        tags=["management"],
+    )
+    def put(self, request, slug, entity_id):
+        """Replace the entity's working copy with this JSON-LD node (its @id must not change)."""
+        access = self.access(slug, "write")
+        with transaction.atomic():
+            entity = self.entity(access, entity_id)
+            version = self.expected_version(entity.version)
+            body = request.data if isinstance(request.data, dict) else None
+            if body is not None and "@id" not in body:
+                body = {**body, "@id": entity.iri}
+            planned = plan_single_node(access.brand, body)
+            if planned.iri != entity.iri:
+                raise UnprocessableContent(
+                    [
+                        {
+                            "pointer": "/@id",
+                            "detail": f"The @id of this entity is {entity.iri}; it cannot change.",
+                        }
+                    ]
+                )
+            try:
+                entity = entity_services.entity_update(
+                    entity=entity, types=planned.types, data=planned.data,
+                    expected_version=version, user=access.user, message="Changed through the API",
+                )  # fmt: skip
+            except SERVICE_ERRORS as error:
+                raise service_error(error) from None
+        entity = Entity.objects.select_related("brand", "live_revision").get(pk=entity.pk)
+        language = negotiate_language(request, access.brand)
+        return self.conditional(
+            entity_representation(entity, "latest", language), version=entity.version
+        )
+
+    @extend_schema(
+        parameters=[SLUG, IF_MATCH], responses={204: None, **WRITE_PROBLEMS}, tags=["management"]
+    )
+    def delete(self, request, slug, entity_id):
+        """Delete the entity; refused (409) while other entities reference it."""
+        access = self.access(slug, "write")
+        entity = self.entity(access, entity_id)
+        self.expected_version(entity.version)
+        try:
+            entity_services.entity_delete(entity=entity, user=access.user)
+        except SERVICE_ERRORS as error:
+            raise service_error(error) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EntityPublish(ApiView):
+    @extend_schema(
+        parameters=[SLUG, IF_MATCH],
+        request=None,
+        responses={200: EntitySerializer, **WRITE_PROBLEMS},
+        tags=["management"],
+    )
+    def post(self, request, slug, entity_id):
+        """Publish the entity's working copy (publish scope)."""
+        access = self.access(slug, "publish")
+        entity = Entity.objects.filter(brand=access.brand, uuid=entity_id).first()
+        if entity is None:
+            raise exceptions.NotFound("No such entity in this brand.")
+        self.expected_version(entity.version)
+        try:
+            object_publish(obj=entity, user=access.user)
+        except SERVICE_ERRORS as error:
+            raise service_error(error) from None
+        entity = Entity.objects.select_related("brand", "live_revision").get(pk=entity.pk)
+        return self.conditional(
+            entity_representation(entity, "published", negotiate_language(request, access.brand)),
+            version=entity.version,
+        )
+
+
+# --- facts and FAQs ------------------------------------------------------------------------
+
+
+class StatementList(ApiView):
+    model: type[Fact] | type[FAQ]
+    serializer_class: type
+    query_params = frozenset({"page", "page_size", "state", "about"})
+
+    def queryset(self, access, state):
+        query = self.model.objects.filter(brand=access.brand).select_related(
+            "about", "live_revision"
+        )
+        if state == "published":
+            query = query.filter(live_revision__isnull=False)
+        return query
+
+    def represent(self, obj, state) -> dict:
+        data = self.serializer_class(obj).data
+        if state == "published":
+            content = obj.live_revision.content
+            for field in self.model.snapshot_fields:
+                if field != "about" and field in content:
+                    data[field] = content[field]
+        data["about"] = str(obj.about.uuid) if obj.about_id else None
+        return data
+
+    def get(self, request, slug):
+        access = self.access(slug, "read")
+        state = entity_state(self, access)
+        query = self.queryset(access, state).order_by("pk")
+        if request.query_params.get("about"):
+            query = query.filter(about__uuid=request.query_params["about"])
+        paginator = Pagination()
+        page = paginator.paginate_queryset(query, request, view=self)
+        data = {
+            "count": paginator.page.paginator.count,
+            "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(),
+            "results": [self.represent(o, state) for o in page],
+        }
+        return self.conditional(data, last_modified=query.aggregate(m=Max("updated_at"))["m"])
+
+    def post(self, request, slug):
+        access = self.access(slug, "write")
+        serializer = self.serializer_class(data=request.data, brand=access.brand)
+        serializer.is_valid(raise_exception=True)
+        try:
+            obj = statement_services.statement_create(
+                model=self.model, brand=access.brand, user=access.user,
+                message="Created through the API", **serializer.validated_data,
+            )  # fmt: skip
+        except SERVICE_ERRORS as error:
+            raise service_error(error) from None
+        obj = self.model.objects.select_related("about", "live_revision").get(pk=obj.pk)
+        response = self.conditional(self.represent(obj, "latest"), version=obj.version)
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+
+class StatementDetail(ApiView):
+    model: type[Fact] | type[FAQ]
+    serializer_class: type
+    query_params = frozenset({"state"})
+    represent = StatementList.represent
+
+    def obj(self, access, pk):
+        obj = (
+            self.model.objects.select_related("about", "live_revision")
+            .filter(brand=access.brand, pk=pk)
+            .first()
+        )
+        if obj is None:
+            raise exceptions.NotFound(f"No such {self.model._meta.verbose_name} in this brand.")
+        return obj
+
+    def get(self, request, slug, pk):
+        access = self.access(slug, "read")
+        state = entity_state(self, access)
+        obj = self.obj(access, pk)
+        if state == "published" and obj.live_revision is None:
+            raise exceptions.NotFound(f"No such {self.model._meta.verbose_name} in this brand.")
+        return self.conditional(
+            self.represent(obj, state), last_modified=obj.updated_at, version=obj.version
+        )
+
+    def put(self, request, slug, pk):
+        access = self.access(slug, "write")
+        obj = self.obj(access, pk)
+        version = self.expected_version(obj.version)
+        serializer = self.serializer_class(obj, data=request.data, brand=access.brand)
+        serializer.is_valid(raise_exception=True)
+        try:
+            obj = statement_services.statement_update(
+                obj=obj, expected_version=version, user=access.user,
+                message="Changed through the API", **serializer.validated_data,
+            )  # fmt: skip
+        except SERVICE_ERRORS as error:
+            raise service_error(error) from None
+        obj = self.obj(access, pk)
+        return self.conditional(self.represent(obj, "latest"), version=obj.version)
+
+    def delete(self, request, slug, pk):
+        access = self.access(slug, "write")
+        obj = self.obj(access, pk)
+        self.expected_version(obj.version)
+        try:
+            statement_services.statement_delete(obj=obj, user=access.user)
+        except SERVICE_ERRORS as error:
+            raise service_error(error) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def statement_views(model, serializer, tag_name: str):
+    list_schema = extend_schema(
+        parameters=[SLUG, STATE, OpenApiParameter("about", str, description="Entity id."),
+                    OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses={200: serializer(many=True), **PROBLEMS}, tags=["delivery"],
+    )  # fmt: skip
+    create_schema = extend_schema(
+        parameters=[SLUG],
+        request=serializer,
+        responses={201: serializer, **WRITE_PROBLEMS},
+        tags=["management"],
+    )
+    detail_schema = extend_schema(
+        parameters=[SLUG, STATE],
+        responses={200: serializer, 304: None, **PROBLEMS},
+        tags=["delivery"],
+    )
+    put_schema = extend_schema(
+        parameters=[SLUG, IF_MATCH],
+        request=serializer,
+        responses={200: serializer, **WRITE_PROBLEMS},
+        tags=["management"],
+    )
+    delete_schema = extend_schema(
+        parameters=[SLUG, IF_MATCH], responses={204: None, **WRITE_PROBLEMS}, tags=["management"]
+    )
+
+    list_view = type(f"{model.__name__}List", (StatementList,), {
+        "model": model, "serializer_class": serializer,
+        "get": list_schema(StatementList.get), "post": create_schema(StatementList.post),
+    })  # fmt: skip
+    detail_view = type(f"{model.__name__}Detail", (StatementDetail,), {
+        "model": model, "serializer_class": serializer,
+        "get": detail_schema(StatementDetail.get), "put": put_schema(StatementDetail.put),
+        "delete": delete_schema(StatementDetail.delete),
+    })  # fmt: skip
+    return list_view, detail_view
+
+
+FactList, FactDetail = statement_views(Fact, FactSerializer, "facts")
+FAQList, FAQDetail = statement_views(FAQ, FAQSerializer, "faqs")
+
+
+# --- import and export ---------------------------------------------------------------------
+
+
+class BrandImport(ApiView):
+    query_params = frozenset({"publish"})
+
+    @extend_schema(
+        parameters=[SLUG, OpenApiParameter("publish", bool, description="Publish what was imported (publish scope).")],
+        request={JSONLD: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+        responses={200: ImportResultSerializer, **WRITE_PROBLEMS},
+        tags=["management"],
+    )  # fmt: skip
+    def post(self, request, slug):
+        """Import a JSON-LD document with the CLI's semantics: all or nothing, upsert by @id."""
+        publish = request.query_params.get("publish", "false").lower() in ("1", "true", "yes")
+        access = self.access(slug, "publish" if publish else "write")
+        source = source_from_bytes("request", request.body)
+        try:
+            result = jsonld_import(
+                brand=access.brand, sources=[source], user=access.user, publish=publish
+            )
+        except ImportRefused as refused:
+            raise UnprocessableContent(
+                [{"pointer": p.pointer or "/", "detail": p.message} for p in refused.problems],
+                title="Nothing was imported.",
+            ) from None
+        return Response(ImportResultSerializer(result).data)
+
+
+class BrandExport(ApiView):
+    query_params = frozenset({"state"})
+
+    @extend_schema(
+        parameters=[SLUG, STATE],
+        responses={(200, JSONLD): OpenApiTypes.OBJECT, (200, "application/jsonl"): OpenApiTypes.STR, **PROBLEMS},
+        tags=["delivery"],
+        description="The whole brand graph for sync jobs: `.jsonld` (one document with @graph) "
+        "or `.jsonl` (one entity per line), streamed.",
+    )  # fmt: skip
+    def get(self, request, slug, shape: str = "jsonld"):
+        access = self.access(slug, "read")
+        state = entity_state(self, access)
+        nodes = entity_nodes(brand=access.brand, state=state)
+        last = Entity.objects.filter(brand=access.brand).aggregate(m=Max("updated_at"))["m"]
+
+        def graph():
+            yield '{"@context":"https://schema.org","@graph":['
+            for index, node in enumerate(nodes):
+                yield ("," if index else "") + json.dumps(node, ensure_ascii=False)
+            yield "]}\n"
+
+        def lines():
+            for node in nodes:
+                yield (
+                    json.dumps({"@context": "https://schema.org", **node}, ensure_ascii=False)
+                    + "\n"
+                )
+
+        response = StreamingHttpResponse(
+            graph() if shape == "jsonld" else lines(),
+            content_type=JSONLD if shape == "jsonld" else "application/jsonl",
+        )
+        if last:
+            from django.utils.http import http_date
+
+            response["Last-Modified"] = http_date(last.timestamp())
+        response["ETag"] = f'"{access.brand.pk}-{state}-{shape}-{_stamp(last)}"'
+        if self.not_modified(response["ETag"], last):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": response["ETag"]})
+        return response
+
+
+def _stamp(moment: datetime | None) -> str:
+    return str(int(moment.timestamp() * 1000)) if moment else "0"
