@@ -303,3 +303,12 @@ def test_webhook_subscribers_hear_of_deployed_releases_with_what_changed(  # noq
         receiver.requests[1].body, receiver.requests[1].headers
     )
     assert verified["release"]["number"] == 2
+
+
+def test_beat_schedules_are_stored_for_the_admin():
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = {t.name: t for t in PeriodicTask.objects.select_related("interval")}
+    assert tasks["publish-scheduled"].task == "publishing.publish_scheduled"
+    assert tasks["redispatch-pending-publish-requests"].task == "publishing.redispatch_pending"
+    assert {(t.interval.every, t.interval.period) for t in tasks.values()} == {(60, "seconds")}
