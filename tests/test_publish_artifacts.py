@@ -169,10 +169,11 @@ def test_publish_reports_the_release(tmp_path):
         + re.search(r"built in (\d+\.\d\d)s", output).group(1)
         + "s."
     )
-    assert f"Deployed to {tmp_path / 'site'} (144 files written)." in output
+    assert f"Deployed to {tmp_path / 'site'}: 144 files, 144 new or changed, 0 removed." in output
     output = publish(tmp_path / "site")
     assert "Release 2 of westlake-leaf: 144 artifacts" in output
     assert "0 changed; rendered 0, reused 144" in output
+    assert f"Deployed to {tmp_path / 'site'}: 144 files, 0 new or changed, 0 removed." in output
 
 
 def test_every_page_has_one_valid_graph_with_stable_ids(site):

@@ -58,20 +58,24 @@ def directory_deploy(
     root = directory_root(target)
     (root / RELEASES_DIR).mkdir(parents=True, exist_ok=True)
     tree = release_tree(root, release.number)
-    written = 0
     if not tree_complete(tree, release):
         if tree.exists():  # left by an interrupted deploy
             shutil.rmtree(tree)
         staging = root / RELEASES_DIR / f".staging-{release.number}-{uuid.uuid4().hex[:8]}"
-        written = assemble(staging, release)
+        assemble(staging, release)
         (staging / COMPLETE_MARKER).write_text(release_marker(release) + "\n")
         os.rename(staging, tree)
     switch(root, tree)
-    deployment.uploaded = written
-    deployment.save(update_fields=["uploaded"])
+    # What changed for the web server: files new or different since the release it served.
+    served = dict(previous.artifacts.values_list("path", "sha256")) if previous else {}
+    current = dict(release.artifacts.values_list("path", "sha256"))
+    deployment.uploaded = sum(1 for path, sha in current.items() if served.get(path) != sha)
+    deployment.deleted = len(served.keys() - current.keys())
+    deployment.save(update_fields=["uploaded", "deleted"])
 
 
 def assemble(staging: Path, release: Release) -> int:
+    """Hard-link (or copy) every artifact into ``staging``; return how many."""
     staging.mkdir(parents=True)
     made_dirs: set[Path] = set()
     count = 0

@@ -121,7 +121,10 @@ class Command(BaseCommand):
         for deployment in release.deployments.select_related("target"):
             where = deployment.target.config.get("path") or deployment.target.name
             if deployment.state == deployment.State.DONE:
-                self.stdout.write(f"Deployed to {where} ({deployment.uploaded} files written).")
+                self.stdout.write(
+                    f"Deployed to {where}: {summary['artifacts']} files, {deployment.uploaded} "
+                    f"new or changed, {deployment.deleted} removed."
+                )
             else:
                 self.stderr.write(f"Deploying to {where} failed: {deployment.error}")
         if request.state == PublishRequest.State.FAILED:
