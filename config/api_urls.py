@@ -1,6 +1,6 @@
 """/api/v1/: the REST API; /api/schema/ and /api/docs/: its OpenAPI description."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kb.api import views as kb
@@ -17,8 +17,7 @@ urlpatterns = [
     path(f"v1/{brand}/entities/<uuid:entity_id>/", kb.EntityDetail.as_view(), name="api-entity"),
     path(
         f"v1/{brand}/entities/<uuid:entity_id>.jsonld",
-        kb.EntityDetail.as_view(),
-        {"as_jsonld": True},
+        kb.EntityJsonLd.as_view(),
         name="api-entity-jsonld",
     ),
     path(
@@ -70,4 +69,5 @@ urlpatterns = [
     ),
     path(f"v1/{brand}/webhooks/", publishing.WebhookList.as_view(), name="api-webhooks"),
     path(f"v1/{brand}/webhooks/<int:pk>/", publishing.WebhookDetail.as_view(), name="api-webhook"),
+    re_path(r"^v1/", kb.NoEndpoint.as_view(), name="api-no-endpoint"),
 ]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import datetime
 
+from django.db.models import Max
 from django.http import HttpResponse
+from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -13,7 +16,8 @@ from rest_framework.response import Response
 
 from kb.api.base import ApiView
 from kb.api.problems import Conflict
-from kb.api.views import PROBLEMS, SLUG, WRITE_PROBLEMS, Pagination
+from kb.api.serializers import page_of
+from kb.api.views import PROBLEMS, READ_PROBLEMS, SLUG, WRITE_PROBLEMS, Pagination
 from publishing.models import PublishRequest, Release, Target
 from publishing.services import BuildBusy, PublishError, publish_request_create, release_rollback
 from publishing.store import artifact_read
@@ -93,16 +97,23 @@ class WebhookSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=WEBHOOK_EVENTS), default=list(WEBHOOK_EVENTS)
     )
     enabled = serializers.BooleanField(default=True)
-    secret = serializers.CharField(
-        read_only=True,
-        help_text="The signing secret (Standard Webhooks, whsec_…): returned only when created.",
-    )
 
     def validate_url(self, url: str) -> str:
         problem = webhook_url_problem(url)
         if problem:
             raise serializers.ValidationError(problem)
         return url
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(
+        read_only=True,
+        help_text="The signing secret (Standard Webhooks, whsec_…): returned only when created.",
+    )
+
+
+ReleasePageSerializer = page_of(ReleaseSerializer, "ReleasePageSerializer")
+ArtifactPageSerializer = page_of(ArtifactSerializer, "ArtifactPageSerializer")
 
 
 def webhook_data(target: Target, secret: str | None = None) -> dict:
@@ -118,11 +129,23 @@ def webhook_data(target: Target, secret: str | None = None) -> dict:
     return data
 
 
+def release_changed_at(release: Release) -> datetime | None:
+    """When the release (its state, deployments) last changed; None while it is building,
+    as its progress moves without a timestamp (the ETag still changes)."""
+    if release.state == Release.State.BUILDING:
+        return None
+    stamps = [release.created_at, release.finished_at, release.deployed_at]
+    for deployment in release.deployments.all():
+        stamps += [deployment.started_at, deployment.finished_at]
+    return max(s for s in stamps if s)
+
+
 class ReleaseList(ApiView):
     query_params = frozenset({"page", "page_size"})
 
     @extend_schema(parameters=[SLUG, OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-                   responses={200: ReleaseSerializer(many=True), **PROBLEMS}, tags=["releases"])  # fmt: skip
+                   responses={200: ReleasePageSerializer, **READ_PROBLEMS}, tags=["releases"],
+                   operation_id="v1_brands_releases_list")  # fmt: skip
     def get(self, request, slug):
         access = self.access(slug, "read")
         query = (
@@ -138,26 +161,41 @@ class ReleaseList(ApiView):
             "previous": paginator.get_previous_link(),
             "results": ReleaseSerializer(page, many=True).data,
         }
-        return self.conditional(data)
+        releases = Release.objects.filter(brand=access.brand)
+        last = None
+        if not releases.filter(state=Release.State.BUILDING).exists():
+            stamps = releases.aggregate(
+                Max("created_at"), Max("finished_at"), Max("deployed_at"),
+                Max("deployments__started_at"), Max("deployments__finished_at"),
+            )  # fmt: skip
+            last = max((s for s in stamps.values() if s), default=None)
+        return self.conditional(data, last_modified=last)
 
 
 class ReleaseDetail(ApiView):
     @extend_schema(
-        parameters=[SLUG], responses={200: ReleaseSerializer, **PROBLEMS}, tags=["releases"]
+        parameters=[SLUG], responses={200: ReleaseSerializer, **READ_PROBLEMS}, tags=["releases"]
     )
     def get(self, request, slug, number):
         access = self.access(slug, "read")
-        release = Release.objects.filter(brand=access.brand, number=number).first()
+        release = (
+            Release.objects.filter(brand=access.brand, number=number)
+            .prefetch_related("deployments__target")
+            .first()
+        )
         if release is None:
             raise exceptions.NotFound("No such release.")
-        return self.conditional(ReleaseSerializer(release).data, last_modified=release.finished_at)
+        return self.conditional(
+            ReleaseSerializer(release).data, last_modified=release_changed_at(release)
+        )
 
 
 class ReleaseArtifacts(ApiView):
     query_params = frozenset({"page", "page_size", "kind"})
 
     @extend_schema(parameters=[SLUG, OpenApiParameter("kind", str), OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-                   responses={200: ArtifactSerializer(many=True), **PROBLEMS}, tags=["releases"])  # fmt: skip
+                   responses={200: ArtifactPageSerializer, **READ_PROBLEMS}, tags=["releases"],
+                   operation_id="v1_brands_releases_artifacts_list")  # fmt: skip
     def get(self, request, slug, number):
         """The release's manifest: every artifact with its hash, size and content type."""
         access = self.access(slug, "read")
@@ -179,9 +217,11 @@ class ReleaseArtifacts(ApiView):
 
 
 class ReleaseArtifactContent(ApiView):
+    any_accept = True
+
     @extend_schema(
         parameters=[SLUG],
-        responses={(200, "*/*"): OpenApiTypes.BINARY, **PROBLEMS},
+        responses={(200, "*/*"): OpenApiTypes.BINARY, **READ_PROBLEMS},
         tags=["releases"],
     )
     def get(self, request, slug, number, path):
@@ -189,19 +229,17 @@ class ReleaseArtifactContent(ApiView):
         access = self.access(slug, "read")
         artifact = (
             Release.objects.filter(brand=access.brand, number=number)
-            .values_list("artifacts__sha256", "artifacts__content_type")
+            .values_list("artifacts__sha256", "artifacts__content_type", "artifacts__changed_at")
             .filter(artifacts__path=path)
             .first()
         )
         if artifact is None:
             raise exceptions.NotFound("No such artifact in this release.")
-        sha256, content_type = artifact
-        etag = f'"{sha256}"'
-        if self.not_modified(etag, None):
-            return HttpResponse(status=304, headers={"ETag": etag})
-        return HttpResponse(
-            artifact_read(sha256), content_type=content_type, headers={"ETag": etag}
-        )
+        sha256, content_type, changed = artifact
+        headers = {"ETag": f'"{sha256}"', "Last-Modified": http_date(changed.timestamp())}
+        if self.not_modified(headers["ETag"], changed):
+            return HttpResponse(status=304, headers=headers)
+        return HttpResponse(artifact_read(sha256), content_type=content_type, headers=headers)
 
 
 class BrandPublish(ApiView):
@@ -227,7 +265,9 @@ class BrandPublish(ApiView):
 
 class PublishRequestDetail(ApiView):
     @extend_schema(
-        parameters=[SLUG], responses={200: PublishRequestSerializer, **PROBLEMS}, tags=["releases"]
+        parameters=[SLUG],
+        responses={200: PublishRequestSerializer, **READ_PROBLEMS},
+        tags=["releases"],
     )
     def get(self, request, slug, pk):
         """A publish request: pending, building (with progress), done or failed."""
@@ -239,7 +279,13 @@ class PublishRequestDetail(ApiView):
         )
         if found is None:
             raise exceptions.NotFound("No such publish request.")
-        return self.conditional(PublishRequestSerializer(found).data)
+        last = None
+        if found.state in (PublishRequest.State.DONE, PublishRequest.State.FAILED):
+            stamps = [found.created_at, found.dispatched_at]
+            if found.release is not None:
+                stamps.append(release_changed_at(found.release))
+            last = max(s for s in stamps if s)
+        return self.conditional(PublishRequestSerializer(found).data, last_modified=last)
 
 
 class ReleaseRollback(ApiView):
@@ -267,8 +313,9 @@ class ReleaseRollback(ApiView):
 class WebhookList(ApiView):
     @extend_schema(
         parameters=[SLUG],
-        responses={200: WebhookSerializer(many=True), **PROBLEMS},
+        responses={200: WebhookSerializer(many=True), **READ_PROBLEMS},
         tags=["webhooks"],
+        operation_id="v1_brands_webhooks_list",
     )
     def get(self, request, slug):
         access = self.access(slug, "publish")
@@ -278,7 +325,7 @@ class WebhookList(ApiView):
     @extend_schema(
         parameters=[SLUG],
         request=WebhookSerializer,
-        responses={201: WebhookSerializer, **WRITE_PROBLEMS},
+        responses={201: WebhookCreatedSerializer, **WRITE_PROBLEMS},
         tags=["webhooks"],
     )
     def post(self, request, slug):
@@ -313,7 +360,7 @@ class WebhookDetail(ApiView):
         return target
 
     @extend_schema(
-        parameters=[SLUG], responses={200: WebhookSerializer, **PROBLEMS}, tags=["webhooks"]
+        parameters=[SLUG], responses={200: WebhookSerializer, **READ_PROBLEMS}, tags=["webhooks"]
     )
     def get(self, request, slug, pk):
         access = self.access(slug, "publish")

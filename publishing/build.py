@@ -184,7 +184,7 @@ class Builder:
             bool(site.faqs),
             bool(site.facts),
         )
-        self.total = 2 * len(pages) + 4 * len(site.languages) + 3
+        self.total = 2 * len(pages) + 4 * len(site.languages) + 4
         planned = [(page, page_inputs(site, page, index)) for page in pages]
         batch: list[tuple[Page, PageInputs, str]] = []
         for page, inputs in planned:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -165,6 +166,37 @@ def lease_renew(brand: Brand, holder: str) -> None:
     )
 
 
+def lease_held(brand: Brand, holder: str) -> bool:
+    return BuildLease.objects.filter(
+        brand=brand, holder=holder, expires_at__gt=timezone.now()
+    ).exists()
+
+
+class LeaseHeartbeat:
+    """Renews the lease from a thread while a build saves and deploys (which can be long,
+    e.g. a large S3 upload), so that no second builder takes over a live build."""
+
+    def __init__(self, brand: Brand, holder: str):
+        self.brand, self.holder = brand, holder
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True, name="lease-heartbeat")
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(max(1.0, lease_seconds() / 3)):
+                lease_renew(self.brand, self.holder)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join(10)
+
+
 def lease_release(brand: Brand, holder: str) -> None:
     BuildLease.objects.filter(brand=brand, holder=holder).update(holder="", expires_at=None)
 
@@ -184,17 +216,20 @@ def brand_build(*, brand: Brand, progress: Progress | None = None) -> list[Relea
         raise BuildBusy(brand, wait)
     releases: list[Release] = []
     try:
-        recover_interrupted(brand)
-        while True:
-            claimed = requests_claim(brand)
-            if claimed is None:
-                break
-            release, requests = claimed
-            releases.append(
-                release_build(release=release, requests=requests, holder=holder, progress=progress)
-            )
-        if releases:
-            releases_prune(brand=brand)
+        with LeaseHeartbeat(brand, holder):
+            recover_interrupted(brand)
+            while True:
+                claimed = requests_claim(brand)
+                if claimed is None:
+                    break
+                release, requests = claimed
+                releases.append(
+                    release_build(
+                        release=release, requests=requests, holder=holder, progress=progress
+                    )
+                )
+            if releases:
+                releases_prune(brand=brand)
     finally:
         lease_release(brand, holder)
     return releases
@@ -290,6 +325,11 @@ def release_build(
         )
         return release
     targets = targets_for(brand, requests)
+    if not lease_held(brand, holder):
+        # Another builder took over (this one stalled past its lease): it deploys, not us.
+        release.error = "The build lease was lost before deploying; a newer build deploys."
+        release.save(update_fields=["error"])
+        return release
     deployments = release_deploy(release=release, targets=targets)
     failed = [d for d in deployments if d.state == Deployment.State.FAILED]
     if failed:

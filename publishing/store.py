@@ -7,6 +7,8 @@ storage, e.g. S3 through django-storages, works).
 from __future__ import annotations
 
 import hashlib
+import os
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -25,12 +27,31 @@ def artifact_name(sha256: str) -> str:
 
 
 def artifact_put(content: bytes) -> tuple[str, bool]:
-    """Store ``content``; return its SHA-256 and whether it was new."""
+    """Store ``content``; return its SHA-256 and whether it was new.
+
+    A stored file is trusted only if it has the right size, and a local file is written
+    under a temporary name and renamed into place: a process killed mid-write never leaves
+    a short file under the content's name.
+    """
     sha256 = hashlib.sha256(content).hexdigest()
     storage = artifact_storage()
     name = artifact_name(sha256)
-    if storage.exists(name):
+    if isinstance(storage, FileSystemStorage):
+        path = Path(storage.path(name))
+        try:
+            if path.stat().st_size == len(content):
+                return sha256, False
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
+        return sha256, True
+    if storage.exists(name) and storage.size(name) == len(content):
         return sha256, False
+    if storage.exists(name):
+        storage.delete(name)
     saved = storage.save(name, ContentFile(content))
     if saved != name:  # a concurrent writer stored the same bytes first
         storage.delete(saved)
@@ -66,6 +87,10 @@ def artifact_prune(keep: Iterable[str], *, grace: timedelta = timedelta(hours=1)
             directory = f"{first}/{second}"
             for name in storage.listdir(directory)[1]:
                 path = f"{directory}/{name}"
+                if name.startswith("."):  # a temporary file of a writer
+                    if storage.get_modified_time(path) < cutoff:
+                        storage.delete(path)
+                    continue
                 if name not in keep and storage.get_modified_time(path) < cutoff:
                     storage.delete(path)
                     removed += 1

@@ -16,7 +16,9 @@ from publishing.services import (
 from publishing.webhooks import webhook_deliver  # noqa: F401  (registers the task)
 
 
-@shared_task(bind=True, name="publishing.build_release", acks_late=True, max_retries=120)
+@shared_task(
+    bind=True, name="publishing.build_release", acks_late=True, max_retries=120, ignore_result=True
+)
 def build_release(self, request_id: int) -> list[int] | str:
     """Build (and deploy) the brand's pending requests; coalesces with a running build."""
     request = PublishRequest.objects.select_related("brand").filter(pk=request_id).first()

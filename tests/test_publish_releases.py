@@ -312,3 +312,19 @@ def test_beat_schedules_are_stored_for_the_admin():
     assert tasks["publish-scheduled"].task == "publishing.publish_scheduled"
     assert tasks["redispatch-pending-publish-requests"].task == "publishing.redispatch_pending"
     assert {(t.interval.every, t.interval.period) for t in tasks.values()} == {(60, "seconds")}
+
+
+def test_a_short_file_left_by_a_killed_writer_is_rewritten():
+    import hashlib as _hashlib
+
+    from publishing.store import artifact_put, artifact_read
+
+    content = b"<html>the real page</html>"
+    sha = _hashlib.sha256(content).hexdigest()
+    path = Path(artifact_storage().path(artifact_name(sha)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")  # what a SIGKILL between open() and write() leaves
+    assert artifact_put(content) == (sha, True)
+    assert artifact_read(sha) == content
+    assert artifact_put(content) == (sha, False)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
@@ -19,6 +20,13 @@ from kb.models import Brand
 
 COMMON_PARAMS = {"format"}
 SAFE = ("GET", "HEAD", "OPTIONS")
+
+
+class JsonLdRenderer(JSONRenderer):
+    """JSON for clients that ask for JSON-LD (``Accept: application/ld+json``)."""
+
+    media_type = "application/ld+json"
+    format = "jsonld"
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -47,6 +55,12 @@ class ApiView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [TokenRateThrottle]
     query_params: frozenset[str] = frozenset()
+    # Views that answer with a media type of their own (exports, artifact bytes) serve any
+    # Accept instead of refusing it with 406.
+    any_accept = False
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=force or self.any_accept)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

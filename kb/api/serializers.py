@@ -40,11 +40,20 @@ class EntitySerializer(serializers.Serializer):
     )
 
 
-class EntityPageSerializer(serializers.Serializer):
+class PageSerializer(serializers.Serializer):
+    """One page of a list: ``count`` in all, links to the ``next`` and ``previous`` pages."""
+
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    results = EntitySerializer(many=True)
+
+
+def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The serializer (for the schema) of a page of ``item``s."""
+    return type(name, (PageSerializer,), {"results": item(many=True)})
+
+
+EntityPageSerializer = page_of(EntitySerializer, "EntityPageSerializer")
 
 
 class JsonLdNodeSerializer(serializers.Serializer):
@@ -98,6 +107,10 @@ class FAQSerializer(StatementBase):
         model = FAQ
         fields = ["id", "key", "about", "question", "answer", "order", "status", "version",
                   "updated_at"]  # fmt: skip
+
+
+FactPageSerializer = page_of(FactSerializer, "FactPageSerializer")
+FAQPageSerializer = page_of(FAQSerializer, "FAQPageSerializer")
 
 
 class ImportResultSerializer(serializers.Serializer):

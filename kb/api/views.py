@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.db.models import Max, Q
@@ -14,24 +16,28 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from kb import jsonld, vocabulary
 from kb.api.auth import brands_visible
-from kb.api.base import ApiView
+from kb.api.base import ApiView, JsonLdRenderer
 from kb.api.problems import Conflict, ParameterError, UnprocessableContent
 from kb.api.serializers import (
     BrandSerializer,
     EntityPageSerializer,
     EntitySerializer,
+    FactPageSerializer,
     FactSerializer,
+    FAQPageSerializer,
     FAQSerializer,
     ImportResultSerializer,
     JsonLdNodeSerializer,
     ProblemSerializer,
 )
 from kb.importing import read_files, source_from_bytes
-from kb.models import FAQ, Brand, Entity, Fact, localized_text
+from kb.models import FAQ, AuditEntry, Brand, Entity, Fact, localized_text
 from kb.selectors import entity_nodes
 from kb.services import entities as entity_services
 from kb.services import statements as statement_services
@@ -40,8 +46,9 @@ from kb.services.imports import ImportRefused, jsonld_import
 from kb.services.workflow import object_publish
 
 JSONLD = "application/ld+json"
+PROBLEM_JSON = "application/problem+json"
 PROBLEMS = {
-    code: OpenApiResponse(ProblemSerializer, description=text)
+    (code, PROBLEM_JSON): OpenApiResponse(ProblemSerializer, description=text)
     for code, text in (
         (400, "Invalid request: unknown parameters or invalid content (with JSON pointers)."),
         (401, "No or an unknown token."),
@@ -50,11 +57,24 @@ PROBLEMS = {
         (429, "Too many requests: see Retry-After."),
     )
 }
+READ_PROBLEMS = {
+    304: OpenApiResponse(
+        description="Not modified: the copy named by If-None-Match or If-Modified-Since is current."
+    ),
+    **PROBLEMS,
+}
 WRITE_PROBLEMS = {
     **PROBLEMS,
-    409: OpenApiResponse(ProblemSerializer, description="Referenced by other entities."),
-    412: OpenApiResponse(ProblemSerializer, description="Stale If-Match: nothing was changed."),
-    428: OpenApiResponse(ProblemSerializer, description="If-Match is required."),
+    (409, PROBLEM_JSON): OpenApiResponse(
+        ProblemSerializer, description="Referenced by other entities."
+    ),
+    (412, PROBLEM_JSON): OpenApiResponse(
+        ProblemSerializer, description="Stale If-Match: nothing was changed."
+    ),
+    (415, PROBLEM_JSON): OpenApiResponse(
+        ProblemSerializer, description="The body is not in a media type the endpoint reads."
+    ),
+    (428, PROBLEM_JSON): OpenApiResponse(ProblemSerializer, description="If-Match is required."),
 }
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The brand's slug.")
 LANG = OpenApiParameter(
@@ -112,11 +132,26 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
+class NoEndpoint(ApiView):
+    """Any other path under /api/ (e.g. an entity id that is no UUID): a 404 problem
+    instead of Django's HTML page (or a redirect to the path with a slash)."""
+
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        APIView.initial(self, request, *args, **kwargs)  # no query parameter check
+        raise exceptions.NotFound("No such API endpoint.")
+
+
 # --- brands --------------------------------------------------------------------------------
 
 
 class BrandList(ApiView):
-    @extend_schema(responses={200: BrandSerializer(many=True), **PROBLEMS}, tags=["delivery"])
+    @extend_schema(
+        responses={200: BrandSerializer(many=True), **READ_PROBLEMS},
+        tags=["delivery"],
+        operation_id="v1_brands_list",
+    )
     def get(self, request):
         """The brands these credentials can read."""
         brands = list(brands_visible(request).order_by("slug"))
@@ -126,7 +161,7 @@ class BrandList(ApiView):
 
 class BrandDetail(ApiView):
     @extend_schema(
-        parameters=[SLUG], responses={200: BrandSerializer, **PROBLEMS}, tags=["delivery"]
+        parameters=[SLUG], responses={200: BrandSerializer, **READ_PROBLEMS}, tags=["delivery"]
     )
     def get(self, request, slug):
         access = self.access(slug, "read")
@@ -136,6 +171,16 @@ class BrandDetail(ApiView):
 
 
 # --- entities ------------------------------------------------------------------------------
+
+
+def changed_at(brand: Brand, model) -> datetime | None:
+    """When the brand's objects of ``model`` last changed, deletions included: a list's
+    Last-Modified (and the export's ETag) must move when a row leaves it."""
+    edited = model.objects.filter(brand=brand).aggregate(m=Max("updated_at"))["m"]
+    deleted = AuditEntry.objects.filter(
+        brand=brand, content_type=ContentType.objects.get_for_model(model), action="delete"
+    ).aggregate(m=Max("timestamp"))["m"]
+    return max((m for m in (edited, deleted) if m), default=None)
 
 
 def entity_state(view: ApiView, access) -> str:
@@ -203,7 +248,7 @@ class EntityList(ApiView):
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int, description="Default 50, at most 200."),
         ],  # fmt: skip
-        responses={200: EntityPageSerializer, **PROBLEMS},
+        responses={200: EntityPageSerializer, **READ_PROBLEMS},
         tags=["delivery"],
         operation_id="v1_brands_entities_list",
     )
@@ -240,7 +285,7 @@ class EntityList(ApiView):
         query = query.order_by("primary_type", "slug")
         paginator = Pagination()
         page = paginator.paginate_queryset(query, request, view=self)
-        last = query.aggregate(last=Max("updated_at"))["last"]
+        last = changed_at(access.brand, Entity)
         data = {
             "count": paginator.page.paginator.count,
             "next": paginator.get_next_link(),
@@ -306,6 +351,7 @@ def plan_single_node(brand: Brand, body) -> object:
 
 class EntityDetail(ApiView):
     query_params = frozenset({"lang", "state"})
+    renderer_classes = [JSONRenderer, JsonLdRenderer]
 
     def entity(self, access, entity_id) -> Entity:
         entity = (
@@ -319,7 +365,11 @@ class EntityDetail(ApiView):
 
     @extend_schema(
         parameters=[SLUG, LANG, STATE],
-        responses={200: EntitySerializer, 304: None, **PROBLEMS},
+        responses={
+            (200, "application/json"): EntitySerializer,
+            (200, JSONLD): OpenApiTypes.OBJECT,
+            **READ_PROBLEMS,
+        },
         tags=["delivery"],
         description="With `Accept: application/ld+json` (or the `.jsonld` suffix) the entity "
         "comes as a schema.org JSON-LD node, in the requested language if `lang` is given.",
@@ -331,7 +381,8 @@ class EntityDetail(ApiView):
         if state == "published" and entity.live_revision is None:
             raise exceptions.NotFound("No such entity in this brand.")
         language = negotiate_language(request, access.brand)
-        modified = entity.last_published_at if state == "published" else entity.updated_at
+        # Also for the published state: the representation holds the working copy's version.
+        modified = entity.updated_at
         if as_jsonld or JSONLD in request.headers.get("Accept", ""):
             explicit = request.query_params.get("lang") and language
             response = self.conditional(
@@ -401,6 +452,23 @@ class EntityDetail(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class EntityJsonLd(EntityDetail):
+    """The ``.jsonld`` twin of an entity's URL: read only, always JSON-LD."""
+
+    http_method_names = ["get", "head", "options"]
+
+    @extend_schema(
+        parameters=[SLUG, LANG, STATE],
+        responses={(200, JSONLD): OpenApiTypes.OBJECT, **READ_PROBLEMS},
+        tags=["delivery"],
+        operation_id="v1_brands_entities_jsonld_retrieve",
+        description="The entity as a schema.org JSON-LD node, in the requested language if "
+        "`lang` is given.",
+    )
+    def get(self, request, slug, entity_id):
+        return super().get(request, slug, entity_id, as_jsonld=True)
+
+
 class EntityPublish(ApiView):
     @extend_schema(
         parameters=[SLUG, IF_MATCH],
@@ -457,7 +525,11 @@ class StatementList(ApiView):
         state = entity_state(self, access)
         query = self.queryset(access, state).order_by("pk")
         if request.query_params.get("about"):
-            query = query.filter(about__uuid=request.query_params["about"])
+            try:
+                about = uuid.UUID(request.query_params["about"])
+            except ValueError:
+                raise ParameterError({"about": ["Give the id (a UUID) of an entity."]}) from None
+            query = query.filter(about__uuid=about)
         paginator = Pagination()
         page = paginator.paginate_queryset(query, request, view=self)
         data = {
@@ -466,7 +538,7 @@ class StatementList(ApiView):
             "previous": paginator.get_previous_link(),
             "results": [self.represent(o, state) for o in page],
         }
-        return self.conditional(data, last_modified=query.aggregate(m=Max("updated_at"))["m"])
+        return self.conditional(data, last_modified=changed_at(access.brand, self.model))
 
     def post(self, request, slug):
         access = self.access(slug, "write")
@@ -538,11 +610,23 @@ class StatementDetail(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def statement_views(model, serializer, tag_name: str):
+def own_copy(method):
+    """A view method of its own, so that each model's views carry their own schema
+    (``extend_schema`` annotates the function it decorates)."""
+
+    def copy(self, *args, **kwargs):
+        return method(self, *args, **kwargs)
+
+    copy.__doc__ = method.__doc__
+    return copy
+
+
+def statement_views(model, serializer, page_serializer, tag_name: str):
     list_schema = extend_schema(
-        parameters=[SLUG, STATE, OpenApiParameter("about", str, description="Entity id."),
+        parameters=[SLUG, STATE, OpenApiParameter("about", OpenApiTypes.UUID, description="Entity id."),
                     OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses={200: serializer(many=True), **PROBLEMS}, tags=["delivery"],
+        responses={200: page_serializer, **READ_PROBLEMS}, tags=["delivery"],
+        operation_id=f"v1_brands_{tag_name}_list",
     )  # fmt: skip
     create_schema = extend_schema(
         parameters=[SLUG],
@@ -552,7 +636,7 @@ def statement_views(model, serializer, tag_name: str):
     )
     detail_schema = extend_schema(
         parameters=[SLUG, STATE],
-        responses={200: serializer, 304: None, **PROBLEMS},
+        responses={200: serializer, **READ_PROBLEMS},
         tags=["delivery"],
     )
     put_schema = extend_schema(
@@ -567,18 +651,20 @@ def statement_views(model, serializer, tag_name: str):
 
     list_view = type(f"{model.__name__}List", (StatementList,), {
         "model": model, "serializer_class": serializer,
-        "get": list_schema(StatementList.get), "post": create_schema(StatementList.post),
+        "get": list_schema(own_copy(StatementList.get)),
+        "post": create_schema(own_copy(StatementList.post)),
     })  # fmt: skip
     detail_view = type(f"{model.__name__}Detail", (StatementDetail,), {
         "model": model, "serializer_class": serializer,
-        "get": detail_schema(StatementDetail.get), "put": put_schema(StatementDetail.put),
-        "delete": delete_schema(StatementDetail.delete),
+        "get": detail_schema(own_copy(StatementDetail.get)),
+        "put": put_schema(own_copy(StatementDetail.put)),
+        "delete": delete_schema(own_copy(StatementDetail.delete)),
     })  # fmt: skip
     return list_view, detail_view
 
 
-FactList, FactDetail = statement_views(Fact, FactSerializer, "facts")
-FAQList, FAQDetail = statement_views(FAQ, FAQSerializer, "faqs")
+FactList, FactDetail = statement_views(Fact, FactSerializer, FactPageSerializer, "facts")
+FAQList, FAQDetail = statement_views(FAQ, FAQSerializer, FAQPageSerializer, "faqs")
 
 
 # --- import and export ---------------------------------------------------------------------
@@ -612,10 +698,11 @@ class BrandImport(ApiView):
 
 class BrandExport(ApiView):
     query_params = frozenset({"state"})
+    any_accept = True
 
     @extend_schema(
         parameters=[SLUG, STATE],
-        responses={(200, JSONLD): OpenApiTypes.OBJECT, (200, "application/jsonl"): OpenApiTypes.STR, **PROBLEMS},
+        responses={(200, JSONLD): OpenApiTypes.OBJECT, (200, "application/jsonl"): OpenApiTypes.STR, **READ_PROBLEMS},
         tags=["delivery"],
         description="The whole brand graph for sync jobs: `.jsonld` (one document with @graph) "
         "or `.jsonl` (one entity per line), streamed.",
@@ -624,7 +711,7 @@ class BrandExport(ApiView):
         access = self.access(slug, "read")
         state = entity_state(self, access)
         nodes = entity_nodes(brand=access.brand, state=state)
-        last = Entity.objects.filter(brand=access.brand).aggregate(m=Max("updated_at"))["m"]
+        last = changed_at(access.brand, Entity)
 
         def graph():
             yield '{"@context":"https://schema.org","@graph":['
