@@ -3,6 +3,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from config.health import healthz, readyz
 from publishing.views import published_site
 
 admin.site.site_header = "Sourcebook"
@@ -12,6 +13,8 @@ admin.site.index_title = "Brand knowledge"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 # The published site (development): served at / when SOURCEBOOK_SERVE_SITE names it.
 urlpatterns += [re_path(r"^(?P<path>.*)$", published_site)]

@@ -1,0 +1,59 @@
+"""Reads about publishing: the state of each brand's releases and targets."""
+
+from __future__ import annotations
+
+from kb.models import Brand
+from publishing.models import Deployment, PublishRequest, Release
+
+
+def brands_publishing_state() -> list[dict]:
+    """Per brand: the last release, the last deployed one, pending requests, each target."""
+    state = []
+    for brand in Brand.objects.order_by("slug").prefetch_related("targets"):
+        last = Release.objects.filter(brand=brand).order_by("-number").first()
+        deployed = (
+            Release.objects.filter(brand=brand, state=Release.State.DEPLOYED)
+            .order_by("-number")
+            .first()
+        )
+        targets = []
+        for target in brand.targets.all():
+            deployment = (
+                Deployment.objects.filter(target=target)
+                .select_related("release")
+                .order_by("-pk")
+                .first()
+            )
+            targets.append(
+                {
+                    "name": target.name,
+                    "kind": target.kind,
+                    "enabled": target.enabled,
+                    "last_deployment": None
+                    if deployment is None
+                    else {
+                        "release": deployment.release.number,
+                        "state": deployment.state,
+                        "finished_at": deployment.finished_at.isoformat()
+                        if deployment.finished_at
+                        else None,
+                        "error": deployment.error,
+                    },
+                }
+            )
+        state.append(
+            {
+                "brand": brand.slug,
+                "last_release": None
+                if last is None
+                else {"number": last.number, "state": last.state, "error": last.error},
+                "last_deployed": None
+                if deployed is None
+                else {"number": deployed.number, "deployed_at": deployed.deployed_at.isoformat()},
+                "pending_requests": PublishRequest.objects.filter(
+                    brand=brand, state=PublishRequest.State.PENDING
+                ).count(),
+                "targets": targets,
+            }
+        )
+    return state
