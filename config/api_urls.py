@@ -69,5 +69,5 @@ urlpatterns = [
     ),
     path(f"v1/{brand}/webhooks/", publishing.WebhookList.as_view(), name="api-webhooks"),
     path(f"v1/{brand}/webhooks/<int:pk>/", publishing.WebhookDetail.as_view(), name="api-webhook"),
-    re_path(r"^v1/", kb.NoEndpoint.as_view(), name="api-no-endpoint"),
+    re_path(r"", kb.NoEndpoint.as_view(), name="api-no-endpoint"),
 ]

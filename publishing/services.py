@@ -130,7 +130,12 @@ def publish_requests_redispatch(
     )
     sent = 0
     seen_brands: set[int] = set()
-    for request_id, brand_id in pending.union(stuck).values_list("pk", "brand_id"):
+    candidates = (
+        pending.order_by()
+        .values_list("pk", "brand_id")
+        .union(stuck.order_by().values_list("pk", "brand_id"))
+    )
+    for request_id, brand_id in sorted(candidates):
         if brand_id in seen_brands:
             continue  # one build takes every request of the brand
         seen_brands.add(brand_id)

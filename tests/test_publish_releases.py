@@ -328,3 +328,26 @@ def test_a_short_file_left_by_a_killed_writer_is_rewritten():
     assert artifact_read(sha) == content
     assert artifact_put(content) == (sha, False)
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_pending_and_stuck_requests_are_dispatched_again(brand, settings):
+    from datetime import timedelta as _td
+
+    from publishing.models import BuildLease
+    from publishing.services import publish_requests_redispatch
+
+    old = timezone.now() - _td(minutes=1)
+    pending = PublishRequest.objects.create(brand=brand, reason="broker was down")
+    PublishRequest.objects.filter(pk=pending.pk).update(created_at=old)
+    assert publish_requests_redispatch() == 1  # built in-process here: no broker
+    pending.refresh_from_db()
+    assert pending.state == PublishRequest.State.DONE
+    # A request left 'building' by a builder whose lease expired is taken up again.
+    stuck = PublishRequest.objects.create(brand=brand, state=PublishRequest.State.BUILDING)
+    BuildLease.objects.filter(brand=brand).update(expires_at=old, holder="dead")
+    Release.objects.create(brand=brand, number=99, state=Release.State.BUILDING)
+    PublishRequest.objects.filter(pk=stuck.pk).update(release=Release.objects.get(number=99))
+    assert publish_requests_redispatch() == 1
+    stuck.refresh_from_db()
+    assert stuck.state == PublishRequest.State.DONE
+    assert Release.objects.get(number=99).state == Release.State.FAILED
