@@ -1,0 +1,232 @@
+"""What an answer engine or Google would find wrong or missing: profile and citability checks.
+
+Schema.org validity is ``kb.validation``'s job (a violation there is refused on save). This
+module looks at valid content the way Google's structured-data profiles and AI answer
+engines do, and reports:
+
+* ``error``: Google's required properties are missing or wrong (the rich result is lost);
+  a publish checks these and refuses to publish an entity with errors;
+* ``recommendation``: recommended properties are missing (publishing goes ahead);
+* ``hint``: what makes content more citable (sources, dates, translations, sameAs links).
+
+Currencies come from ``pycountry`` (ISO 4217); GTIN check digits from ``python-stdnum``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import pycountry
+from stdnum import ean
+
+from kb import vocabulary
+from kb.models import FAQ, Brand, Entity, Fact
+
+ERROR, RECOMMENDATION, HINT = "error", "recommendation", "hint"
+GTIN_PROPERTIES = ("gtin", "gtin8", "gtin12", "gtin13", "gtin14")
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # error, recommendation, hint
+    pointer: str  # JSON pointer into the entity's data ("" for the whole entity)
+    message: str
+    profile: str  # e.g. "Google: Product (merchant listing)", "AI citability"
+
+    def as_dict(self) -> dict:
+        return {"level": self.level, "pointer": self.pointer, "message": self.message,
+                "profile": self.profile}  # fmt: skip
+
+
+def is_a(types, name: str) -> bool:
+    return any(vocabulary.is_subclass(t, name) for t in types)
+
+
+def values(data: dict, prop: str) -> list:
+    found = data.get(prop) or []
+    return found if isinstance(found, list) else [found]
+
+
+def literal(value) -> str | None:
+    if isinstance(value, dict) and "@value" in value:
+        return str(value["@value"])
+    if isinstance(value, dict) and set(value) == {"@id"}:
+        return value["@id"]
+    return None
+
+
+def languages_of(data: dict, prop: str) -> set[str]:
+    return {
+        v.get("@language") for v in values(data, prop) if isinstance(v, dict) and v.get("@language")
+    }
+
+
+def entity_findings(*, brand: Brand, types: list[str], data: dict) -> list[Finding]:
+    findings: list[Finding] = []
+    if is_a(types, "Product"):
+        findings += product_findings(brand, data)
+    if is_a(types, "LocalBusiness"):
+        findings += local_business_findings(data)
+    elif is_a(types, "Organization"):
+        findings += organization_findings(data)
+    if is_a(types, "Article"):
+        findings += article_findings(data)
+    findings += translation_findings(brand, data)
+    return findings
+
+
+def product_findings(brand: Brand, data: dict) -> list[Finding]:
+    snippet, merchant = "Google: Product snippet", "Google: Product (merchant listing)"
+    out: list[Finding] = []
+    if not values(data, "name"):
+        out.append(Finding(ERROR, "/name", "A product needs a name.", snippet))
+    offers = [o for o in values(data, "offers") if isinstance(o, dict)]
+    if not offers and not values(data, "review") and not values(data, "aggregateRating"):
+        out.append(Finding(ERROR, "/offers", "Give offers, a review or an aggregate rating: "
+                           "Google shows no product snippet without one.", snippet))  # fmt: skip
+    if not values(data, "image"):
+        out.append(Finding(ERROR, "/image", "Merchant listings need an image.", merchant))
+    for index, offer in enumerate(offers):
+        pointer = f"/offers/{index}" if len(offers) > 1 else "/offers"
+        out += offer_findings(offer, pointer, merchant)
+    for prop in GTIN_PROPERTIES:
+        for value in values(data, prop):
+            code = literal(value) or ""
+            digits = code.replace(" ", "").replace("-", "")
+            if not ean.is_valid(digits.zfill(14) if digits.isdigit() else digits):
+                out.append(Finding(ERROR, f"/{prop}", f"{code!r} is not a valid GTIN: the check "
+                                   "digit (or the length) is wrong.", merchant))  # fmt: skip
+    if not any(values(data, p) for p in (*GTIN_PROPERTIES, "mpn", "sku")):
+        out.append(Finding(RECOMMENDATION, "", "Add a GTIN, MPN or SKU so engines can match "
+                           "the product.", merchant))  # fmt: skip
+    for prop, what in (("brand", "the brand"), ("description", "a description")):
+        if not values(data, prop):
+            level = HINT if prop == "description" else RECOMMENDATION
+            profile = "AI citability" if prop == "description" else merchant
+            out.append(Finding(level, f"/{prop}", f"Add {what}.", profile))
+    has_shipping = any(values(o, "shippingDetails") for o in offers)
+    has_returns = any(values(o, "hasMerchantReturnPolicy") for o in offers) or values(
+        data, "hasMerchantReturnPolicy"
+    )
+    if offers and not has_shipping:
+        out.append(
+            Finding(RECOMMENDATION, "/offers", "Add shipping details to the offers.", merchant)
+        )
+    if offers and not has_returns:
+        out.append(Finding(RECOMMENDATION, "/offers", "Add a merchant return policy.", merchant))
+    return out
+
+
+def offer_findings(offer: dict, pointer: str, profile: str) -> list[Finding]:
+    out: list[Finding] = []
+    prices = [literal(v) for v in values(offer, "price")]
+    if not prices:
+        out.append(Finding(ERROR, f"{pointer}/price", "An offer needs a price.", profile))
+    for price in prices:
+        try:
+            amount = Decimal(str(price).replace(",", ""))
+        except InvalidOperation:
+            amount = None
+        if amount is None or "," in str(price) or amount <= 0:
+            out.append(Finding(ERROR, f"{pointer}/price", f"The price {price!r} must be a "
+                               "number above 0 with a dot as decimal separator.", profile))  # fmt: skip
+    currencies = [literal(v) for v in values(offer, "priceCurrency")]
+    if not currencies:
+        out.append(Finding(ERROR, f"{pointer}/priceCurrency", "An offer needs a currency "
+                           "(ISO 4217, e.g. USD).", profile))  # fmt: skip
+    for currency in currencies:
+        if not currency or pycountry.currencies.get(alpha_3=currency) is None:
+            out.append(Finding(ERROR, f"{pointer}/priceCurrency",
+                               f"{currency!r} is not an ISO 4217 currency code.", profile))  # fmt: skip
+    availability = [literal(v) for v in values(offer, "availability")]
+    if not availability:
+        out.append(Finding(RECOMMENDATION, f"{pointer}/availability",
+                           "Add availability (e.g. https://schema.org/InStock).", profile))  # fmt: skip
+    for value in availability:
+        if not (value or "").startswith(("https://schema.org/", "http://schema.org/")):
+            out.append(Finding(ERROR, f"{pointer}/availability", f"{value!r}: give availability "
+                               "as a schema.org URL, e.g. https://schema.org/InStock.", profile))  # fmt: skip
+    return out
+
+
+def organization_findings(data: dict) -> list[Finding]:
+    profile = "Google: Organization"
+    recommended = ("name", "url", "logo", "description", "address", "contactPoint", "email",
+                   "telephone", "foundingDate", "legalName")  # fmt: skip
+    out = [
+        Finding(RECOMMENDATION, f"/{prop}", f"Add {vocabulary.label_words(prop).lower()}.", profile)
+        for prop in recommended
+        if not values(data, prop)
+    ]
+    if not values(data, "sameAs"):
+        out.append(Finding(HINT, "/sameAs", "Link the brand's profiles elsewhere (sameAs): "
+                           "engines use them to tell it apart from namesakes.", "AI citability"))  # fmt: skip
+    return out
+
+
+def local_business_findings(data: dict) -> list[Finding]:
+    profile = "Google: LocalBusiness"
+    out = [
+        Finding(ERROR, f"/{prop}", f"A local business needs {what}.", profile)
+        for prop, what in (("name", "a name"), ("address", "an address"))
+        if not values(data, prop)
+    ]
+    out += [
+        Finding(RECOMMENDATION, f"/{prop}", f"Add {vocabulary.label_words(prop).lower()}.", profile)
+        for prop in ("geo", "openingHoursSpecification", "telephone", "url", "priceRange")
+        if not values(data, prop)
+    ]
+    return out
+
+
+def article_findings(data: dict) -> list[Finding]:
+    profile = "Google: Article"
+    return [
+        Finding(RECOMMENDATION, f"/{prop}", f"Add {vocabulary.label_words(prop).lower()}.", profile)
+        for prop in ("headline", "image", "datePublished", "dateModified", "author")
+        if not values(data, prop)
+    ]
+
+
+def translation_findings(brand: Brand, data: dict) -> list[Finding]:
+    out = []
+    for prop in ("name", "description"):
+        present = languages_of(data, prop)
+        if not present:
+            continue
+        for language in brand.languages:
+            if language not in present:
+                out.append(Finding(HINT, f"/{prop}", f"No {prop} in {language}: pages in that "
+                                   "language fall back to the default.", "AI citability"))  # fmt: skip
+    return out
+
+
+def statement_findings(*, brand: Brand) -> list[tuple[object, Finding]]:
+    """Citability of facts and FAQs: sources, dates, translations."""
+    out: list[tuple[object, Finding]] = []
+    for fact in Fact.objects.filter(brand=brand):
+        if not fact.source_url:
+            out.append((fact, Finding(HINT, "/source_url", "A fact without a source is rarely "
+                                      "quoted.", "AI citability")))  # fmt: skip
+        for language in brand.languages:
+            if not (fact.statement or {}).get(language):
+                out.append((fact, Finding(HINT, f"/statement/{language}",
+                                          f"No statement in {language}.", "AI citability")))  # fmt: skip
+    for faq in FAQ.objects.filter(brand=brand):
+        for language in brand.languages:
+            if not (faq.answer or {}).get(language):
+                out.append((faq, Finding(HINT, f"/answer/{language}",
+                                         f"No answer in {language}.", "AI citability")))  # fmt: skip
+    return out
+
+
+def brand_summary(*, brand: Brand) -> dict[str, int]:
+    """Counts of findings by level over the brand's working copies (for the dashboard)."""
+    counts = {ERROR: 0, RECOMMENDATION: 0, HINT: 0}
+    for entity in Entity.objects.filter(brand=brand).only("types", "data"):
+        for finding in entity_findings(brand=brand, types=entity.types, data=entity.data):
+            counts[finding.level] += 1
+    for _, finding in statement_findings(brand=brand):
+        counts[finding.level] += 1
+    return counts
