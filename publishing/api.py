@@ -380,7 +380,12 @@ class WebhookDetail(ApiView):
         target = self.hook(access, pk)
         payload = WebhookSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        target.name = payload.validated_data["name"]
+        name = payload.validated_data["name"]
+        if Target.objects.filter(brand=access.brand, name=name).exclude(pk=target.pk).exists():
+            raise exceptions.ValidationError(
+                {"name": ["A target of this brand already has this name."]}
+            )
+        target.name = name
         target.enabled = payload.validated_data["enabled"]
         target.config = {
             "url": payload.validated_data["url"],

@@ -83,6 +83,8 @@ def access_for(request, brand: Brand) -> Access | None:
 def brands_visible(request):
     token = request.auth if isinstance(request.auth, ApiToken) else None
     if token is not None:
+        if "read" not in token.scopes:
+            return Brand.objects.none()
         return Brand.objects.filter(pk=token.brand_id)
     from kb.services.permissions import brands_for
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -27,6 +28,12 @@ class JsonLdRenderer(JSONRenderer):
 
     media_type = "application/ld+json"
     format = "jsonld"
+
+
+class JsonLdParser(JSONParser):
+    """Request bodies sent as ``Content-Type: application/ld+json``."""
+
+    media_type = "application/ld+json"
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -101,7 +108,8 @@ class ApiView(APIView):
         headers = {"ETag": etag}
         if last_modified is not None:
             headers["Last-Modified"] = http_date(last_modified.timestamp())
-        if self.not_modified(etag, last_modified):
+        # Only reads answer 304: a write that was done must say so.
+        if self.request.method in SAFE and self.not_modified(etag, last_modified):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         response = Response(data, headers=headers, content_type=content_type)
         return response

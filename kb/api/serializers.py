@@ -83,11 +83,30 @@ class StatementBase(serializers.ModelSerializer):
 
     def __init__(self, *args, brand: Brand | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.brand = brand
         if brand is not None:
             self.fields["about"].queryset = Entity.objects.filter(brand=brand)
 
+    def validate_key(self, key: str) -> str:
+        # Keys are unique per brand; the model's constraint names the brand, which is not a
+        # field here, so DRF adds no validator for it (and the database would answer 500).
+        model = self.Meta.model
+        taken = model.objects.filter(brand=self.brand, key=key)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if self.brand is not None and taken.exists():
+            raise serializers.ValidationError(
+                f"The brand already has a {model._meta.verbose_name} with this key."
+            )
+        return key
+
 
 class FactSerializer(StatementBase):
+    about = serializers.SlugRelatedField(
+        slug_field="uuid",
+        queryset=Entity.objects.none(),
+        help_text="The id of the entity it is about (every fact is about one).",
+    )
     statement = serializers.DictField(child=serializers.CharField(), help_text=MULTILINGUAL_HELP)
     source_title = serializers.DictField(
         child=serializers.CharField(), required=False, help_text=MULTILINGUAL_HELP

@@ -6,23 +6,26 @@ import json
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.db.models import Max, Q
 from django.http import StreamingHttpResponse
+from django.urls import Resolver404, resolve
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kb import jsonld, vocabulary
 from kb.api.auth import brands_visible
-from kb.api.base import ApiView, JsonLdRenderer
+from kb.api.base import ApiView, JsonLdParser, JsonLdRenderer
 from kb.api.problems import Conflict, ParameterError, UnprocessableContent
 from kb.api.serializers import (
     BrandSerializer,
@@ -33,10 +36,9 @@ from kb.api.serializers import (
     FAQPageSerializer,
     FAQSerializer,
     ImportResultSerializer,
-    JsonLdNodeSerializer,
     ProblemSerializer,
 )
-from kb.importing import read_files, source_from_bytes
+from kb.importing import SourceFile, read_files, source_from_bytes
 from kb.models import FAQ, AuditEntry, Brand, Entity, Fact, localized_text
 from kb.selectors import entity_nodes
 from kb.services import entities as entity_services
@@ -76,6 +78,8 @@ WRITE_PROBLEMS = {
     ),
     (428, PROBLEM_JSON): OpenApiResponse(ProblemSerializer, description="If-Match is required."),
 }
+# One schema.org JSON-LD node (@context optional: schema.org is assumed).
+JSONLD_NODE = {"application/json": OpenApiTypes.OBJECT, JSONLD: OpenApiTypes.OBJECT}
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The brand's slug.")
 LANG = OpenApiParameter(
     "lang", str, description="Language (a brand language); else Accept-Language; else default."
@@ -99,10 +103,7 @@ def negotiate_language(request, brand: Brand) -> str:
                 {"lang": [f"Not a language of this brand ({', '.join(brand.languages)})."]}
             )
         return language
-    for part in request.headers.get("Accept-Language", "").split(","):
-        tag = part.split(";")[0].strip()
-        if not tag or tag == "*":
-            continue
+    for tag in accepted_languages(request.headers.get("Accept-Language", "")):
         exact = brand.canonical_language(tag)
         if exact:
             return exact
@@ -110,6 +111,24 @@ def negotiate_language(request, brand: Brand) -> str:
             if language.lower().split("-")[0] == tag.lower().split("-")[0]:
                 return language
     return brand.default_language
+
+
+def accepted_languages(header: str) -> list[str]:
+    """The tags of an Accept-Language header, most wanted first (q=0 and * left out)."""
+    ranked = []
+    for index, part in enumerate(header.split(",")):
+        tag, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, index, tag))
+    return [tag for _, _, tag in sorted(ranked)]
 
 
 def service_error(error: Exception) -> exceptions.APIException:
@@ -134,13 +153,21 @@ class Pagination(PageNumberPagination):
 
 class NoEndpoint(ApiView):
     """Any other path under /api/ (e.g. an entity id that is no UUID): a 404 problem
-    instead of Django's HTML page (or a redirect to the path with a slash)."""
+    instead of Django's HTML page (or, for a POST without the trailing slash, a 500)."""
 
     schema = None
 
     def initial(self, request, *args, **kwargs):
         APIView.initial(self, request, *args, **kwargs)  # no query parameter check
-        raise exceptions.NotFound("No such API endpoint.")
+        detail = "No such API endpoint."
+        if not request.path.endswith("/"):
+            try:
+                match = resolve(request.path + "/")
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name != "api-no-endpoint":
+                detail += f" Did you mean {request.path}/ (with the trailing slash)?"
+        raise exceptions.NotFound(detail)
 
 
 # --- brands --------------------------------------------------------------------------------
@@ -229,6 +256,7 @@ class EntityList(ApiView):
     query_params = frozenset(
         {"type", "lang", "q", "updated_since", "page", "page_size", "state", "slug"}
     )
+    parser_classes = [JSONParser, JsonLdParser]
 
     @extend_schema(
         parameters=[
@@ -294,11 +322,12 @@ class EntityList(ApiView):
         }
         response = self.conditional(data, last_modified=last)
         response["Content-Language"] = language
+        response["Vary"] = "Accept-Language, Authorization"
         return response
 
     @extend_schema(
         parameters=[SLUG],
-        request=JsonLdNodeSerializer,
+        request=JSONLD_NODE,
         responses={201: EntitySerializer, **WRITE_PROBLEMS},
         tags=["management"],
     )
@@ -352,6 +381,7 @@ def plan_single_node(brand: Brand, body) -> object:
 class EntityDetail(ApiView):
     query_params = frozenset({"lang", "state"})
     renderer_classes = [JSONRenderer, JsonLdRenderer]
+    parser_classes = [JSONParser, JsonLdParser]
 
     def entity(self, access, entity_id) -> Entity:
         entity = (
@@ -401,7 +431,7 @@ class EntityDetail(ApiView):
 
     @extend_schema(
         parameters=[SLUG, IF_MATCH],
-        request=JsonLdNodeSerializer,
+        request=JSONLD_NODE,
         responses={200: EntitySerializer, **WRITE_PROBLEMS},
         tags=["management"],
     )
@@ -683,7 +713,14 @@ class BrandImport(ApiView):
         """Import a JSON-LD document with the CLI's semantics: all or nothing, upsert by @id."""
         publish = request.query_params.get("publish", "false").lower() in ("1", "true", "yes")
         access = self.access(slug, "publish" if publish else "write")
-        source = source_from_bytes("request", request.body)
+        # The stream, not request.body: Django caps a body read whole at
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB, with an HTML 400); imports are limited by
+        # SOURCEBOOK_IMPORT_MAX_BYTES, as on the command line.
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+        if size > settings.SOURCEBOOK_IMPORT_MAX_BYTES:
+            source = SourceFile(name="request", raw=None, size=size)
+        else:
+            source = source_from_bytes("request", request.stream.read() if size else b"")
         try:
             result = jsonld_import(
                 brand=access.brand, sources=[source], user=access.user, publish=publish
