@@ -290,6 +290,7 @@ def test_webhook_subscribers_hear_of_deployed_releases_with_what_changed(  # noq
     )
     with django_capture_on_commit_callbacks(execute=True):
         call_command("publish", "westlake-leaf", stdout=StringIO())
+    time.sleep(1.1)  # lastmod has a resolution of one second
     edit_price("longjing-meijiawu", "59.00")
     with django_capture_on_commit_callbacks(execute=True):
         call_command("publish", "westlake-leaf", stdout=StringIO())
