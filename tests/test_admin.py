@@ -215,3 +215,10 @@ def test_fact_admin_has_one_input_per_language(client, editor, organization, bra
     fact = Fact.objects.get(key="founded")
     assert fact.statement == {"en": "Founded in 1998 in Hangzhou.", "zh-Hans": "1998年创立于杭州。"}
     assert fact.latest_revision.user == editor
+
+
+def test_login_page_and_anonymous_admin_requests_do_not_fail(client, brand):
+    assert client.get("/admin/login/").status_code == 200
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert client.get("/admin/publishing/release/").status_code == 302

@@ -46,6 +46,8 @@ def require(user, brand: Brand, action: str) -> None:
 
 
 def brands_for(user, action: str = "view"):
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Brand.objects.none()
     if user.is_superuser:
         return Brand.objects.all()
     return Brand.objects.filter(
