@@ -155,12 +155,7 @@ class ReleaseList(ApiView):
         )
         paginator = Pagination()
         page = paginator.paginate_queryset(query, request, view=self)
-        data = {
-            "count": paginator.page.paginator.count,
-            "next": paginator.get_next_link(),
-            "previous": paginator.get_previous_link(),
-            "results": ReleaseSerializer(page, many=True).data,
-        }
+        data = paginator.page_data(ReleaseSerializer(page, many=True).data)
         releases = Release.objects.filter(brand=access.brand)
         last = None
         if not releases.filter(state=Release.State.BUILDING).exists():
@@ -207,12 +202,7 @@ class ReleaseArtifacts(ApiView):
             query = query.filter(kind=request.query_params["kind"])
         paginator = Pagination()
         page = paginator.paginate_queryset(query, request, view=self)
-        data = {
-            "count": paginator.page.paginator.count,
-            "next": paginator.get_next_link(),
-            "previous": paginator.get_previous_link(),
-            "results": ArtifactSerializer(page, many=True).data,
-        }
+        data = paginator.page_data(ArtifactSerializer(page, many=True).data)
         return self.conditional(data, last_modified=release.finished_at)
 
 

@@ -150,6 +150,14 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def page_data(self, results: list) -> dict:
+        return {
+            "count": self.page.paginator.count,
+            "next": self.get_next_link(),
+            "previous": self.get_previous_link(),
+            "results": results,
+        }
+
 
 class NoEndpoint(ApiView):
     """Any other path under /api/ (e.g. an entity id that is no UUID): a 404 problem
@@ -314,12 +322,7 @@ class EntityList(ApiView):
         paginator = Pagination()
         page = paginator.paginate_queryset(query, request, view=self)
         last = changed_at(access.brand, Entity)
-        data = {
-            "count": paginator.page.paginator.count,
-            "next": paginator.get_next_link(),
-            "previous": paginator.get_previous_link(),
-            "results": [entity_representation(e, state, language) for e in page],
-        }
+        data = paginator.page_data([entity_representation(e, state, language) for e in page])
         response = self.conditional(data, last_modified=last)
         response["Content-Language"] = language
         response["Vary"] = "Accept-Language, Authorization"
@@ -562,12 +565,7 @@ class StatementList(ApiView):
             query = query.filter(about__uuid=about)
         paginator = Pagination()
         page = paginator.paginate_queryset(query, request, view=self)
-        data = {
-            "count": paginator.page.paginator.count,
-            "next": paginator.get_next_link(),
-            "previous": paginator.get_previous_link(),
-            "results": [self.represent(o, state) for o in page],
-        }
+        data = paginator.page_data([self.represent(o, state) for o in page])
         return self.conditional(data, last_modified=changed_at(access.brand, self.model))
 
     def post(self, request, slug):
