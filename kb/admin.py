@@ -205,11 +205,44 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
     list_display = ["label", "primary_type", "brand", "status_display", "version", "updated_at"]
     list_filter = ["brand", "primary_type", "status"]
     search_fields = ["label", "iri", "slug"]
-    readonly_fields = ["iri", "status_display", "links", "history"]
+    readonly_fields = ["iri", "status_display", "links", "history", "checks"]
 
     @admin.display(description="Status")
     def status_display(self, obj):
         return status_badge(obj)
+
+    @admin.display(description="Checks")
+    def checks(self, obj):
+        """Google profiles and AI citability for the working copy, and preview links."""
+        from django.urls import reverse
+
+        from kb.quality import entity_findings
+
+        findings = entity_findings(brand=obj.brand, types=obj.types, data=obj.data)
+        rows = format_html_join(
+            "",
+            '<li class="finding finding-{}"><strong>{}</strong> {} <code>{}</code> — {}</li>',
+            ((f.level, f.level, f.profile, f.pointer or "/", f.message) for f in findings),
+        )
+        previews = format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:publishing_entity_preview", args=[obj.pk, language]), language)
+                for language in obj.brand.languages
+            ),
+        )
+        summary = (
+            f"{sum(f.level == 'error' for f in findings)} errors, "
+            f"{sum(f.level == 'recommendation' for f in findings)} recommendations, "
+            f"{sum(f.level == 'hint' for f in findings)} hints"
+        )
+        return format_html(
+            '<p>{}. Preview the page and its JSON-LD: {}</p><ul class="findings">{}</ul>',
+            summary,
+            previews,
+            rows or mark_safe("<li>Nothing to report.</li>"),  # noqa: S308 (a constant)
+        )
 
     @admin.display(description="Referenced by")
     def links(self, obj):
@@ -243,7 +276,10 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             declared = vocabulary.declaring_class(prop, obj.types[0]) or "Thing"
             groups.setdefault(declared, []).extend(names)
         order = list(vocabulary.lineage(obj.types[0]))
-        fieldsets = [(None, {"fields": [*head, "iri", "status_display", "version"]})]
+        fieldsets = [
+            (None, {"fields": [*head, "iri", "status_display", "version"]}),
+            ("Check before publishing", {"fields": ["checks"]}),
+        ]
         for cls in sorted(groups, key=lambda c: order.index(c) if c in order else 99):
             classes = [] if cls in (obj.types[0], "Thing") else ["collapse"]
             fieldsets.append((f"{cls} properties", {"fields": groups[cls], "classes": classes}))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from kb.admin import BrandScopedAdmin
-from kb.models import Brand
+from kb.models import Brand, Entity
+from kb.quality import entity_findings
 from kb.services.permissions import brands_for, user_can
 from publishing.models import (
     Deployment,
@@ -21,6 +25,7 @@ from publishing.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from publishing.preview import entity_preview
 from publishing.services import BuildBusy, PublishError, publish_request_create, release_rollback
 
 
@@ -88,8 +93,53 @@ class ReleaseAdmin(BrandScopedAdmin):
                 self.admin_site.admin_view(self.publish_view),
                 name="publishing_release_publish",
             ),
+            path(
+                "preview/<int:entity_id>/<str:language>/",
+                self.admin_site.admin_view(self.preview_view),
+                name="publishing_entity_preview",
+            ),
+            path(
+                "preview/<int:entity_id>/<str:language>/page/",
+                self.admin_site.admin_view(self.preview_page_view),
+                name="publishing_entity_preview_page",
+            ),
             *super().get_urls(),
         ]
+
+    def preview_entity(self, request, entity_id: int, language: str):
+        entity = get_object_or_404(Entity.objects.select_related("brand"), pk=entity_id)
+        if not user_can(request.user, entity.brand, "view"):
+            raise PermissionDenied
+        language = entity.brand.canonical_language(language) or entity.brand.default_language
+        return entity, language, entity_preview(entity=entity, language=language)
+
+    def preview_view(self, request, entity_id: int, language: str):
+        """The working copy's JSON-LD next to its rendered page, before it is published."""
+        entity, language, preview = self.preview_entity(request, entity_id, language)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview of {entity}",
+            "entity": entity,
+            "language": language,
+            "languages": entity.brand.languages,
+            "graph": json.dumps(preview["graph"], ensure_ascii=False, indent=2)
+            if preview["graph"]
+            else "",
+            "missing": preview["missing"],
+            "findings": entity_findings(brand=entity.brand, types=entity.types, data=entity.data),
+            "page_url": reverse("admin:publishing_entity_preview_page", args=[entity.pk, language]),
+        }
+        return TemplateResponse(request, "admin/publishing/preview.html", context)
+
+    def preview_page_view(self, request, entity_id: int, language: str):
+        _, _, preview = self.preview_entity(request, entity_id, language)
+        response = HttpResponse(preview["html"] or "", content_type="text/html; charset=utf-8")
+        # Shown in an iframe of the admin: no scripts, no forms, no navigation of the admin.
+        response["Content-Security-Policy"] = (
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+        )
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}

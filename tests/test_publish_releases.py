@@ -352,3 +352,32 @@ def test_pending_and_stuck_requests_are_dispatched_again(brand, settings):
     stuck.refresh_from_db()
     assert stuck.state == PublishRequest.State.DONE
     assert Release.objects.get(number=99).state == Release.State.FAILED
+
+
+def test_admin_previews_the_working_copy_with_checks(client):
+    from django.contrib.auth import get_user_model
+
+    demo_load()
+    product = Entity.objects.get(slug="biluochun")
+    data = dict(product.data)
+    data["name"] = [{"@value": "Biluochun (draft name)", "@language": "en"}, data["name"][1]]
+    entity_update(entity=product, data=data, expected_version=product.version)
+    client.force_login(get_user_model().objects.get(username="demo"))
+    change = client.get(f"/admin/kb/entity/{product.pk}/change/").content.decode()
+    assert "0 errors, 2 recommendations, 0 hints" in change
+    assert "Add shipping details to the offers." in change
+    page = client.get(f"/admin/publishing/release/preview/{product.pk}/en/")
+    assert page.status_code == 200
+    assert "Biluochun (draft name)" in page.content.decode()
+    html = client.get(f"/admin/publishing/release/preview/{product.pk}/zh-Hans/page/")
+    assert html["Content-Security-Policy"].startswith("sandbox")
+    graph = json.loads(
+        html.content.decode().split('<script type="application/ld+json">')[1].split("</script>")[0]
+    )
+    node = next(n for n in graph["@graph"] if n["@id"] == product.iri)
+    assert node["name"] == "洞庭碧螺春"  # the Chinese page keeps the Chinese name
+    # What is live did not change.
+    assert (
+        Entity.objects.get(pk=product.pk).live_revision.content["data"]["name"][0]["@value"]
+        == "Dongting Biluochun"
+    )
