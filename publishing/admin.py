@@ -55,8 +55,9 @@ class DeploymentInline(admin.TabularInline):
 
 @admin.register(Release)
 class ReleaseAdmin(BrandScopedAdmin):
-    list_display = ("__str__", "brand", "state", "progress", "artifacts", "changed", "reason",
+    list_display = ("number", "brand", "state", "progress", "artifacts", "changed", "reason",
                     "created_by", "created_at", "deployed_at")  # fmt: skip
+    list_display_links = ("number",)
     list_filter = ("brand", "state")
     readonly_fields = ("brand", "number", "state", "progress", "reason", "created_by",
                        "created_at", "finished_at", "deployed_at", "summary", "error")  # fmt: skip
