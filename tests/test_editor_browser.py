@@ -86,14 +86,24 @@ def log_in(page, base: str, username: str) -> None:
     page.goto(f"{base}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", f"{username}-pass-123")
-    page.click("input[type=submit]")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
     page.wait_for_url(f"{base}/admin/")
+
+
+def save(page) -> None:
+    """Save and continue editing, and wait for the page that answers."""
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    page.wait_for_load_state()
 
 
 def run_action(page, action: str) -> None:
     page.check("#result_list tbody input.action-select")
     page.select_option("select[name=action]", action)
-    page.click("button[name=index]")
+    with page.expect_navigation():
+        page.click("button[name=index]")
+    page.wait_for_load_state()
 
 
 def test_editor_to_published_page_and_back(browser, newsroom, live_server):
@@ -107,20 +117,20 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     page.select_option("#id_brand", label="Acme Tea")
     page.fill("#id_types_text", "Product")
     page.fill("#id_slug", "gunpowder")
-    page.click("input[name=_continue]")
+    save(page)
     page.wait_for_selector("#id_p__name__en")
     page.fill("#id_p__name__en", "Gunpowder Green Tea")
     page.fill("#id_p__name__zh-Hans", "珠茶")
     offer = '{"offers": [{"@type": ["Offer"], "price": [{"@value": "18.00"}], "priceCurrency": [{"@value": "USD"}], "availability": [{"@value": "%s"}]}]}'
     page.fill("#id_more_properties", offer % "InStok")
-    page.click("input[name=_continue]")
+    save(page)
     # A wrong value is refused, named where it is, and nothing is saved.
     error = page.locator(".errorlist").first.inner_text()
     assert "'InStok' is not a member of ItemAvailability (did you mean 'InStock'?)" in error
     product = Entity.objects.get(slug="gunpowder")
     assert product.version == 1 and "name" not in product.data
     page.fill("#id_more_properties", offer % "https://schema.org/InStock")
-    page.click("input[name=_continue]")
+    save(page)
     page.wait_for_selector("text=was changed successfully")
     product.refresh_from_db()
     assert product.text("name", "zh-Hans") == "珠茶"
@@ -149,7 +159,8 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     product.refresh_from_db()
     assert product.live_revision_id == product.latest_revision_id
     page.goto(f"{base}/admin/publishing/release/")
-    page.click("text=Publish Acme Tea now")
+    with page.expect_navigation():
+        page.click("text=Publish Acme Tea now")
     page.wait_for_selector("text=recorded")
     release = Release.objects.get(brand=brand, number=2)
     assert release.state == Release.State.DEPLOYED
@@ -169,7 +180,9 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     page.goto(f"{base}/admin/publishing/release/?o=1")
     page.check("#result_list tbody tr:has(a:text-is('1')) input.action-select")
     page.select_option("select[name=action]", "roll_back")
-    page.click("button[name=index]")
+    with page.expect_navigation():
+        page.click("button[name=index]")
+    page.wait_for_load_state()
     assert "Release 1 of Acme Tea deployed again." in page.inner_text("body")
     assert os.readlink(site / "current") == ".releases/1"
     response = page.goto(f"{base}/products/gunpowder/")
