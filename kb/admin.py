@@ -525,8 +525,9 @@ class RevisionAdmin(BrandScopedAdmin):
         "message",
         "go_live_at",
         "expire_at",
-        "pretty_content",
+        "diff_to_live",
         "diff_to_previous",
+        "pretty_content",
     ]
     fields = readonly_fields
     actions = ["revert"]
@@ -546,18 +547,9 @@ class RevisionAdmin(BrandScopedAdmin):
             "<pre>{}</pre>", json.dumps(revision.content, ensure_ascii=False, indent=2)
         )
 
-    @admin.display(description="Changes since the previous revision")
-    def diff_to_previous(self, revision):
-        previous = (
-            Revision.objects.filter(
-                content_type=revision.content_type,
-                object_id=revision.object_id,
-                number__lt=revision.number,
-            )
-            .order_by("-number")
-            .first()
-        )
-        changes = workflow.revision_diff(previous.content if previous else None, revision.content)
+    @staticmethod
+    def changes_html(old, new):
+        changes = workflow.revision_diff(old, new)
         return (
             format_html_join(
                 mark_safe("<br>"),  # noqa: S308 (a constant)
@@ -573,6 +565,29 @@ class RevisionAdmin(BrandScopedAdmin):
             )
             or "—"
         )
+
+    @admin.display(description="Changes against the published revision (what a reviewer approves)")
+    def diff_to_live(self, revision):
+        obj = revision.content_object
+        live = getattr(obj, "live_revision", None)
+        if live is None:
+            return "Nothing of this is published yet: everything below is new."
+        if live.pk == revision.pk:
+            return "This is the published revision."
+        return self.changes_html(live.content, revision.content)
+
+    @admin.display(description="Changes since the previous revision")
+    def diff_to_previous(self, revision):
+        previous = (
+            Revision.objects.filter(
+                content_type=revision.content_type,
+                object_id=revision.object_id,
+                number__lt=revision.number,
+            )
+            .order_by("-number")
+            .first()
+        )
+        return self.changes_html(previous.content if previous else None, revision.content)
 
     @admin.action(description="Revert the entity to this revision")
     def revert(self, request, queryset):

@@ -16,6 +16,7 @@ from kb.admin import BrandScopedAdmin
 from kb.models import Brand, Entity
 from kb.quality import entity_findings
 from kb.services.permissions import brands_for, user_can
+from publishing.compare import releases_compare
 from publishing.models import (
     Deployment,
     PublishRequest,
@@ -63,7 +64,7 @@ class ReleaseAdmin(BrandScopedAdmin):
                        "created_at", "finished_at", "deployed_at", "summary", "error")  # fmt: skip
     exclude = ("progress_done", "progress_total", "rollback_of")
     inlines = [DeploymentInline]
-    actions = ["roll_back"]
+    actions = ["roll_back", "compare"]
     change_list_template = "admin/publishing/release/change_list.html"
 
     @admin.display(description="progress")
@@ -174,6 +175,21 @@ class ReleaseAdmin(BrandScopedAdmin):
                 request, f"Publishing {brand}: request {publish_request.pk} recorded."
             )
         return HttpResponseRedirect(reverse("admin:publishing_release_changelist"))
+
+    @admin.action(description="Compare the two selected releases")
+    def compare(self, request, queryset):
+        releases = list(queryset.order_by("number"))
+        if len(releases) != 2 or releases[0].brand_id != releases[1].brand_id:
+            self.message_user(
+                request, "Select two releases of one brand to compare.", messages.ERROR
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Release {releases[0].number} → release {releases[1].number}",
+            **releases_compare(old=releases[0], new=releases[1]),
+        }
+        return TemplateResponse(request, "admin/publishing/compare.html", context)
 
     @admin.action(description="Roll back to the selected release (deploy it again)")
     def roll_back(self, request, queryset):

@@ -381,3 +381,26 @@ def test_admin_previews_the_working_copy_with_checks(client):
         Entity.objects.get(pk=product.pk).live_revision.content["data"]["name"][0]["@value"]
         == "Dongting Biluochun"
     )
+
+
+def test_reviewer_sees_changes_against_live_and_compares_releases(client, tmp_path):
+    from django.contrib.auth import get_user_model
+
+    demo_load()
+    first = publish(tmp_path / "site")
+    time.sleep(1.1)
+    product = edit_price("longjing-meijiawu", "57.00")
+    second = publish(tmp_path / "site")
+    data = dict(product.data)
+    data["sku"] = [{"@value": "WLL-002-B"}]
+    draft = entity_update(entity=product, data=data, expected_version=product.version)
+    client.force_login(get_user_model().objects.get(username="demo"))
+    review = client.get(f"/admin/kb/revision/{draft.latest_revision_id}/change/").content.decode()
+    assert "<code>/data/sku/0/@value</code>: &quot;WLL-002&quot; → &quot;WLL-002-B&quot;" in review
+    response = client.post(
+        "/admin/publishing/release/",
+        {"action": "compare", "_selected_action": [first.pk, second.pk]},
+    )
+    text = response.content.decode()
+    assert "0 added, 0 removed, 9 changed (of 144 artifacts in release 2)." in text
+    assert "-- 54.00 USD (In stock)" in text and "+- 57.00 USD (In stock)" in text
