@@ -84,10 +84,17 @@ class BrandMembershipInline(admin.TabularInline):
 
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "base_url", "language_list", "entity_count"]
+    list_display = ["name", "slug", "base_url", "language_list", "entity_count", "dashboard"]
     search_fields = ["name", "slug"]
     inlines = [BrandMembershipInline]
     formfield_overrides = URL_FIELDS
+
+    @admin.display(description="Dashboard")
+    def dashboard(self, brand):
+        from django.urls import reverse
+
+        url = reverse("admin:publishing_brand_dashboard", args=[brand.pk])
+        return format_html('<a href="{}">Open</a>', url)
 
     @admin.display(description="Languages")
     def language_list(self, brand):

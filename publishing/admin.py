@@ -6,15 +6,17 @@ import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from kb.admin import BrandScopedAdmin
-from kb.models import Brand, Entity
-from kb.quality import entity_findings
+from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
+from kb.quality import brand_summary, entity_findings
 from kb.services.permissions import brands_for, user_can
 from publishing.compare import releases_compare
 from publishing.models import (
@@ -27,6 +29,7 @@ from publishing.models import (
     WebhookDelivery,
 )
 from publishing.preview import entity_preview
+from publishing.selectors import brands_publishing_state
 from publishing.services import BuildBusy, PublishError, publish_request_create, release_rollback
 
 
@@ -96,6 +99,11 @@ class ReleaseAdmin(BrandScopedAdmin):
                 name="publishing_release_publish",
             ),
             path(
+                "dashboard/<int:brand_id>/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="publishing_brand_dashboard",
+            ),
+            path(
                 "preview/<int:entity_id>/<str:language>/",
                 self.admin_site.admin_view(self.preview_view),
                 name="publishing_entity_preview",
@@ -107,6 +115,45 @@ class ReleaseAdmin(BrandScopedAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def dashboard_view(self, request, brand_id: int):
+        """A brand at a glance: content by type and state, checks, releases, targets."""
+        brand = get_object_or_404(Brand, pk=brand_id)
+        if not user_can(request.user, brand, "view"):
+            raise PermissionDenied
+        counts = (
+            Entity.objects.filter(brand=brand)
+            .values("primary_type", "status")
+            .annotate(n=Count("pk"))
+            .order_by("primary_type", "status")
+        )
+        by_type: dict[str, dict[str, int]] = {}
+        for row in counts:
+            by_type.setdefault(row["primary_type"], {})[row["status"]] = row["n"]
+        states = [s for s in Status.values if any(s in c for c in by_type.values())]
+        scheduled = (
+            Revision.objects.filter(brand=brand, go_live_at__gt=timezone.now())
+            .order_by("go_live_at")
+            .first()
+        )
+        state = next(s for s in brands_publishing_state() if s["brand"] == brand.slug)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{brand} — dashboard",
+            "brand": brand,
+            "states": states,
+            "rows": [(t, [c.get(s, 0) for s in states]) for t, c in sorted(by_type.items())],
+            "facts": Fact.objects.filter(brand=brand).count(),
+            "faqs": FAQ.objects.filter(brand=brand).count(),
+            "quality": brand_summary(brand=brand),
+            "releases": Release.objects.filter(brand=brand).order_by("-number")[:5],
+            "next_go_live": scheduled,
+            "targets": state["targets"],
+            "pending": state["pending_requests"],
+            "can_publish": user_can(request.user, brand, "publish"),
+            "publish_url": reverse("admin:publishing_release_publish", args=[brand.pk]),
+        }
+        return TemplateResponse(request, "admin/publishing/dashboard.html", context)
 
     def preview_entity(self, request, entity_id: int, language: str):
         entity = get_object_or_404(Entity.objects.select_related("brand"), pk=entity_id)

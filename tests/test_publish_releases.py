@@ -404,3 +404,22 @@ def test_reviewer_sees_changes_against_live_and_compares_releases(client, tmp_pa
     text = response.content.decode()
     assert "0 added, 0 removed, 9 changed (of 144 artifacts in release 2)." in text
     assert "-- 54.00 USD (In stock)" in text and "+- 57.00 USD (In stock)" in text
+
+
+def test_brand_dashboard_shows_content_checks_releases_and_targets(client, tmp_path):
+    from django.contrib.auth import get_user_model
+
+    demo_load()
+    publish(tmp_path / "site")
+    brand = Brand.objects.get(slug="westlake-leaf")
+    client.force_login(get_user_model().objects.get(username="demo"))
+    assert (
+        f"/admin/publishing/release/dashboard/{brand.pk}/"
+        in client.get("/admin/kb/brand/").content.decode()
+    )
+    page = client.get(f"/admin/publishing/release/dashboard/{brand.pk}/").content.decode()
+    assert "<tr><td>Product</td><td>24</td></tr>" in page
+    assert "36 facts, 23 FAQs." in page
+    assert "<strong>0</strong> errors · <strong>48</strong> recommendations" in page
+    assert "Release 1: Deployed" in page and "144 artifacts, 144 changed" in page
+    assert f"directory {tmp_path / 'site'} (directory): release 1 done" in page
