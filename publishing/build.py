@@ -171,7 +171,7 @@ class Builder:
         site_settings, _ = SiteSettings.objects.get_or_create(brand=self.brand)
         index = StatementIndex.of(site)
         pages = list(site_pages(site))
-        sections = sorted({e.section for e in site.entities.values() if e.section})
+        sections = list(site.section_counts)
         site_key = digest(
             renderer_digest(),
             self.brand.name,
@@ -216,13 +216,9 @@ class Builder:
 
     def section_size(self, site: SiteContent, page: Page) -> int | dict:
         if page.kind == "home":
-            counts: dict[str, int] = {}
-            for entity in site.entities.values():
-                if entity.section:
-                    counts[entity.section] = counts.get(entity.section, 0) + 1
-            return counts
+            return site.section_counts
         if page.kind == "section":
-            return sum(1 for e in site.entities.values() if e.section == page.section)
+            return site.section_counts.get(page.section, 0)
         return 0
 
     def content_time(self, site: SiteContent, inputs: PageInputs) -> datetime:

@@ -7,6 +7,7 @@ shows it is rendered.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -152,6 +153,15 @@ class SiteContent:
     @property
     def default_language(self) -> str:
         return self.brand.default_language
+
+    @functools.cached_property
+    def section_counts(self) -> dict[str, int]:
+        """How many entities each section lists (the organization is the home page)."""
+        counts: dict[str, int] = {}
+        for entity in self.entities.values():
+            if entity.section and entity.iri != self.organization_iri:
+                counts[entity.section] = counts.get(entity.section, 0) + 1
+        return dict(sorted(counts.items()))
 
     def entity_refs(self, iri: str) -> list[str]:
         entity = self.entities.get(iri)

@@ -561,25 +561,17 @@ def nav_links(site: SiteContent, language: str) -> list[dict]:
 
 
 def section_links(site: SiteContent, language: str) -> list[dict]:
-    counts: dict[str, int] = {}
-    for entity in site.entities.values():
-        if entity.section and entity.iri != site.organization_iri:
-            counts[entity.section] = counts.get(entity.section, 0) + 1
     prefix = language_prefix(site, language)
     return [
         {"text": ui(language, section), "url": page_url(site, f"{prefix}{section}/"), "count": n}
-        for section, n in sorted(counts.items())
+        for section, n in site.section_counts.items()
     ]
 
 
 def pagination(site: SiteContent, page: Page, language: str) -> dict:
     from publishing.site import SECTION_PAGE_SIZE
 
-    total = sum(
-        1
-        for e in site.entities.values()
-        if e.section == page.section and e.iri != site.organization_iri
-    )
+    total = site.section_counts.get(page.section, 0)
     pages = max(1, -(-total // SECTION_PAGE_SIZE))
     base = f"{language_prefix(site, language)}{page.section}/"
 
