@@ -1265,3 +1265,25 @@ def test_create_an_entity_from_a_json_ld_node(content_type, brand, writer):
         send(writer, "POST", f"{BASE}/entities/", node, content_type="text/plain").status_code
         == 415
     )
+
+
+def test_page_and_page_size_must_be_positive_numbers(db):
+    from rest_framework.test import APIClient
+
+    from kb.services.brands import brand_create
+    from kb.services.tokens import api_token_create
+
+    brand = brand_create(
+        slug="pages", name="Pages", base_url="https://pages.example", languages=["en"]
+    )
+    _, raw = api_token_create(brand=brand, scopes=["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.get("/api/v1/brands/pages/entities/?page=abc&page_size=0")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"parameter": "page", "detail": "Give a positive whole number, not 'abc'."},
+        {"parameter": "page_size", "detail": "Give a positive whole number, not '0'."},
+    ]
+    assert client.get("/api/v1/brands/pages/entities/?page=1&page_size=500").json()["count"] == 0

@@ -150,6 +150,17 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def paginate_queryset(self, queryset, request, view=None):
+        """Like DRF's, but a page or page size that is not a positive number is a 400."""
+        problems = {}
+        for name in (self.page_query_param, self.page_size_query_param):
+            raw = request.query_params.get(name)
+            if raw is not None and not (raw.isdigit() and int(raw) > 0):
+                problems[name] = [f"Give a positive whole number, not {raw!r}."]
+        if problems:
+            raise ParameterError(problems)
+        return super().paginate_queryset(queryset, request, view)
+
     def page_data(self, results: list) -> dict:
         return {
             "count": self.page.paginator.count,
