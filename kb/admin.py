@@ -76,6 +76,20 @@ class BrandScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ReadOnlyBrandScopedAdmin(BrandScopedAdmin):
+    """Records nobody edits in the admin (revisions, audit entries, releases): only viewed,
+    and acted on through admin actions that call the services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class BrandMembershipInline(admin.TabularInline):
     model = BrandMembership
     extra = 1
@@ -511,7 +525,7 @@ class FAQAdmin(StatementAdmin):
 
 
 @admin.register(Revision)
-class RevisionAdmin(BrandScopedAdmin):
+class RevisionAdmin(ReadOnlyBrandScopedAdmin):
     list_display = [
         "object_repr",
         "number",
@@ -538,15 +552,6 @@ class RevisionAdmin(BrandScopedAdmin):
     ]
     fields = readonly_fields
     actions = ["revert"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Snapshot")
     def pretty_content(self, revision):
@@ -616,16 +621,7 @@ class RevisionAdmin(BrandScopedAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(BrandScopedAdmin):
+class AuditEntryAdmin(ReadOnlyBrandScopedAdmin):
     list_display = ["timestamp", "action", "object_repr", "user", "brand"]
     list_filter = ["brand", "action"]
     readonly_fields = ["timestamp", "action", "object_repr", "user", "brand", "data"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from kb.admin import BrandScopedAdmin
+from kb.admin import BrandScopedAdmin, ReadOnlyBrandScopedAdmin
 from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
 from kb.quality import brand_summary, entity_findings
 from kb.services.permissions import brands_for, user_can
@@ -58,7 +58,7 @@ class DeploymentInline(admin.TabularInline):
 
 
 @admin.register(Release)
-class ReleaseAdmin(BrandScopedAdmin):
+class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
     list_display = ("number", "brand", "state", "progress", "artifacts", "changed", "reason",
                     "created_by", "created_at", "deployed_at")  # fmt: skip
     list_display_links = ("number",)
@@ -81,15 +81,6 @@ class ReleaseAdmin(BrandScopedAdmin):
     @admin.display(description="changed")
     def changed(self, obj):
         return obj.summary.get("changed", "—")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

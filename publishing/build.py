@@ -128,6 +128,7 @@ class Builder:
         self.result = BuildResult()
         self.done = 0
         self.total = 0
+        self._descriptions: dict[str, dict[str, str]] | None = None
 
     # -- bookkeeping --
 
@@ -366,7 +367,7 @@ class Builder:
         about = indexes.LlmsSection(ui(language, "about"), [])
         by_section: dict[str, list[indexes.LlmsLink]] = {}
         entity_pages = [p for p, _ in pages if p.kind == "entity"]
-        descriptions = self.descriptions(site, [p.main[0] for p in entity_pages], language)
+        descriptions = self.descriptions(site, [p.main[0] for p in entity_pages])[language]
         for page, _ in pages:
             twin = page_url(site, twin_path(page.file))
             if page.kind == "home":
@@ -426,17 +427,22 @@ class Builder:
             self.store(path, "llms-full", text.encode("utf-8"), key)
         self.tick(2)
 
-    def descriptions(self, site: SiteContent, iris: Iterable[str], language: str) -> dict[str, str]:
-        found: dict[str, str] = {}
-        iris = list(iris)
+    def descriptions(self, site: SiteContent, iris: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Each entity's one-line description per language, read once for all languages."""
+        if self._descriptions is not None:
+            return self._descriptions
+        found: dict[str, dict[str, str]] = {language: {} for language in site.languages}
+        iris = list(dict.fromkeys(iris))
         for start in range(0, len(iris), 1000):
             chunk = iris[start : start + 1000]
             contents = revisions_by_id(site.entities[i].revision_id for i in chunk)
             for iri in chunk:
                 content = contents[site.entities[iri].revision_id]
-                found[iri] = one_line(
-                    text_of(content, "description", language, site.default_language), 200
-                )
+                for language in site.languages:
+                    found[language][iri] = one_line(
+                        text_of(content, "description", language, site.default_language), 200
+                    )
+        self._descriptions = found
         return found
 
 

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from kb import jsonld, vocabulary
 from kb.api.auth import brands_visible
 from kb.api.base import ApiView, JsonLdParser, JsonLdRenderer
-from kb.api.problems import Conflict, ParameterError, UnprocessableContent
+from kb.api.problems import Conflict, ParameterError, PreconditionFailed, UnprocessableContent
 from kb.api.serializers import (
     BrandSerializer,
     EntityPageSerializer,
@@ -132,8 +132,6 @@ def accepted_languages(header: str) -> list[str]:
 
 
 def service_error(error: Exception) -> exceptions.APIException:
-    from kb.api.problems import PreconditionFailed
-
     if isinstance(error, InvalidContent):
         return UnprocessableContent(
             [{"pointer": p.pointer, "detail": p.message} for p in error.problems]
