@@ -11,7 +11,8 @@ from django.db import models
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from kb.forms import EntityForm, field_name
+from kb import vocabulary
+from kb.forms import CORE_PROPERTIES, EntityForm, field_name, profile_properties
 from kb.models import (
     FAQ,
     AuditEntry,
@@ -22,6 +23,7 @@ from kb.models import (
     Revision,
     RevisionedModel,
 )
+from kb.selectors import property_usage
 from kb.services import entities as entity_services
 from kb.services import statements as statement_services
 from kb.services import workflow
@@ -142,10 +144,31 @@ class BrandAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
+class ScheduleForm(forms.Form):
+    go_live_at = forms.DateTimeField(
+        label="Go live at",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Empty: live now.",
+    )
+    expire_at = forms.DateTimeField(
+        label="Take offline at",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Empty: stays live until unpublished.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and not cleaned.get("go_live_at") and not cleaned.get("expire_at"):
+            raise ValidationError("Give a go-live time, an expiry time, or both.")
+        return cleaned
+
+
 class WorkflowActions:
     """Admin actions that move objects through the workflow via the services."""
 
-    actions = ["submit_for_review", "publish", "unpublish", "archive"]
+    actions = ["submit_for_review", "publish", "schedule", "unpublish", "archive"]
 
     def _run(self, request, queryset, verb, service, **kwargs):
         done = 0
@@ -165,6 +188,33 @@ class WorkflowActions:
     @admin.action(description="Publish the latest revision now")
     def publish(self, request, queryset):
         self._run(request, queryset, "Published", workflow.object_publish)
+
+    @admin.action(description="Schedule go-live and expiry…")
+    def schedule(self, request, queryset):
+        """An intermediate page asks for the times; the service schedules each object."""
+        from django.conf import settings
+        from django.template.response import TemplateResponse
+
+        form = ScheduleForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._run(
+                request,
+                queryset,
+                "Scheduled",
+                workflow.object_publish,
+                go_live_at=form.cleaned_data["go_live_at"],
+                expire_at=form.cleaned_data["expire_at"],
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Schedule publishing",
+            "objects": list(queryset),
+            "form": form,
+            "time_zone": settings.TIME_ZONE,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/kb/schedule.html", context)
 
     @admin.action(description="Unpublish")
     def unpublish(self, request, queryset):
@@ -243,7 +293,16 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
         rows = format_html_join(
             "",
             '<li class="finding finding-{}"><strong>{}</strong> {} <code>{}</code> — {}</li>',
-            ((f.level, f.level, f.profile, f.pointer or "/", f.message) for f in findings),
+            (
+                (
+                    f.level,
+                    "error — blocks publishing" if f.level == "error" else f.level,
+                    f.profile,
+                    f.pointer or "/",
+                    f.message,
+                )
+                for f in findings
+            ),
         )
         previews = format_html_join(
             " · ",
@@ -285,25 +344,81 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             ),
         )
 
+    def get_urls(self):
+        from django.urls import path
+
+        view = self.admin_site.admin_view(self.references_view)
+        return [path("references/", view, name="kb_entity_references"), *super().get_urls()]
+
+    def references_view(self, request):
+        """Search the brand's entities for the reference picker (select2's JSON protocol)."""
+        from django.http import JsonResponse
+
+        brand = brands_for(request.user).filter(pk=request.GET.get("brand") or None).first()
+        if brand is None:
+            raise PermissionDenied
+        names = tuple(t for t in request.GET.get("types", "").split(",") if vocabulary.is_class(t))
+        found = Entity.objects.filter(brand=brand).order_by("label", "pk")
+        if names:
+            found = found.filter(primary_type__in=vocabulary.subclasses_of(names))
+        if request.GET.get("exclude", "").isdigit():
+            found = found.exclude(pk=int(request.GET["exclude"]))
+        term = request.GET.get("term", "").strip()
+        if term:
+            found = found.filter(
+                models.Q(label__icontains=term)
+                | models.Q(iri__icontains=term)
+                | models.Q(slug__icontains=term)
+            )
+        page = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
+        size = 20
+        rows = list(found[(page - 1) * size : page * size + 1])
+        return JsonResponse(
+            {
+                "results": [{"id": e.iri, "text": str(e)} for e in rows[:size]],
+                "pagination": {"more": len(rows) > size},
+            }
+        )
+
     def get_fieldsets(self, request, obj=None):
         head = ["brand", "types_text", "slug"]
         if obj is None:
             return [(None, {"fields": head})]
         form = self.get_form(request, obj)(instance=obj)
-        groups: dict[str, list[str]] = {}
-        from kb import vocabulary
+        usage = property_usage(brand=obj.brand, primary_type=obj.primary_type)
+        preferred = [*CORE_PROPERTIES, *profile_properties(obj.types)]
 
+        def rank(prop: str) -> tuple:
+            known = preferred.index(prop) if prop in preferred else len(preferred)
+            return (-usage.get(prop, 0), known, prop)
+
+        most_used = sorted(
+            (p for p in form.property_fields if p in obj.data or usage.get(p) or p in preferred),
+            key=rank,
+        )
+        groups: dict[str, list[str]] = {}
         for prop, (_, names) in form.property_fields.items():
-            declared = vocabulary.declaring_class(prop, obj.types[0]) or "Thing"
-            groups.setdefault(declared, []).extend(names)
+            if prop not in most_used:
+                declared = vocabulary.declaring_class(prop, obj.types[0]) or "Thing"
+                groups.setdefault(declared, []).extend(names)
         order = list(vocabulary.lineage(obj.types[0]))
         fieldsets = [
             (None, {"fields": [*head, "iri", "status_display", "version"]}),
             ("Check before publishing", {"fields": ["checks"]}),
+            (
+                "Most used",
+                {
+                    "fields": [n for p in most_used for n in form.property_fields[p][1]],
+                    "description": f"The properties used most across {obj.brand}'s "
+                    f"{obj.primary_type} entities, then those search and answer engines "
+                    "look for first.",
+                },
+            ),
         ]
         for cls in sorted(groups, key=lambda c: order.index(c) if c in order else 99):
-            classes = [] if cls in (obj.types[0], "Thing") else ["collapse"]
-            fieldsets.append((f"{cls} properties", {"fields": groups[cls], "classes": classes}))
+            fieldsets.append(
+                (f"More {cls} properties", {"fields": groups[cls], "classes": ["collapse"]})
+            )
         fieldsets.append(("Other properties", {"fields": ["more_properties"]}))
         fieldsets.append(("History", {"fields": ["message", "links", "history"]}))
         return fieldsets

@@ -9,17 +9,36 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
+from django.contrib.admin.widgets import AutocompleteMixin, get_select2_language
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from kb import vocabulary
 from kb.models import Brand, Entity
 
 # The Thing properties people fill in first, shown for every type.
 CORE_PROPERTIES = ("name", "alternateName", "description", "url", "image", "sameAs", "identifier")
+# What Google's profiles and answer engines look for first, by type (and its subtypes).
+PROFILE_PROPERTIES = {
+    "Product": ("brand", "sku", "gtin13", "mpn", "category", "color", "material"),
+    "Organization": ("logo", "foundingDate", "founder", "telephone", "email", "address"),
+    "LocalBusiness": ("address", "telephone", "openingHours", "priceRange", "geo"),
+    "Person": ("jobTitle", "worksFor", "affiliation", "knowsAbout"),
+    "Article": ("headline", "author", "datePublished", "dateModified", "publisher"),
+}
 LONG_TEXT = {"description", "disambiguatingDescription", "text", "abstract"}
 MORE_FIELD = "more_properties"
+
+
+def profile_properties(types: list[str]) -> list[str]:
+    found: dict[str, None] = {}
+    for type_name in types:
+        for cls in reversed(vocabulary.lineage(type_name)):
+            found.update(dict.fromkeys(PROFILE_PROPERTIES.get(cls, ())))
+    return list(found)
 
 
 def field_name(prop: str, language: str | None = None) -> str:
@@ -82,6 +101,64 @@ def fits_simple_input(kind: str, values: list) -> bool:
     if kind == "reference":
         return set(value) == {"@id"}
     return "@value" in value and set(value) <= {"@value", "@type"}
+
+
+class EntityReferenceWidget(forms.Select):
+    """A search-as-you-type picker: Django admin's bundled select2, fed by our own view.
+
+    Only the chosen entity is rendered as an option, so the page stays small however large
+    the catalog; the view searches the brand's entities of the property's types.
+    """
+
+    def __init__(self, *, url: str, selected: Entity | None):
+        super().__init__()
+        self.url, self.selected = url, selected
+        self.i18n_name = get_select2_language()
+
+    def build_attrs(self, base_attrs, extra_attrs=None):
+        attrs = super().build_attrs(base_attrs, extra_attrs)
+        attrs.update(
+            {
+                "class": "admin-autocomplete",
+                "data-ajax--url": self.url,
+                "data-ajax--cache": "true",
+                "data-ajax--delay": 250,
+                "data-ajax--type": "GET",
+                "data-theme": "admin-autocomplete",
+                "data-allow-clear": "true",
+                "data-placeholder": "Type to search…",
+                "style": "width: 30em",
+            }
+        )
+        return attrs
+
+    def optgroups(self, name, value, attrs=None):
+        options = [self.create_option(name, "", "", False, 0)]
+        if self.selected is not None:
+            options.append(self.create_option(name, self.selected.iri, str(self.selected), True, 1))
+        return [(None, options, 0)]
+
+    @property
+    def media(self):
+        return AutocompleteMixin.media.fget(self)
+
+
+class EntityReferenceField(forms.CharField):
+    """An IRI of one of the brand's entities whose type fits the property's range."""
+
+    def __init__(self, *, brand: Brand, types: frozenset[str], exclude: int | None, **kwargs):
+        super().__init__(**kwargs)
+        self.brand, self.types, self.exclude = brand, types, exclude
+
+    def clean(self, value):
+        iri = super().clean(value)
+        if not iri:
+            return None
+        candidates = Entity.objects.filter(brand=self.brand, primary_type__in=self.types)
+        entity = candidates.exclude(pk=self.exclude).filter(iri=iri).first()
+        if entity is None:
+            raise ValidationError(f"{iri} is not an entity of this brand that fits here.")
+        return entity
 
 
 class EntityForm(forms.ModelForm):
@@ -193,15 +270,20 @@ class EntityForm(forms.ModelForm):
             return forms.CharField(initial=raw, help_text="ISO 8601, e.g. 2027-04-05T09:00+08:00")
         if kind == "boolean":
             return forms.NullBooleanField(initial=raw)
-        candidates = Entity.objects.filter(brand=self.brand).exclude(pk=self.instance.pk)
-        allowed = [
-            e.pk
-            for e in candidates.only("pk", "types")
-            if any(vocabulary.is_subclass(t, r) for t in e.types for r in prop.class_ranges)
-        ]
-        initial = Entity.objects.filter(brand=self.brand, iri=value.get("@id")).first()
-        return forms.ModelChoiceField(
-            queryset=Entity.objects.filter(pk__in=allowed), initial=initial
+        types = vocabulary.subclasses_of(tuple(prop.class_ranges))
+        selected = Entity.objects.filter(brand=self.brand, iri=value.get("@id")).first()
+        query = urlencode(
+            {"brand": self.brand.pk, "types": ",".join(prop.class_ranges),
+             "exclude": self.instance.pk}
+        )  # fmt: skip
+        return EntityReferenceField(
+            brand=self.brand,
+            types=types,
+            exclude=self.instance.pk,
+            initial=selected.iri if selected else None,
+            widget=EntityReferenceWidget(
+                url=f"{reverse('admin:kb_entity_references')}?{query}", selected=selected
+            ),
         )
 
     def clean_types_text(self) -> list[str]:

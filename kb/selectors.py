@@ -40,3 +40,21 @@ def entity_nodes(*, brand: Brand, state: str = "published") -> Iterator[dict]:
 
 def brand_graph(*, brand: Brand, state: str = "published") -> dict:
     return graph_document(list(entity_nodes(brand=brand, state=state)))
+
+
+def property_usage(*, brand: Brand, primary_type: str, sample: int = 500) -> dict[str, int]:
+    """How many of the brand's recently edited entities of a type use each property.
+
+    The editor's form shows the most used properties first; a sample keeps this cheap for
+    large catalogs.
+    """
+    counts: dict[str, int] = {}
+    rows = (
+        Entity.objects.filter(brand=brand, primary_type=primary_type)
+        .order_by("-updated_at")
+        .values_list("data", flat=True)[:sample]
+    )
+    for data in rows:
+        for prop in data:
+            counts[prop] = counts.get(prop, 0) + 1
+    return counts

@@ -64,6 +64,12 @@ def is_subclass(name: str, of: str) -> bool:
 
 
 @cache
+def subclasses_of(names: tuple[str, ...]) -> frozenset[str]:
+    """Every class that is one of ``names`` or descends from one (e.g. Organization → Store)."""
+    return frozenset(c for c in all_classes() if any(is_subclass(c, n) for n in names))
+
+
+@cache
 def datatype_lineage(name: str) -> tuple[str, ...]:
     return (name, *registry.DATATYPES.get(name, ()))
 

@@ -145,6 +145,9 @@ class SiteContent:
     faqs: list[LiveStatement]
     organization_iri: str
     left_out: dict[str, list[str]]  # IRI → the required properties it is missing
+    # The brand's own IRIs that are not published (drafts, unpublished, left out): references
+    # to them are dropped. References to anything else (images, sameAs pages) are kept.
+    hidden: frozenset[str] = frozenset()
 
     @property
     def languages(self) -> list[str]:
@@ -217,6 +220,11 @@ def site_content_load(*, brand: Brand) -> SiteContent:
         faqs=faqs,
         organization_iri=organization_iri(brand, entities),
         left_out=left_out,
+        hidden=frozenset(
+            iri
+            for iri in Entity.objects.filter(brand=brand).values_list("iri", flat=True).iterator()
+            if iri not in entities
+        ),
     )
 
 

@@ -40,6 +40,7 @@ def product(brand, organization):
         data={
             "name": text("Longjing") + text("龙井", "zh-Hans"),
             "sku": [{"@value": "LJ-100"}],
+            "image": [{"@id": "https://tea.example/img/longjing.jpg"}],
             "brand": [{"@id": organization.iri}],
             "offers": [
                 {
@@ -74,6 +75,59 @@ def form_data(response):
     return data
 
 
+def test_schedule_action_sets_go_live_and_expiry(client, brand, editor, product):
+    from datetime import UTC, datetime
+
+    from kb.models import Status
+
+    membership_grant(brand=brand, user=editor, role=BrandMembership.Role.REVIEWER)
+    client.force_login(editor)
+    chosen = {"action": "schedule", "_selected_action": [product.pk]}
+    asked = client.post("/admin/kb/entity/", chosen)
+    assert asked.status_code == 200
+    assert "Schedule the latest revision of 1 item to go live" in asked.content.decode()
+    empty = client.post("/admin/kb/entity/", {**chosen, "apply": "1"})
+    assert "Give a go-live time, an expiry time, or both." in empty.content.decode()
+    done = client.post(
+        "/admin/kb/entity/",
+        {**chosen, "apply": "1", "go_live_at": "2031-05-01T09:30", "expire_at": "2031-06-01T00:00"},
+        follow=True,
+    )
+    assert "Scheduled 1 item(s)." in done.content.decode()
+    product.refresh_from_db()
+    assert product.status == Status.SCHEDULED and product.live_revision_id is None
+    revision = product.latest_revision
+    assert revision.go_live_at == datetime(2031, 5, 1, 9, 30, tzinfo=UTC)
+    assert revision.expire_at == datetime(2031, 6, 1, tzinfo=UTC)
+    backwards = client.post(
+        "/admin/kb/entity/",
+        {**chosen, "apply": "1", "go_live_at": "2031-05-01T09:30", "expire_at": "2031-04-01T00:00"},
+        follow=True,
+    )
+    assert "The expiry must be after the go-live time." in backwards.content.decode()
+
+
+def test_publishing_is_blocked_by_errors_and_says_which(client, brand, editor, product):
+    membership_grant(brand=brand, user=editor, role=BrandMembership.Role.REVIEWER)
+    product = entity_update(
+        entity=product,
+        data={**product.data, "gtin13": [{"@value": "6970123000011"}]},
+        expected_version=product.version,
+    )
+    client.force_login(editor)
+    page = client.get(f"/admin/kb/entity/{product.pk}/change/").content.decode()
+    assert "1 errors, " in page and "blocks publishing" in page
+    response = client.post(
+        "/admin/kb/entity/", {"action": "publish", "_selected_action": [product.pk]}, follow=True
+    )
+    assert (
+        "Longjing (Product) was not published: fix these errors first — /gtin13: "
+        "&#x27;6970123000011&#x27; is not a valid GTIN: the check digit (or the length) is wrong."
+    ) in response.content.decode()
+    product.refresh_from_db()
+    assert product.live_revision_id is None
+
+
 def test_editor_sees_only_their_brand(client, editor, product, foreign_product):
     client.force_login(editor)
     listing = client.get("/admin/kb/entity/")
@@ -102,13 +156,67 @@ def test_change_form_is_generated_from_the_vocabulary(client, editor, product):
     )
     assert form.fields["p__sku"].help_text.endswith("(Product)")
     assert form.fields["p__description__zh-Hans"].help_text == "Missing translation"
-    # References pick among the brand's entities of a fitting type.
-    assert list(form.fields["p__brand"].queryset.values_list("iri", flat=True)) == [
-        "https://tea.example/#organization"
-    ]
+    # A reference is a search-as-you-type picker that shows only the chosen entity.
+    picker = form["p__brand"]
+    assert picker.value() == "https://tea.example/#organization"
+    assert str(picker).count("<option") == 2  # the empty choice and the chosen one
+    assert 'class="admin-autocomplete"' in str(picker)
+    assert "/admin/kb/entity/references/?brand=" in str(picker)
     # Nested offers stay editable as JSON-LD.
     assert '"priceCurrency"' in form["more_properties"].value()
-    assert "Product properties" in page.content.decode()
+    # The properties in use come first; the rest of the type's properties are folded away.
+    fieldsets = {name: opts["fields"] for name, opts in page.context["adminform"].fieldsets}
+    assert fieldsets["Most used"][:5] == [
+        "p__name__en", "p__name__zh-Hans", "p__image", "p__brand", "p__sku"
+    ]  # fmt: skip
+    assert "p__gtin13" in fieldsets["Most used"]  # what Google matches products by
+    assert "p__asin" in fieldsets["More Product properties"]
+
+
+def test_reference_picker_searches_the_brands_entities_of_fitting_types(
+    client, brand, editor, product, foreign_product
+):
+    for index in range(25):
+        entity_create(
+            brand=brand,
+            types=["Organization" if index % 2 else "Person"],
+            data={"name": text(f"Maker {index:02d}")},
+            iri=f"https://tea.example/makers/{index}",
+        )
+    client.force_login(editor)
+    url = f"/admin/kb/entity/references/?brand={brand.pk}&types=Organization,Brand"
+
+    def search(query):
+        return client.get(f"{url}&{query}").json()
+
+    first = search("term=maker")
+    assert [r["text"] for r in first["results"]][:3] == [
+        "Maker 01 (Organization)", "Maker 03 (Organization)", "Maker 05 (Organization)"
+    ]  # fmt: skip
+    assert len(first["results"]) == 12 and first["pagination"] == {"more": False}
+    assert search("term=tea.example/%23org")["results"] == [
+        {"id": "https://tea.example/#organization", "text": "Acme Tea (Organization)"}
+    ]
+    everything = search("types=")  # no type filter: every entity, 20 a page
+    all_types = client.get(f"/admin/kb/entity/references/?brand={brand.pk}").json()
+    assert len(all_types["results"]) == 20 and all_types["pagination"] == {"more": True}
+    assert everything["pagination"] == {"more": True}
+    # Another brand's entities are out of reach.
+    other = client.get(f"/admin/kb/entity/references/?brand={foreign_product.brand_id}")
+    assert other.status_code == 403
+    # Saving a picked entity stores the reference; an entity of another type is refused.
+    page = client.get(f"/admin/kb/entity/{product.pk}/change/")
+    data = form_data(page)
+    data["p__brand"] = "https://tea.example/makers/3"
+    assert client.post(f"/admin/kb/entity/{product.pk}/change/", data).status_code == 302
+    product.refresh_from_db()
+    assert product.data["brand"] == [{"@id": "https://tea.example/makers/3"}]
+    data = form_data(client.get(f"/admin/kb/entity/{product.pk}/change/"))
+    data["p__brand"] = "https://tea.example/makers/2"  # a Person
+    refused = client.post(f"/admin/kb/entity/{product.pk}/change/", data)
+    assert refused.context["adminform"].form.errors["p__brand"] == [
+        "https://tea.example/makers/2 is not an entity of this brand that fits here."
+    ]
 
 
 def test_saving_in_the_admin_makes_a_revision(client, editor, product):

@@ -532,6 +532,26 @@ def test_publishing_an_entity_needs_if_match_too(brand, publisher):
     assert (published.json()["state"], published.json()["status"]) == ("published", "published")
 
 
+def test_publishing_content_with_errors_is_a_409_naming_each(brand, publisher):
+    product = entity_create(
+        brand=brand,
+        types=["Product"],
+        iri=f"{brand.base_url}/products/x/#product",
+        data={"name": text("Tea"), "offers": [{"@type": ["Offer"], "price": [{"@value": 0}]}]},
+    )
+    path = f"{BASE}/entities/{product.uuid}/publish/"
+    blocked = problem(send(publisher, "POST", path, **{"If-Match": "1"}), 409)
+    assert blocked["errors"] == [
+        {"pointer": "/image", "detail": "Merchant listings need an image."},
+        {"pointer": "/offers/price", "detail": "The price '0' must be a number above 0 with a "
+         "dot as decimal separator."},
+        {"pointer": "/offers/priceCurrency", "detail": "An offer needs a currency (ISO 4217, "
+         "e.g. USD)."},
+    ]  # fmt: skip
+    assert blocked["detail"].startswith("Tea (Product) was not published: fix these errors first")
+    assert Entity.objects.get(pk=product.pk).live_revision_id is None
+
+
 def test_deleting_a_referenced_entity_is_a_409(brand, writer):
     org = organization(brand)
     statement_create(
@@ -727,7 +747,10 @@ def test_filters_by_type_text_and_slug(brand, reader):
     store = entity_create(
         brand=brand,
         types=["Store"],
-        data={"name": text("Hangzhou Shop")},
+        data={
+            "name": text("Hangzhou Shop"),
+            "address": [{"@type": ["PostalAddress"], "addressLocality": text("Hangzhou")}],
+        },
         iri=f"{brand.base_url}/#shop",
     )
     object_publish(obj=store)
@@ -822,7 +845,9 @@ IMPORT = {
         {"@id": "https://tea.example/#organization", "@type": "Organization",
          "name": [{"@value": "Acme Tea", "@language": "en"}]},
         {"@id": "https://tea.example/products/longjing/#product", "@type": "Product",
-         "name": "Longjing", "brand": {"@id": "https://tea.example/#organization"}},
+         "name": "Longjing", "brand": {"@id": "https://tea.example/#organization"},
+         "image": "https://tea.example/img/longjing.jpg",
+         "offers": {"@type": "Offer", "price": "12.00", "priceCurrency": "USD"}},
     ],
 }  # fmt: skip
 
@@ -860,6 +885,32 @@ def test_import_creates_updates_and_reports(brand, writer, publisher, reader):
     assert published_names(reader.get(f"{BASE}/entities/")) == ["Acme Tea", "Longjing Tea"]
     denied = problem(import_(writer, changed, "?publish=yes"), 403)
     assert denied["detail"].startswith("This needs the 'publish' scope")
+
+
+def test_import_with_publish_refuses_content_that_fails_the_publish_checks(
+    brand, publisher, reader
+):
+    broken = json.loads(json.dumps(IMPORT))
+    del broken["@graph"][1]["image"]
+    broken["@graph"][1]["offers"]["priceCurrency"] = "XYZ"
+    refused = problem(import_(publisher, broken, "?publish=true"), 400)
+    product = "https://tea.example/products/longjing/#product"
+    assert refused["detail"] == "Nothing was imported."
+    assert refused["errors"] == [
+        {
+            "pointer": "/@graph/1/image",
+            "detail": f"{product} cannot be published: Merchant listings need an image. "
+            "(Google: Product (merchant listing))",
+        },
+        {
+            "pointer": "/@graph/1/offers/priceCurrency",
+            "detail": f"{product} cannot be published: 'XYZ' is not an ISO 4217 currency code. "
+            "(Google: Product (merchant listing))",
+        },
+    ]
+    assert Entity.objects.filter(brand=brand).count() == 0
+    drafts = import_(publisher, broken)  # as drafts, the same content is welcome
+    assert drafts.status_code == 200 and len(drafts.json()["created"]) == 2
 
 
 def test_import_is_all_or_nothing_with_pointers(brand, writer):

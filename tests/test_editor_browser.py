@@ -134,8 +134,20 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     page.wait_for_selector("text=was changed successfully")
     product.refresh_from_db()
     assert product.text("name", "zh-Hans") == "珠茶"
-    # The checks panel tells what Google would miss.
-    assert "Merchant listings need an image." in page.inner_text("body")
+    # The checks panel tells what Google would miss, and what blocks publishing.
+    checks = page.inner_text(".field-checks")
+    assert "error — blocks publishing Google: Product (merchant listing) /image" in checks
+    assert "Merchant listings need an image." in checks
+    # The editor adds the image and picks the brand by typing part of its name.
+    page.fill("#id_p__image", "https://tea.example/img/gunpowder.jpg")
+    page.click("#id_p__brand + .select2")
+    page.fill(".select2-search__field", "acme")
+    page.click(".select2-results__option:has-text('Acme Tea (Organization)')")
+    save(page)
+    page.wait_for_selector("text=was changed successfully")
+    assert "blocks publishing" not in page.inner_text(".field-checks")
+    product.refresh_from_db()
+    assert product.data["brand"] == [{"@id": "https://tea.example/#organization"}]
 
     page.goto(f"{base}/admin/kb/entity/?q=gunpowder")
     run_action(page, "submit_for_review")
@@ -175,6 +187,8 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     product_node = next(n for n in graph["@graph"] if n["@id"] == product.iri)
     assert product_node["name"] == "珠茶"
     assert product_node["offers"]["availability"] == "https://schema.org/InStock"
+    assert product_node["image"] == "https://tea.example/img/gunpowder.jpg"
+    assert product_node["brand"] == {"@id": "https://tea.example/#organization"}
 
     # Rolling back to release 1 takes the page away again.
     page.goto(f"{base}/admin/publishing/release/?o=1")

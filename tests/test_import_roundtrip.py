@@ -55,7 +55,8 @@ RICH_DOCUMENT = {
             "@type": "Product",
             "nameByLanguage": {"en": "Longjing", "zh-Hans": "龙井"},
             "description": {"@value": "Pan-fried green tea & more <b>", "@language": "en"},
-            "gtin13": "6970123000011",
+            "gtin13": "6970123000017",
+            "image": "https://tea.example/img/longjing.jpg",
             "brand": {"@id": ORG},
             "isFamilyFriendly": True,
             "weight": {"@type": "QuantitativeValue", "value": 50.5, "unitCode": "GRM"},
@@ -109,7 +110,7 @@ def test_import_then_export_keeps_every_triple(brand):
     assert canonical(exported) == canonical(RICH_DOCUMENT)
     # The comparison is not vacuous: the graph has every statement of the input, and a
     # text that could be mistaken for a relative IRI stays text.
-    assert len(canonical(exported)) == 50
+    assert len(canonical(exported)) == 51
     assert any(
         line.endswith('<http://schema.org/unitCode> "GRM" .') for line in canonical(exported)
     )

@@ -406,7 +406,10 @@ def test_markdown_twins_are_clean_markdown(site):
         assert not kinds & {"html_block", "html_inline"}, twin
     text = (site.root / "products" / "biluochun" / "index.html.md").read_text(encoding="utf-8")
     assert text.startswith("# Dongting Biluochun\n\nTightly curled, downy spring buds")
-    assert "- 39.00 USD (In stock)" in text
+    assert (
+        "- [39.00 USD (In stock)](https://www.westlakeleaf.example/products/biluochun/?currency=usd)"
+        in text
+    )
 
 
 def test_whole_brand_graph_file_expands_without_loss(site):

@@ -12,7 +12,13 @@ from kb.models import AuditEntry, BrandMembership, Entity, Revision, Status
 from kb.selectors import brand_graph
 from kb.services.brands import membership_grant
 from kb.services.entities import entity_create, entity_delete, entity_revert, entity_update
-from kb.services.errors import InvalidContent, ReferencedError, StaleEditError, WorkflowError
+from kb.services.errors import (
+    InvalidContent,
+    PublishBlocked,
+    ReferencedError,
+    StaleEditError,
+    WorkflowError,
+)
 from kb.services.statements import fact_create, faq_create
 from kb.services.workflow import (
     object_publish,
@@ -47,6 +53,7 @@ def product(brand, organization):
         types=["Product"],
         data={
             "name": text("Longjing"),
+            "image": [{"@id": "https://tea.example/img/longjing.jpg"}],
             "brand": [{"@id": organization.iri}],
             "offers": [
                 {
@@ -208,6 +215,42 @@ def test_scheduled_go_live_and_expiry_are_polled(brand, product):
     }
     product.refresh_from_db()
     assert not product.live and product.status == Status.UNPUBLISHED
+
+
+def test_errors_block_publishing_now_and_at_the_scheduled_time(brand, product):
+    no_currency = json_copy(product.data)
+    no_currency["offers"][0].pop("priceCurrency")
+    broken = entity_update(entity=product, data=no_currency, expected_version=product.version)
+    with pytest.raises(PublishBlocked) as blocked:
+        object_publish(obj=broken)
+    assert [(f.pointer, f.message) for f in blocked.value.findings] == [
+        ("/offers/priceCurrency", "An offer needs a currency (ISO 4217, e.g. USD).")
+    ]
+    broken.refresh_from_db()
+    assert broken.live_revision_id is None
+    # Recommendations and hints do not block: this product has no description or SKU.
+    fixed = entity_update(entity=broken, data=product.data, expected_version=broken.version)
+    now = timezone.now()
+    object_publish(obj=fixed, go_live_at=now + timedelta(hours=1))
+    # Content that stopped passing by go-live time (the brand's rules changed) is held back
+    # once, with a record of why, instead of failing every minute.
+    Revision.objects.filter(pk=fixed.latest_revision_id).update(
+        content={**fixed.latest_revision.content, "data": no_currency}
+    )
+    assert publish_scheduled(now=now + timedelta(hours=2))["published"] == 0
+    fixed.refresh_from_db()
+    assert (fixed.status, fixed.live_revision_id) == (Status.DRAFT, None)
+    assert fixed.latest_revision.go_live_at is None
+    entry = AuditEntry.objects.filter(action="publish_blocked").get()
+    assert entry.data["errors"][0]["pointer"] == "/offers/priceCurrency"
+    assert publish_scheduled(now=now + timedelta(hours=3))["published"] == 0
+    assert AuditEntry.objects.filter(action="publish_blocked").count() == 1
+
+
+def json_copy(value):
+    import json
+
+    return json.loads(json.dumps(value))
 
 
 def test_publish_scheduled_command(brand, product):

@@ -32,6 +32,10 @@ class Conflict(exceptions.APIException):
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
 
+    def __init__(self, detail=None, errors: list[dict] | None = None):
+        self.errors = errors
+        super().__init__(detail)
+
 
 class UnprocessableContent(exceptions.APIException):
     """Content that is not valid: ``detail`` is a list of {pointer, detail}."""
@@ -106,6 +110,8 @@ def problem_handler(exc, context):
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         body["detail"] = str(detail)
+        if getattr(exc, "errors", None):
+            body["errors"] = exc.errors
     request = context.get("request")
     if request is not None:
         body["instance"] = request.get_full_path()

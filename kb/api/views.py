@@ -43,7 +43,13 @@ from kb.models import FAQ, AuditEntry, Brand, Entity, Fact, localized_text
 from kb.selectors import entity_nodes
 from kb.services import entities as entity_services
 from kb.services import statements as statement_services
-from kb.services.errors import InvalidContent, ReferencedError, StaleEditError, WorkflowError
+from kb.services.errors import (
+    InvalidContent,
+    PublishBlocked,
+    ReferencedError,
+    StaleEditError,
+    WorkflowError,
+)
 from kb.services.imports import ImportRefused, jsonld_import
 from kb.services.workflow import object_publish
 
@@ -138,6 +144,10 @@ def service_error(error: Exception) -> exceptions.APIException:
         )
     if isinstance(error, StaleEditError):
         return PreconditionFailed(str(error))
+    if isinstance(error, PublishBlocked):
+        return Conflict(
+            str(error), [{"pointer": f.pointer or "/", "detail": f.message} for f in error.findings]
+        )
     if isinstance(error, ReferencedError | WorkflowError):
         return Conflict(str(error))
     return exceptions.APIException(str(error))

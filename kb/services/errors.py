@@ -19,3 +19,12 @@ class InvalidContent(ValidationError):
 
 class WorkflowError(Exception):
     """An action that the object's state does not allow."""
+
+
+class PublishBlocked(WorkflowError):
+    """Content with errors against a Google profile: publishing it would lose the rich result."""
+
+    def __init__(self, obj, findings):
+        self.findings = list(findings)
+        listed = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in self.findings)
+        super().__init__(f"{obj} was not published: fix these errors first — {listed}")

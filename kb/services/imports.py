@@ -9,6 +9,7 @@ from django.db import transaction
 
 from kb.importing import FileReading, ImportProblem, PlannedEntity, SourceFile, read_files
 from kb.models import Brand, Entity
+from kb.quality import ERROR, entity_findings
 from kb.services.entities import (
     entity_create,
     entity_sync_links,
@@ -61,6 +62,10 @@ def jsonld_import(
     if invalid and not skip_invalid:
         raise ImportRefused([p for r in invalid for p in r.problems])
     planned = merge_by_iri(entity for r in readings if r.valid for entity in r.entities)
+    if publish:
+        blocked = publish_problems(brand, planned)
+        if blocked:
+            raise ImportRefused(blocked)
     if on_plan:
         on_plan(len(planned))
     result = ImportResult(skipped_files=invalid)
@@ -75,6 +80,20 @@ def jsonld_import(
                     object_publish(obj=entity, user=user)
                     result.published.append(entity.iri)
     return result
+
+
+def publish_problems(brand: Brand, planned: list[PlannedEntity]) -> list[ImportProblem]:
+    """The errors that would block publishing, found before anything is written."""
+    return [
+        ImportProblem(
+            item.file,
+            f"{item.pointer}{finding.pointer}",
+            f"{item.iri} cannot be published: {finding.message} ({finding.profile})",
+        )
+        for item in planned
+        for finding in entity_findings(brand=brand, types=item.types, data=item.data)
+        if finding.level == ERROR
+    ]
 
 
 def merge_by_iri(entities: Iterable[PlannedEntity]) -> list[PlannedEntity]:

@@ -14,7 +14,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from kb.models import FAQ, AuditEntry, Entity, Fact, Revision, RevisionedModel, Status
-from kb.services.errors import StaleEditError, WorkflowError
+from kb.quality import ERROR, entity_findings
+from kb.services.errors import PublishBlocked, StaleEditError, WorkflowError
 from kb.services.permissions import require
 
 REVISIONED_MODELS: tuple[type[RevisionedModel], ...] = (Entity, Fact, FAQ)
@@ -134,6 +135,7 @@ def object_publish(
         obj
     ):
         raise WorkflowError(f"revision {revision.pk} does not belong to {obj}.")
+    ensure_publishable(obj, revision)
     now = timezone.now()
     if expire_at and expire_at <= (go_live_at or now):
         raise WorkflowError("The expiry must be after the go-live time.")
@@ -170,6 +172,22 @@ def object_publish(
     after_live_change(obj)
     log_action(obj, "publish", user, revision=revision.number)
     return obj
+
+
+def ensure_publishable(obj: RevisionedModel, revision: Revision) -> None:
+    """The checks every publish runs: errors block it, recommendations and hints do not."""
+    if not isinstance(obj, Entity):
+        return
+    content = revision.content
+    errors = [
+        finding
+        for finding in entity_findings(
+            brand=obj.brand, types=content.get("types") or [], data=content.get("data") or {}
+        )
+        if finding.level == ERROR
+    ]
+    if errors:
+        raise PublishBlocked(obj, errors)
 
 
 @transaction.atomic
@@ -224,7 +242,19 @@ def publish_scheduled(*, now: datetime | None = None) -> dict:
                 revision.go_live_at = None
                 revision.save(update_fields=["go_live_at"])
                 continue
-            object_publish(obj=obj, revision=revision, expire_at=revision.expire_at)
+            try:
+                object_publish(obj=obj, revision=revision, expire_at=revision.expire_at)
+            except PublishBlocked as blocked:
+                # The content no longer passes (e.g. the brand gained a rule): tell the
+                # editors once and stop retrying every minute.
+                revision.go_live_at = None
+                revision.save(update_fields=["go_live_at"])
+                type(obj).objects.filter(pk=obj.pk, status=Status.SCHEDULED).update(
+                    status=Status.DRAFT
+                )
+                log_action(obj, "publish_blocked", None, revision=revision.number,
+                           errors=[f.as_dict() for f in blocked.findings])  # fmt: skip
+                continue
             published += 1
             brands.add(obj.brand_id)
     for model in REVISIONED_MODELS:

@@ -12,24 +12,28 @@ from kb.jsonld import compact_node, localize, localize_node  # noqa: F401  (used
 from publishing.site import LiveEntity, SiteContent
 
 
-def full_node(content: dict, language: str, default: str, keep: set[str]) -> dict:
-    """A published entity as a compact node in ``language``; references outside ``keep`` dropped."""
-    data = {
-        prop: pruned
-        for prop, values in content["data"].items()
-        if (pruned := [v for v in (prune_refs(v, keep) for v in values) if v is not None])
-    }
+def full_node(content: dict, language: str, default: str, hidden: frozenset[str]) -> dict:
+    """A published entity as a compact node in ``language``; references to ``hidden`` dropped."""
+    data = pruned_data(content["data"], hidden)
     node = compact_node(content["types"], data, iri=content["iri"])
     return localize_node(node, language, default)
 
 
-def prune_refs(value: Any, keep: set[str]) -> Any:
-    """Drop references to nodes that are not in the graph (unpublished or left out)."""
+def pruned_data(data: dict[str, list], hidden: frozenset[str]) -> dict[str, list]:
+    return {
+        prop: pruned
+        for prop, values in data.items()
+        if (pruned := [v for v in (prune_refs(v, hidden) for v in values) if v is not None])
+    }
+
+
+def prune_refs(value: Any, hidden: frozenset[str]) -> Any:
+    """Drop references to the brand's nodes that are not published (or left out)."""
     if isinstance(value, dict):
         if "@id" in value and len(value) == 1:
-            return value if value["@id"] in keep else None
+            return None if value["@id"] in hidden else value
         if "@list" in value:
-            return {"@list": [v for v in (prune_refs(i, keep) for i in value["@list"]) if v]}
+            return {"@list": [v for v in (prune_refs(i, hidden) for i in value["@list"]) if v]}
         if "@value" in value:
             return value
         out: dict[str, Any] = {}
@@ -37,7 +41,7 @@ def prune_refs(value: Any, keep: set[str]) -> Any:
             if key.startswith("@"):
                 out[key] = item
                 continue
-            kept = [v for v in (prune_refs(i, keep) for i in item) if v is not None]
+            kept = [v for v in (prune_refs(i, hidden) for i in item) if v is not None]
             if kept:
                 out[key] = kept
         return out

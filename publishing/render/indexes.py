@@ -241,7 +241,6 @@ def brand_graph_chunks(
     site: SiteContent, contents: Callable[[list[int]], dict[int, dict]]
 ) -> Iterator[str]:
     """The brand's whole graph (all languages) as one JSON-LD document, in chunks."""
-    keep = set(site.entities)
     yield '{"@context":"https://schema.org","@graph":['
     website = g.website_node(site, absolute_url(site.brand, ""))
     yield json.dumps(website, ensure_ascii=False)
@@ -253,11 +252,7 @@ def brand_graph_chunks(
         found = contents([e.revision_id for e in chunk])
         for entity in chunk:
             content = found[entity.revision_id]
-            data = {
-                prop: pruned
-                for prop, values in content["data"].items()
-                if (pruned := [v for v in (g.prune_refs(v, keep) for v in values) if v is not None])
-            }
+            data = g.pruned_data(content["data"], site.hidden)
             node = g.compact_node(content["types"], data, iri=content["iri"])
             yield "," + json.dumps(node, ensure_ascii=False)
     yield "]}\n"

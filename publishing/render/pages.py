@@ -351,14 +351,14 @@ def render_page(
         content_of(site.organization_iri) if site.organization_iri in site.entities else None
     )
     org_node = (
-        g.full_node(org_content, language, default, keep)
+        g.full_node(org_content, language, default, site.hidden)
         if org_content
         else g.synthesized_organization(site)
     )
     nodes: dict[str, dict] = {org_node["@id"]: org_node}
     for iri in inputs.full:
         if iri not in nodes:
-            nodes[iri] = g.full_node(content_of(iri), language, default, keep)
+            nodes[iri] = g.full_node(content_of(iri), language, default, site.hidden)
     for iri in inputs.stubs:
         entity = site.entities[iri]
         nodes.setdefault(
