@@ -165,6 +165,20 @@ def webhook_delivery_create(
     return delivery
 
 
+def webhook_event_create(*, target: Target, event: str, payload: dict[str, Any]) -> WebhookDelivery:
+    """Record a pending delivery of any event (e.g. ``visibility.alert``) and queue it on commit.
+
+    It is sent, signed and retried exactly like ``release.deployed``.
+    """
+    if target.kind != Target.Kind.WEBHOOK:
+        raise ValueError(f"Target {target.pk} is a {target.kind} target, not a webhook.")
+    delivery = WebhookDelivery.objects.create(
+        target=target, event=event, payload=payload, state=WebhookDelivery.State.PENDING
+    )
+    transaction.on_commit(functools.partial(_queue_delivery, delivery.pk))
+    return delivery
+
+
 def _queue_delivery(delivery_pk: int) -> None:
     """Queue a committed delivery; a failure is logged, not raised at the committing caller."""
     try:

@@ -16,11 +16,18 @@ class Command(BaseCommand):
         finally:
             bar.close()
         brand, result = summary["brand"], summary["import"]
+        from visibility.demo import DEMO_DAYS, visibility_demo_load
+
+        with tqdm(desc="Asking the demo engines", unit="answer", file=sys.stderr,
+                  disable=None) as bar:  # fmt: skip
+            visibility = visibility_demo_load(brand=brand, progress=bar.update)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo brand {brand.slug!r} ({brand.name}): {result.total} entities "
                 f"({len(result.created)} new, {len(result.updated)} updated), "
-                f"{summary['facts']} facts, {summary['faqs']} FAQs, all published. "
+                f"{summary['facts']} facts, {summary['faqs']} FAQs, all published; "
+                f"{visibility['engines']} demo engines, {visibility['prompt_sets']} prompt sets, "
+                f"{DEMO_DAYS} days of visibility history. "
                 f"Login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
             )
         )

@@ -1,0 +1,87 @@
+"""The demo brand's visibility set-up: two local scripted engines, prompt sets, and history.
+
+The engines are clearly labelled demo engines: ``make demo`` serves them from
+``python -m visibility.scripted_engine --demo`` on loopback. The history (one run a day for
+``DEMO_DAYS`` days) is produced by really asking an in-process scripted server through the
+``openai`` client, then dated back, so the charts show a trend from the first minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from kb.models import Brand
+from visibility.models import Alert, AlertSettings, Answer, Engine, Run
+from visibility.scripted_engine import DemoScript, ScriptedEngine
+from visibility.services import engine_save, prompt_set_save, run_engine_execute, run_start
+
+DEMO_FILE = (
+    Path(__file__).resolve().parent.parent / "kb" / "demo" / "westlake-leaf" / "visibility.json"
+)
+DEMO_DAYS = 14
+DEMO_ENGINE_URL = "http://127.0.0.1:8765/v1"
+
+
+def demo_engine_url() -> str:
+    return os.environ.get("SOURCEBOOK_DEMO_ENGINE_URL", DEMO_ENGINE_URL)
+
+
+def visibility_demo_load(
+    *, brand: Brand, days: int = DEMO_DAYS, progress: Callable[[int], None] | None = None
+) -> dict:
+    spec = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    engines = [
+        engine_save(
+            brand=brand,
+            name=item["name"],
+            base_url=demo_engine_url(),
+            model=item["model"],
+            crawler=item["crawler"],
+            is_demo=True,
+            timeout_seconds=10,
+            max_retries=1,
+            input_price_per_million=Decimal(item["input_price_per_million"]),
+            output_price_per_million=Decimal(item["output_price_per_million"]),
+        )
+        for item in spec["engines"]
+    ]
+    prompt_sets = [
+        prompt_set_save(brand=brand, **{k: v for k, v in item.items()})
+        for item in spec["prompt_sets"]
+    ]
+    if not Run.objects.filter(brand=brand, trigger="demo").exists():
+        demo_history(brand=brand, engines=engines, prompt_sets=prompt_sets, days=days,
+                     progress=progress)  # fmt: skip
+    # After the history, so its alerts are not mailed.
+    AlertSettings.objects.update_or_create(
+        brand=brand, defaults={"emails": "\n".join(spec["alerts"]["emails"])}
+    )
+    return {"engines": len(engines), "prompt_sets": len(prompt_sets), "days": days}
+
+
+def demo_history(*, brand, engines, prompt_sets, days, progress=None) -> None:
+    """One run a day, asked for real of a scripted server for that day, then dated back."""
+    today = timezone.now().replace(hour=6, minute=0, second=0, microsecond=0)
+    for day in range(days):
+        when = today - timedelta(days=days - day)
+        with ScriptedEngine(DemoScript(day=day)) as server:
+            Engine.objects.filter(pk__in=[e.pk for e in engines]).update(base_url=server.base_url)
+            for prompt_set in prompt_sets:
+                run = run_start(prompt_set=prompt_set, engines=engines, trigger="demo", queue=False)
+                with transaction.atomic():
+                    for engine in engines:
+                        run_engine_execute(run_id=run.pk, engine_id=engine.pk, progress=progress)
+                    Run.objects.filter(pk=run.pk).update(
+                        started_at=when, finished_at=when + timedelta(minutes=2)
+                    )
+                    Answer.objects.filter(run=run).update(asked_at=when + timedelta(minutes=1))
+                    Alert.objects.filter(run=run).update(created_at=when + timedelta(minutes=2))
+    Engine.objects.filter(pk__in=[e.pk for e in engines]).update(base_url=demo_engine_url())

@@ -1,0 +1,132 @@
+"""Asking an engine: the official ``openai`` client against any OpenAI-compatible endpoint.
+
+The client retries timeouts, connection errors, 429 (honouring Retry-After) and 5xx itself,
+``max_retries`` times; anything still failing is returned as a failed ``EngineReply`` so one
+engine never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import openai
+
+from visibility.models import Engine
+from visibility.secrets import SecretUnavailable, secret_decrypt
+
+SYSTEM_PROMPT = None  # ask as a customer would: no system prompt that could steer the answer
+
+
+@dataclass
+class EngineReply:
+    ok: bool
+    content: str = ""
+    citations: list[str] = field(default_factory=list)
+    response: dict = field(default_factory=dict)
+    error: str = ""
+    latency_ms: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = Decimal(0)
+
+
+def engine_api_key(engine: Engine) -> str:
+    if engine.api_key_env:
+        value = os.environ.get(engine.api_key_env)
+        if not value:
+            raise SecretUnavailable(
+                f"The environment variable {engine.api_key_env} (API key of {engine}) is not set."
+            )
+        return value
+    if engine.api_key_encrypted:
+        return secret_decrypt(engine.api_key_encrypted)
+    return "not-needed"  # local servers (Ollama, vLLM, the demo engine) take any key
+
+
+def engine_client(engine: Engine) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=engine.base_url,
+        api_key=engine_api_key(engine),
+        timeout=float(engine.timeout_seconds),
+        max_retries=engine.max_retries,
+    )
+
+
+def citations_of(completion) -> list[str]:
+    """Perplexity-style ``citations`` (URLs) or ``search_results`` ([{url}]), if any."""
+    extra = completion.model_extra or {}
+    urls = [u for u in extra.get("citations") or [] if isinstance(u, str)]
+    for result in extra.get("search_results") or []:
+        if isinstance(result, dict) and isinstance(result.get("url"), str):
+            urls.append(result["url"])
+    return list(dict.fromkeys(urls))
+
+
+def engine_ask(
+    engine: Engine, question: str, *, client: openai.OpenAI | None = None
+) -> EngineReply:
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        client = client or engine_client(engine)
+        completion = client.chat.completions.create(
+            model=engine.model,
+            messages=[{"role": "user", "content": question}],
+            **(engine.parameters or {}),
+        )
+    except SecretUnavailable as error:
+        return EngineReply(ok=False, error=str(error))
+    except openai.APITimeoutError:
+        return EngineReply(
+            ok=False, error=f"No answer within {engine.timeout_seconds} s.", latency_ms=elapsed()
+        )
+    except openai.APIStatusError as error:
+        return EngineReply(
+            ok=False,
+            error=f"HTTP {error.status_code}: {error_message(error)}",
+            latency_ms=elapsed(),
+        )
+    except openai.APIConnectionError as error:
+        return EngineReply(ok=False, error=f"Could not connect: {error}", latency_ms=elapsed())
+    except (ValueError, openai.APIResponseValidationError) as error:
+        # The openai client raises json's ValueError for a body that is not JSON.
+        return EngineReply(
+            ok=False, error=f"Malformed response: {str(error)[:200]}", latency_ms=elapsed()
+        )
+    latency = elapsed()
+    choices = completion.choices or []
+    content = (choices[0].message.content or "") if choices else ""
+    if not choices:
+        return EngineReply(ok=False, error="Malformed response: no choices.", latency_ms=latency)
+    usage = completion.usage
+    prompt_tokens = usage.prompt_tokens if usage else 0
+    completion_tokens = usage.completion_tokens if usage else 0
+    cost = (
+        Decimal(prompt_tokens) * engine.input_price_per_million
+        + Decimal(completion_tokens) * engine.output_price_per_million
+    ) / Decimal(1_000_000)
+    return EngineReply(
+        ok=True,
+        content=content,
+        citations=citations_of(completion),
+        response=completion.model_dump(mode="json"),
+        latency_ms=latency,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost=cost.quantize(Decimal("0.000001")),
+    )
+
+
+def error_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+    return str(error.message)[:300]

@@ -1,0 +1,250 @@
+"""AI visibility: engines, prompt sets, runs, answers with their analysis, alerts, crawler hits.
+
+Answers are stored raw (content, citations, response body) next to their analysis, so the
+analysis can be re-run when the brand's names or facts change.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from kb.models import Brand
+
+
+class Engine(models.Model):
+    """An OpenAI-compatible chat-completions endpoint to ask (OpenAI, Qwen, DeepSeek, …)."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="engines")
+    name = models.CharField(max_length=100, help_text="Shown in reports, e.g. “ChatGPT”.")
+    base_url = models.URLField(
+        help_text="e.g. https://api.openai.com/v1, https://dashscope.aliyuncs.com/compatible-mode/v1"
+    )
+    model = models.CharField(max_length=200)
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Or: the name of the environment variable that holds the API key.",
+    )
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text='Extra request parameters, e.g. {"temperature": 0.7}.'
+    )
+    timeout_seconds = models.PositiveIntegerField(default=60)
+    max_retries = models.PositiveIntegerField(
+        default=2, help_text="Retries on timeouts, 429 (honouring Retry-After) and 5xx."
+    )
+    input_price_per_million = models.DecimalField(
+        max_digits=10, decimal_places=4, default=0, help_text="USD per million input tokens."
+    )
+    output_price_per_million = models.DecimalField(
+        max_digits=10, decimal_places=4, default=0, help_text="USD per million output tokens."
+    )
+    crawler = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="The answer engine whose crawlers feed it (ChatGPT, Claude, Perplexity …): "
+        "alerts report when they last fetched the site and whether robots.txt lets them in.",
+    )
+    is_demo = models.BooleanField(
+        default=False, help_text="A local demo engine with scripted answers, not a real one."
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["brand", "name"]
+        constraints = [models.UniqueConstraint(fields=["brand", "name"], name="unique_engine_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PromptSet(models.Model):
+    """Questions customers ask, in one language, asked on a schedule."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="prompt_sets")
+    name = models.CharField(max_length=100)
+    language = models.CharField(max_length=35)
+    competitors = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Brands to track: [{"name": "Teavana", "aliases": ["…"], "domains": ["…"]}].',
+    )
+    repetitions = models.PositiveIntegerField(
+        default=3, help_text="How often each question is asked per engine and run."
+    )
+    schedule = models.CharField(
+        max_length=100,
+        default="0 6 * * *",
+        help_text="When to run, as a crontab line (minute hour day month weekday), UTC.",
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["brand", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "name"], name="unique_prompt_set_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.language}]"
+
+
+class Prompt(models.Model):
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField()
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["prompt_set", "order", "pk"]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Run(models.Model):
+    """One pass of a prompt set over its engines."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        PARTIAL = "partial", "Done, some answers failed"
+        FAILED = "failed", "Failed"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="visibility_runs")
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="runs")
+    engines = models.ManyToManyField(Engine, related_name="runs")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    trigger = models.CharField(max_length=16, default="manual")  # schedule, manual, cli, demo
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    expected = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["brand", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.prompt_set} ({self.get_state_display()})"
+
+
+class Answer(models.Model):
+    """One answer of one engine to one prompt (one repetition), raw and analysed."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="answers")
+    engine = models.ForeignKey(Engine, on_delete=models.CASCADE, related_name="answers")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="answers")
+    repetition = models.PositiveIntegerField()
+    language = models.CharField(max_length=35)
+    asked_at = models.DateTimeField()
+    # What came back.
+    ok = models.BooleanField(default=True)
+    error = models.TextField(blank=True)
+    content = models.TextField(blank=True)
+    citations = models.JSONField(default=list, blank=True)
+    response = models.JSONField(default=dict, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # What it says about the brand.
+    mentioned = models.BooleanField(default=False)
+    cited = models.BooleanField(default=False)
+    first_mention = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(null=True, blank=True)
+    competitors = models.JSONField(default=list, blank=True)
+    misstatements = models.JSONField(default=list, blank=True)
+    analysis = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "engine", "prompt", "repetition"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "engine", "prompt", "repetition"], name="unique_answer_per_slot"
+            )
+        ]
+        indexes = [models.Index(fields=["engine", "prompt", "asked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.engine} on “{self.prompt}” #{self.repetition + 1}"
+
+
+class AlertSettings(models.Model):
+    brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="alert_settings")
+    emails = models.TextField(blank=True, help_text="Where to send alerts, one address per line.")
+    webhook = models.ForeignKey(
+        "publishing.Target",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        limit_choices_to={"kind": "webhook"},
+        help_text="A webhook target that also receives visibility.alert events.",
+    )
+
+    class Meta:
+        verbose_name_plural = "alert settings"
+
+    def __str__(self) -> str:
+        return f"Alert settings of {self.brand}"
+
+    @property
+    def email_list(self) -> list[str]:
+        return [line.strip() for line in self.emails.splitlines() if line.strip()]
+
+
+class Alert(models.Model):
+    """One change worth knowing about, recorded once (not once per run)."""
+
+    class Kind(models.TextChoices):
+        LOST_MENTION = "lost_mention", "Stopped mentioning the brand"
+        MISSTATEMENT = "misstatement", "New misstatement"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="visibility_alerts")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    engine = models.ForeignKey(Engine, on_delete=models.CASCADE, related_name="alerts")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="alerts")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="alerts")
+    fact_key = models.CharField(max_length=200, blank=True)
+    summary = models.TextField()
+    reasons = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "engine", "prompt", "kind", "fact_key"], name="unique_alert_change"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class CrawlerHit(models.Model):
+    """A request by an AI agent, imported from the site's access logs."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="crawler_hits")
+    time = models.DateTimeField()
+    agent = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=16)  # search, user, training
+    engine = models.CharField(max_length=50, blank=True)
+    path = models.TextField()
+    artifact = models.CharField(max_length=32)
+    status = models.PositiveIntegerField()
+    bytes = models.PositiveBigIntegerField(default=0)
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-time"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "fingerprint"], name="unique_crawler_hit")
+        ]
+        indexes = [models.Index(fields=["brand", "agent", "time"])]
+
+    def __str__(self) -> str:
+        return f"{self.agent} {self.path} ({self.status})"

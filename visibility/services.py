@@ -1,0 +1,326 @@
+"""Writes of AI visibility: engines, prompt sets and their schedules, runs and their answers.
+
+Admin, API, CLI and tasks all call these. Runs are resumable: an answer is one row per
+(run, engine, prompt, repetition), so a retried or restarted task asks only what is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from kb.models import Brand
+from kb.services.permissions import require
+from visibility.analysis import analyse
+from visibility.engines import EngineReply, engine_ask
+from visibility.models import Answer, Engine, Prompt, PromptSet, Run
+from visibility.secrets import secret_encrypt
+from visibility.tracking import fact_claims, tracked_brand, tracked_competitors
+
+logger = logging.getLogger(__name__)
+RUN_TASK = "visibility.run_prompt_set"
+Progress = Callable[[int], None]
+
+
+class VisibilityError(Exception):
+    """A request the product cannot carry out, said in plain words."""
+
+
+# --- engines --------------------------------------------------------------------------------
+
+
+def engine_save(
+    *,
+    brand: Brand,
+    name: str,
+    base_url: str,
+    model: str,
+    api_key: str | None = None,
+    api_key_env: str = "",
+    user=None,
+    **fields,
+) -> Engine:
+    """Create or update an engine by name. ``api_key`` None keeps the stored key."""
+    require(user, brand, "admin")
+    engine = Engine.objects.filter(brand=brand, name=name).first() or Engine(brand=brand, name=name)
+    engine.base_url, engine.model, engine.api_key_env = base_url, model, api_key_env
+    for field, value in fields.items():
+        setattr(engine, field, value)
+    if api_key is not None:
+        engine.api_key_encrypted = secret_encrypt(api_key)
+    engine.full_clean()
+    engine.save()
+    return engine
+
+
+# --- prompt sets and their beat schedule ------------------------------------------------------
+
+
+def crontab_parts(line: str) -> dict[str, str]:
+    parts = line.split()
+    if len(parts) != 5:
+        raise VisibilityError(
+            f"The schedule {line!r} is not a crontab line: give 5 fields "
+            "(minute hour day-of-month month day-of-week), e.g. '0 6 * * *'."
+        )
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    return {
+        "minute": minute,
+        "hour": hour,
+        "day_of_month": day_of_month,
+        "month_of_year": month_of_year,
+        "day_of_week": day_of_week,
+    }
+
+
+def schedule_name(prompt_set: PromptSet) -> str:
+    return f"visibility: {prompt_set.brand.slug} / {prompt_set.name} (#{prompt_set.pk})"
+
+
+@transaction.atomic
+def prompt_set_save(
+    *,
+    brand: Brand,
+    name: str,
+    language: str,
+    prompts: Iterable[str] | None = None,
+    competitors: list[dict] | None = None,
+    repetitions: int = 3,
+    schedule: str = "0 6 * * *",
+    enabled: bool = True,
+    user=None,
+) -> PromptSet:
+    """Create or update a prompt set and its django-celery-beat schedule."""
+    require(user, brand, "edit")
+    if language not in brand.languages:
+        raise VisibilityError(
+            f"{language!r} is not one of {brand}'s languages ({', '.join(brand.languages)})."
+        )
+    crontab_parts(schedule)
+    prompt_set, _ = PromptSet.objects.update_or_create(
+        brand=brand,
+        name=name,
+        defaults={
+            "language": language,
+            "repetitions": repetitions,
+            "schedule": schedule,
+            "enabled": enabled,
+            **({"competitors": competitors} if competitors is not None else {}),
+        },
+    )
+    if prompts is not None:
+        texts = [t.strip() for t in prompts if t.strip()]
+        prompt_set.prompts.exclude(text__in=texts).delete()
+        for order, text in enumerate(texts):
+            Prompt.objects.update_or_create(
+                prompt_set=prompt_set, text=text, defaults={"order": order}
+            )
+    prompt_set_schedule_sync(prompt_set=prompt_set)
+    return prompt_set
+
+
+def prompt_set_schedule_sync(*, prompt_set: PromptSet) -> PeriodicTask:
+    """The beat entry that runs this prompt set: stored as data, visible in the admin."""
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        **crontab_parts(prompt_set.schedule), timezone="UTC"
+    )
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=schedule_name(prompt_set),
+        defaults={
+            "task": RUN_TASK,
+            "crontab": crontab,
+            "interval": None,
+            "args": f"[{prompt_set.pk}]",
+            "enabled": prompt_set.enabled,
+            "description": f"Ask {prompt_set}'s questions to every enabled engine of "
+            f"{prompt_set.brand}.",
+        },
+    )
+    return task
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def run_start(
+    *,
+    prompt_set: PromptSet,
+    engines: Iterable[Engine] | None = None,
+    trigger: str = "manual",
+    user=None,
+    queue: bool = True,
+) -> Run:
+    """Record a run and (with ``queue``) queue one task per engine once it is committed."""
+    require(user, prompt_set.brand, "edit")
+    chosen = list(engines if engines is not None else prompt_set.brand.engines.filter(enabled=True))
+    if not chosen:
+        raise VisibilityError(f"{prompt_set.brand} has no enabled engine to ask.")
+    prompts = prompt_set.prompts.count()
+    if not prompts:
+        raise VisibilityError(f"{prompt_set} has no questions.")
+    with transaction.atomic():
+        run = Run.objects.create(
+            brand=prompt_set.brand,
+            prompt_set=prompt_set,
+            trigger=trigger,
+            requested_by=user,
+            expected=prompts * len(chosen) * prompt_set.repetitions,
+            started_at=timezone.now(),
+        )
+        run.engines.set(chosen)
+        if queue:
+            from visibility.tasks import run_engine
+
+            for engine in chosen:
+                transaction.on_commit(functools.partial(run_engine.delay, run.pk, engine.pk))
+    return run
+
+
+def run_engine_execute(*, run_id: int, engine_id: int, progress: Progress | None = None) -> int:
+    """Ask every missing (prompt, repetition) of one engine in a run; return how many were new.
+
+    Safe to repeat: slots already answered are skipped, and a slot answered concurrently
+    is left to whoever wrote it first.
+    """
+    run = Run.objects.select_related("brand", "prompt_set").get(pk=run_id)
+    engine = Engine.objects.get(pk=engine_id, brand=run.brand)
+    brand, prompt_set = run.brand, run.prompt_set
+    tracked, competitors, facts = (
+        tracked_brand(brand),
+        tracked_competitors(prompt_set),
+        fact_claims(brand),
+    )
+    done = set(Answer.objects.filter(run=run, engine=engine).values_list("prompt_id", "repetition"))
+    asked = 0
+    for prompt in prompt_set.prompts.all():
+        for repetition in range(prompt_set.repetitions):
+            if (prompt.pk, repetition) in done:
+                continue
+            reply = engine_ask(engine, prompt.text)
+            answer = answer_from_reply(run, engine, prompt, repetition, reply)
+            if reply.ok:
+                result = analyse(reply.content, reply.citations, tracked, competitors, facts)
+                answer_apply_analysis(answer, result.as_dict())
+            try:
+                with transaction.atomic():
+                    answer.save()
+            except IntegrityError:
+                continue  # another worker answered this slot
+            asked += 1
+            if progress:
+                progress(1)
+    run_finish_if_complete(run_id=run.pk)
+    return asked
+
+
+def answer_from_reply(
+    run: Run, engine: Engine, prompt: Prompt, repetition: int, reply: EngineReply
+) -> Answer:
+    return Answer(
+        run=run,
+        engine=engine,
+        prompt=prompt,
+        repetition=repetition,
+        language=run.prompt_set.language,
+        asked_at=timezone.now(),
+        ok=reply.ok,
+        error=reply.error,
+        content=reply.content,
+        citations=reply.citations,
+        response=reply.response,
+        latency_ms=reply.latency_ms,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost=reply.cost or Decimal(0),
+    )
+
+
+def answer_apply_analysis(answer: Answer, analysis: dict) -> None:
+    answer.analysis = analysis
+    answer.mentioned = analysis["mentioned"]
+    answer.cited = analysis["cited"]
+    answer.position = analysis["position"]
+    answer.first_mention = analysis["first_mention"]
+    answer.competitors = analysis["competitors_mentioned"]
+    answer.misstatements = analysis["misstatements"]
+
+
+def answers_reanalyse(*, brand: Brand, answers=None) -> int:
+    """Analyse stored answers again (after the brand's names, competitors or facts changed)."""
+    tracked, facts = tracked_brand(brand), fact_claims(brand)
+    count = 0
+    queryset = answers if answers is not None else Answer.objects.filter(run__brand=brand, ok=True)
+    for answer in queryset.select_related("run__prompt_set").iterator():
+        competitors = tracked_competitors(answer.run.prompt_set)
+        result = analyse(answer.content, answer.citations, tracked, competitors, facts)
+        answer_apply_analysis(answer, result.as_dict())
+        answer.save()
+        count += 1
+    return count
+
+
+def run_finish_if_complete(*, run_id: int) -> Run:
+    """Close the run once every slot has an answer (or an error); then look for alerts."""
+    from visibility.alerts import alerts_detect
+
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.state != Run.State.RUNNING:
+            return run
+        answers = Answer.objects.filter(run=run)
+        if answers.count() < run.expected:
+            return run
+        failed = answers.filter(ok=False).count()
+        run.state = (
+            Run.State.FAILED
+            if failed == run.expected
+            else Run.State.PARTIAL
+            if failed
+            else Run.State.DONE
+        )
+        run.finished_at = timezone.now()
+        run.save(update_fields=["state", "finished_at"])
+        alerts_detect(run=run)
+    return run
+
+
+def visibility_run(
+    *,
+    brand: Brand,
+    engine_names: Iterable[str] | None = None,
+    trigger: str = "cli",
+    user=None,
+    progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> list[Run]:
+    """Run every enabled prompt set of the brand now, in this process (the CLI)."""
+    engines = brand.engines.filter(enabled=True)
+    if engine_names:
+        names = list(engine_names)
+        engines = brand.engines.filter(name__in=names)
+        missing = sorted(set(names) - set(engines.values_list("name", flat=True)))
+        if missing:
+            known = ", ".join(brand.engines.values_list("name", flat=True)) or "none"
+            raise VisibilityError(
+                f"{brand} has no engine named {', '.join(missing)} (has: {known})."
+            )
+    engines = list(engines)
+    prompt_sets = list(brand.prompt_sets.filter(enabled=True))
+    if not prompt_sets:
+        raise VisibilityError(f"{brand} has no enabled prompt set.")
+    runs = [
+        run_start(prompt_set=ps, engines=engines, trigger=trigger, user=user, queue=False)
+        for ps in prompt_sets
+    ]
+    if on_plan:
+        on_plan(sum(run.expected for run in runs))
+    for run in runs:
+        for engine in engines:
+            run_engine_execute(run_id=run.pk, engine_id=engine.pk, progress=progress)
+    return [Run.objects.get(pk=run.pk) for run in runs]

@@ -1,0 +1,45 @@
+"""Celery tasks of AI visibility. Each takes ids, re-reads what it needs, and is safe to retry."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from visibility.models import PromptSet, Run
+
+
+@shared_task(name="visibility.run_prompt_set", acks_late=True, ignore_result=True)
+def run_prompt_set(prompt_set_id: int) -> int | None:
+    """Beat: start a run of a prompt set over the brand's enabled engines."""
+    from visibility.services import VisibilityError, run_start
+
+    prompt_set = PromptSet.objects.select_related("brand").filter(pk=prompt_set_id).first()
+    if prompt_set is None or not prompt_set.enabled:
+        return None
+    try:
+        return run_start(prompt_set=prompt_set, trigger="schedule").pk
+    except VisibilityError:
+        return None
+
+
+@shared_task(
+    bind=True,
+    name="visibility.run_engine",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(ConnectionError,),
+    max_retries=3,
+)
+def run_engine(self, run_id: int, engine_id: int) -> int:
+    """Ask one engine everything a run still lacks from it (resumes after a crash)."""
+    from visibility.services import run_engine_execute
+
+    if not Run.objects.filter(pk=run_id, state=Run.State.RUNNING).exists():
+        return 0
+    return run_engine_execute(run_id=run_id, engine_id=engine_id)
+
+
+@shared_task(name="visibility.alert_email", acks_late=True, ignore_result=True)
+def alert_email(alert_id: int) -> bool:
+    from visibility.alerts import alert_email_send
+
+    return alert_email_send(alert_id=alert_id)
