@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DEMO_ENGINE_PORT ?= 8765
+DEMO_ENGINE_URL := http://127.0.0.1:$(DEMO_ENGINE_PORT)/v1
 
 .PHONY: install demo test lint format clean
 
@@ -21,14 +23,18 @@ SITE_DIR := var/site/westlake-leaf
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput -v 0
-	$(BIN)/python manage.py loaddemo
+	SOURCEBOOK_DEMO_ENGINE_URL=$(DEMO_ENGINE_URL) $(BIN)/python manage.py loaddemo
 	$(BIN)/python manage.py publish westlake-leaf --out $(SITE_DIR) --reason "make demo"
 	@echo ""
 	@echo "  Site:      http://$(HOST):$(PORT)/   (llms.txt, sitemap.xml, robots.txt, /zh-Hans/)"
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/"
 	@echo "  Login:     demo / sourcebook-demo  (brand admin of the demo brand)"
+	@echo "  AI visibility: http://$(HOST):$(PORT)/admin/visibility/  (demo engines: local, scripted,"
+	@echo "             on $(DEMO_ENGINE_URL); ask them again: .venv/bin/python manage.py visibility_run westlake-leaf)"
 	@echo ""
-	SOURCEBOOK_SERVE_SITE=$(SITE_DIR)/current $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python -m visibility.scripted_engine --demo --day 14 --port $(DEMO_ENGINE_PORT) & \
+	  trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
+	  SOURCEBOOK_SERVE_SITE=$(SITE_DIR)/current $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -185,6 +185,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_ROUTES = {
     "publishing.build_release": {"queue": "publishing"},
     "publishing.webhook_deliver": {"queue": "webhooks"},
+    # Asking engines is slow network waiting: its own queue keeps it from delaying publishes.
+    "visibility.run_engine": {"queue": "visibility"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -193,6 +195,10 @@ CELERY_BEAT_SCHEDULE = {
     "redispatch-pending-publish-requests": {
         "task": "publishing.redispatch_pending",
         "schedule": 60.0,
+    },
+    "resume-stalled-visibility-runs": {
+        "task": "visibility.resume_stalled_runs",
+        "schedule": 600.0,
     },
 }
 

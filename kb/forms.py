@@ -183,6 +183,7 @@ class EntityForm(forms.ModelForm):
         types = list(instance.types) if instance.pk else []
         self.fields["types_text"].initial = ", ".join(types)
         self.fields["version"].initial = instance.version
+        self.fields["brand"].label = "Belongs to"  # not schema.org's "brand" property
         self.fields["slug"].required = False
         self.fields["slug"].help_text = "Used in page URLs; left empty, it is made from the name."
         if not instance.pk or not self.brand:
@@ -227,7 +228,7 @@ class EntityForm(forms.ModelForm):
                     widget=widget,
                     help_text=help_text
                     if language == self.brand.default_language
-                    else ("Missing translation" if not initial else ""),
+                    else ("Missing translation" if not initial and by_language else ""),
                     initial=initial,
                 )
                 names.append(name)

@@ -200,7 +200,19 @@ def plain_comment(comment: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# Names whose words are acronyms or codes, spelled as people write them.
+LABELS = {
+    "sku": "SKU", "mpn": "MPN", "url": "URL", "gtin": "GTIN", "gtin8": "GTIN-8",
+    "gtin12": "GTIN-12", "gtin13": "GTIN-13", "gtin14": "GTIN-14", "isbn": "ISBN",
+    "iso6523Code": "ISO 6523 code", "naics": "NAICS code", "leiCode": "LEI code",
+    "vatID": "VAT ID", "taxID": "Tax ID", "duns": "DUNS number", "globalLocationNumber":
+    "Global Location Number (GLN)", "iataCode": "IATA code", "asin": "ASIN",
+}  # fmt: skip
+
+
 def label_words(name: str) -> str:
-    """``priceCurrency`` → ``Price currency``."""
+    """``priceCurrency`` → ``Price currency``; ``gtin13`` → ``GTIN-13``."""
+    if name in LABELS:
+        return LABELS[name]
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower()
     return words[:1].upper() + words[1:]

@@ -155,6 +155,14 @@ def test_change_form_is_generated_from_the_vocabulary(client, editor, product):
         "The Stock Keeping Unit (SKU), i.e. a merchant-specific identifier"
     )
     assert form.fields["p__sku"].help_text.endswith("(Product)")
+    assert form.fields["p__sku"].label == "SKU"
+    assert form.fields["p__description__zh-Hans"].help_text == ""  # nothing to translate yet
+    entity_update(
+        entity=product,
+        data={**product.data, "description": text("Pan-fired.")},
+        expected_version=product.version,
+    )
+    form = client.get(f"/admin/kb/entity/{product.pk}/change/").context["adminform"].form
     assert form.fields["p__description__zh-Hans"].help_text == "Missing translation"
     # A reference is a search-as-you-type picker that shows only the chosen entity.
     picker = form["p__brand"]

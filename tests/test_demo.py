@@ -45,19 +45,41 @@ def test_loaddemo_loads_a_realistic_bilingual_brand():
 
 
 def test_loaddemo_twice_changes_nothing():
-    call_command("loaddemo", stdout=StringIO())
+    call_command("loaddemo", "--visibility-days", "0", stdout=StringIO())
     counts = (Entity.objects.count(), Fact.objects.count(), FAQ.objects.count())
     versions = sorted(Entity.objects.values_list("version", flat=True))
     out = StringIO()
-    call_command("loaddemo", stdout=out)
+    call_command("loaddemo", "--visibility-days", "0", stdout=out)
     assert "(0 new, 0 updated)" in out.getvalue()
     assert (Entity.objects.count(), Fact.objects.count(), FAQ.objects.count()) == counts
     assert sorted(Entity.objects.values_list("version", flat=True)) == versions
 
 
 def test_demo_graph_survives_import_and_export_unchanged():
-    call_command("loaddemo", stdout=StringIO())
+    call_command("loaddemo", "--visibility-days", "0", stdout=StringIO())
     source = json.loads((DEMO_DIR / "graph.jsonld").read_text(encoding="utf-8"))
     brand = Entity.objects.first().brand
     exported = brand_graph(brand=brand, state="published")
     assert canonical(exported) == canonical(source)
+
+
+def test_demo_ships_ai_visibility_with_a_labelled_local_engine_and_history():
+    from visibility.models import Engine, PromptSet, Run
+
+    out = StringIO()
+    call_command("loaddemo", stdout=out)
+    assert "2 demo engines, 2 prompt sets, 14 days of visibility history" in out.getvalue()
+    engines = Engine.objects.order_by("name")
+    assert [(e.name, e.is_demo, e.base_url) for e in engines] == [
+        ("Demo Chat (local, scripted)", True, "http://127.0.0.1:8765/v1"),
+        ("Demo Search (local, scripted)", True, "http://127.0.0.1:8765/v1"),
+    ]
+    assert sorted(PromptSet.objects.values_list("language", flat=True)) == ["en", "zh-Hans"]
+    assert Run.objects.filter(trigger="demo", state="done").count() == 28
+    # The scripted answers are deterministic, so is the demo's report.
+    report = StringIO()
+    call_command("visibility_report", "westlake-leaf", stdout=report)
+    rows = report.getvalue().splitlines()
+    assert rows[4].split()[4:6] == ["24.1", "224"]  # Demo Chat (local, scripted): score, answers
+    assert rows[5].split()[4:6] == ["48.8", "224"]  # Demo Search
+    assert rows[7].split()[:3] == ["All", "36.6", "448"]

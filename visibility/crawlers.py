@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Count, Max, Min
@@ -40,7 +40,7 @@ class AccessLogImport:
 def hit_fingerprint(record: LogRecord) -> str:
     """The same request imported twice (overlapping log files) is stored once."""
     key = "\x1f".join(
-        [record.time.isoformat(), record.ip, record.method, record.path, str(record.status),
+        [record.time.astimezone(UTC).isoformat(), record.ip, record.method, record.path, str(record.status),
          str(record.bytes), record.user_agent]
     )  # fmt: skip
     return hashlib.sha256(key.encode()).hexdigest()

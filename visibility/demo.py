@@ -57,14 +57,15 @@ def visibility_demo_load(
         prompt_set_save(brand=brand, **{k: v for k, v in item.items()})
         for item in spec["prompt_sets"]
     ]
-    if not Run.objects.filter(brand=brand, trigger="demo").exists():
+    if days and not Run.objects.filter(brand=brand, trigger="demo").exists():
         demo_history(brand=brand, engines=engines, prompt_sets=prompt_sets, days=days,
                      progress=progress)  # fmt: skip
     # After the history, so its alerts are not mailed.
     AlertSettings.objects.update_or_create(
         brand=brand, defaults={"emails": "\n".join(spec["alerts"]["emails"])}
     )
-    return {"engines": len(engines), "prompt_sets": len(prompt_sets), "days": days}
+    days_kept = Run.objects.filter(brand=brand, trigger="demo").dates("started_at", "day").count()
+    return {"engines": len(engines), "prompt_sets": len(prompt_sets), "days": days_kept}
 
 
 def demo_history(*, brand, engines, prompt_sets, days, progress=None) -> None:

@@ -94,6 +94,8 @@ class Prompt(models.Model):
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
     text = models.TextField()
     order = models.PositiveIntegerField(default=0)
+    # A question taken out of the set is kept inactive, so its answers stay in the history.
+    active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["prompt_set", "order", "pk"]

@@ -9,18 +9,20 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from kb.models import Brand
 from kb.services.permissions import require
 from visibility.analysis import analyse
-from visibility.engines import EngineReply, engine_ask
+from visibility.engines import EngineReply, engine_ask, engine_client
 from visibility.models import Answer, Engine, Prompt, PromptSet, Run
-from visibility.secrets import secret_encrypt
+from visibility.secrets import SecretUnavailable, secret_encrypt
 from visibility.tracking import fact_claims, tracked_brand, tracked_competitors
 
 logger = logging.getLogger(__name__)
@@ -91,35 +93,44 @@ def prompt_set_save(
     language: str,
     prompts: Iterable[str] | None = None,
     competitors: list[dict] | None = None,
-    repetitions: int = 3,
-    schedule: str = "0 6 * * *",
-    enabled: bool = True,
+    repetitions: int | None = None,
+    schedule: str | None = None,
+    enabled: bool | None = None,
     user=None,
 ) -> PromptSet:
-    """Create or update a prompt set and its django-celery-beat schedule."""
+    """Create or update a prompt set and its django-celery-beat schedule.
+
+    On an update, what is not given (None) keeps its stored value.
+    """
     require(user, brand, "edit")
     if language not in brand.languages:
         raise VisibilityError(
             f"{language!r} is not one of {brand}'s languages ({', '.join(brand.languages)})."
         )
-    crontab_parts(schedule)
-    prompt_set, _ = PromptSet.objects.update_or_create(
-        brand=brand,
-        name=name,
-        defaults={
-            "language": language,
-            "repetitions": repetitions,
-            "schedule": schedule,
-            "enabled": enabled,
-            **({"competitors": competitors} if competitors is not None else {}),
-        },
+    if schedule is not None:
+        crontab_parts(schedule)
+    if repetitions is not None and not 1 <= repetitions <= 20:
+        raise VisibilityError(f"Repetitions must be between 1 and 20, not {repetitions}.")
+    given = {
+        "language": language,
+        "competitors": competitors,
+        "repetitions": repetitions,
+        "schedule": schedule,
+        "enabled": enabled,
+    }
+    prompt_set = PromptSet.objects.filter(brand=brand, name=name).first() or PromptSet(
+        brand=brand, name=name
     )
+    for field, value in given.items():
+        if value is not None:
+            setattr(prompt_set, field, value)
+    prompt_set.save()
     if prompts is not None:
         texts = [t.strip() for t in prompts if t.strip()]
-        prompt_set.prompts.exclude(text__in=texts).delete()
+        prompt_set.prompts.exclude(text__in=texts).update(active=False)
         for order, text in enumerate(texts):
             Prompt.objects.update_or_create(
-                prompt_set=prompt_set, text=text, defaults={"order": order}
+                prompt_set=prompt_set, text=text, defaults={"order": order, "active": True}
             )
     prompt_set_schedule_sync(prompt_set=prompt_set)
     return prompt_set
@@ -161,7 +172,7 @@ def run_start(
     chosen = list(engines if engines is not None else prompt_set.brand.engines.filter(enabled=True))
     if not chosen:
         raise VisibilityError(f"{prompt_set.brand} has no enabled engine to ask.")
-    prompts = prompt_set.prompts.count()
+    prompts = prompt_set.prompts.filter(active=True).count()
     if not prompts:
         raise VisibilityError(f"{prompt_set} has no questions.")
     with transaction.atomic():
@@ -178,7 +189,9 @@ def run_start(
             from visibility.tasks import run_engine
 
             for engine in chosen:
-                transaction.on_commit(functools.partial(run_engine.delay, run.pk, engine.pk))
+                transaction.on_commit(
+                    functools.partial(run_engine.delay, run.pk, engine.pk), robust=True
+                )
     return run
 
 
@@ -198,11 +211,15 @@ def run_engine_execute(*, run_id: int, engine_id: int, progress: Progress | None
     )
     done = set(Answer.objects.filter(run=run, engine=engine).values_list("prompt_id", "repetition"))
     asked = 0
-    for prompt in prompt_set.prompts.all():
+    try:
+        client = engine_client(engine)  # one connection pool for the whole run
+    except SecretUnavailable:
+        client = None  # engine_ask reports it on every answer
+    for prompt in prompt_set.prompts.filter(active=True):
         for repetition in range(prompt_set.repetitions):
             if (prompt.pk, repetition) in done:
                 continue
-            reply = engine_ask(engine, prompt.text)
+            reply = engine_ask(engine, prompt.text, client=client)
             answer = answer_from_reply(run, engine, prompt, repetition, reply)
             if reply.ok:
                 result = analyse(reply.content, reply.citations, tracked, competitors, facts)
@@ -263,6 +280,33 @@ def answers_reanalyse(*, brand: Brand, answers=None) -> int:
         answer.save()
         count += 1
     return count
+
+
+def runs_resume_stalled(*, quiet_for: timedelta = timedelta(minutes=30)) -> int:
+    """Queue again the engines of runs with no new answer for a while (broker down, worker lost).
+
+    Safe: an engine's task asks only the slots still missing.
+    """
+    from visibility.tasks import run_engine
+
+    cutoff = timezone.now() - quiet_for
+    queued = 0
+    for run in Run.objects.filter(state=Run.State.RUNNING, started_at__lt=cutoff):
+        last = run.answers.aggregate(last=Max("asked_at"))["last"]
+        if last is not None and last >= cutoff:
+            continue
+        answered = dict(
+            run.answers.values_list("engine_id")
+            .annotate(n=Count("pk"))
+            .values_list("engine_id", "n")
+        )
+        per_engine = run.expected // max(run.engines.count(), 1)
+        for engine_id in run.engines.values_list("pk", flat=True):
+            if answered.get(engine_id, 0) < per_engine:
+                run_engine.delay(run.pk, engine_id)
+                queued += 1
+        run_finish_if_complete(run_id=run.pk)
+    return queued
 
 
 def run_finish_if_complete(*, run_id: int) -> Run:

@@ -38,6 +38,14 @@ def run_engine(self, run_id: int, engine_id: int) -> int:
     return run_engine_execute(run_id=run_id, engine_id=engine_id)
 
 
+@shared_task(name="visibility.resume_stalled_runs", acks_late=True, ignore_result=True)
+def resume_stalled_runs() -> int:
+    """Beat, every 10 minutes: runs whose tasks were lost are picked up again."""
+    from visibility.services import runs_resume_stalled
+
+    return runs_resume_stalled()
+
+
 @shared_task(name="visibility.alert_email", acks_late=True, ignore_result=True)
 def alert_email(alert_id: int) -> bool:
     from visibility.alerts import alert_email_send

@@ -252,7 +252,7 @@ def property_rows(site: SiteContent, node: dict, language: str) -> list[dict]:
             continue
         values = display_values(site, value, language)
         if values:
-            english = vocabulary.label_words(key).capitalize()
+            english = vocabulary.label_words(key)
             rows.append({"label": property_label(language, key, english), "values": values})
     return rows
 

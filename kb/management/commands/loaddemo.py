@@ -9,7 +9,16 @@ from kb.demo_brand import DEMO_PASSWORD, DEMO_USERNAME, demo_load
 class Command(BaseCommand):
     help = "Load (or refresh) the demo brand, publish it, and create the demo login."
 
-    def handle(self, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--visibility-days",
+            type=int,
+            default=None,
+            help="Days of AI-visibility history to create for the demo engines (default 14; "
+            "0 for none). Created once: an existing history is kept.",
+        )
+
+    def handle(self, visibility_days, **options):
         bar = tqdm(desc="Loading the demo brand", unit="entity", file=sys.stderr, disable=None)
         try:
             summary = demo_load(progress=bar.update, on_plan=lambda n: setattr(bar, "total", n))
@@ -20,14 +29,18 @@ class Command(BaseCommand):
 
         with tqdm(desc="Asking the demo engines", unit="answer", file=sys.stderr,
                   disable=None) as bar:  # fmt: skip
-            visibility = visibility_demo_load(brand=brand, progress=bar.update)
+            visibility = visibility_demo_load(
+                brand=brand,
+                days=DEMO_DAYS if visibility_days is None else visibility_days,
+                progress=bar.update,
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo brand {brand.slug!r} ({brand.name}): {result.total} entities "
                 f"({len(result.created)} new, {len(result.updated)} updated), "
                 f"{summary['facts']} facts, {summary['faqs']} FAQs, all published; "
                 f"{visibility['engines']} demo engines, {visibility['prompt_sets']} prompt sets, "
-                f"{DEMO_DAYS} days of visibility history. "
+                f"{visibility['days']} days of visibility history. "
                 f"Login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
             )
         )

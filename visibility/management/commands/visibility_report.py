@@ -45,7 +45,8 @@ class Command(BaseCommand):
                 f"${m['cost_usd']:.4f}",
             ])  # fmt: skip
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-        self.stdout.write(f"AI visibility of {brand}, last {days} days, by {by}:\n")
+        self.stdout.write(f"AI visibility of {brand}, last {days} days, by {by}:")
+        self.stdout.write("")
         for index, row in enumerate(table):
             cells = [row[0].ljust(widths[0])] + [
                 c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
