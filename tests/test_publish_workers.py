@@ -125,7 +125,7 @@ def stop(process: subprocess.Popen | None) -> None:
 class Worker:
     """``celery -A config worker`` (solo pool: one process, so SIGKILL leaves no children)."""
 
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, queues: str = QUEUES):
         self.log = log
         self.handle = log.open("w")
         self.process = subprocess.Popen(
@@ -138,7 +138,7 @@ class Worker:
                 "worker",
                 "--pool=solo",
                 "-Q",
-                QUEUES,
+                queues,
                 "-n",
                 f"publish-test-{uuid.uuid4().hex[:8]}@%h",
                 "--without-gossip",

@@ -46,7 +46,14 @@ def resume_stalled_runs() -> int:
     return runs_resume_stalled()
 
 
-@shared_task(name="visibility.alert_email", acks_late=True, ignore_result=True)
+@shared_task(
+    name="visibility.alert_email",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),  # the mail server is down or refused: try again later
+    retry_backoff=60,
+    max_retries=5,
+)
 def alert_email(alert_id: int) -> bool:
     from visibility.alerts import alert_email_send
 
