@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kb.api import views as kb
 from publishing import api as publishing
+from visibility import api as visibility
 
 brand = "brands/<slug:slug>"
 
@@ -69,5 +70,41 @@ urlpatterns = [
     ),
     path(f"v1/{brand}/webhooks/", publishing.WebhookList.as_view(), name="api-webhooks"),
     path(f"v1/{brand}/webhooks/<int:pk>/", publishing.WebhookDetail.as_view(), name="api-webhook"),
+    path(f"v1/{brand}/visibility/runs/", visibility.RunList.as_view(), name="api-visibility-runs"),
+    path(
+        f"v1/{brand}/visibility/runs/<int:pk>/",
+        visibility.RunDetail.as_view(),
+        name="api-visibility-run",
+    ),
+    path(
+        f"v1/{brand}/visibility/runs/<int:pk>/answers/",
+        visibility.RunAnswers.as_view(),
+        name="api-visibility-run-answers",
+    ),
+    path(
+        f"v1/{brand}/visibility/metrics/",
+        visibility.MetricsReport.as_view(),
+        name="api-visibility-metrics",
+    ),
+    path(
+        f"v1/{brand}/visibility/metrics/series/",
+        visibility.MetricsSeries.as_view(),
+        name="api-visibility-series",
+    ),
+    path(
+        f"v1/{brand}/visibility/metrics/series.csv",
+        visibility.MetricsSeriesCsv.as_view(),
+        name="api-visibility-series-csv",
+    ),
+    path(
+        f"v1/{brand}/visibility/alerts/",
+        visibility.AlertList.as_view(),
+        name="api-visibility-alerts",
+    ),
+    path(
+        f"v1/{brand}/visibility/crawlers/",
+        visibility.CrawlerList.as_view(),
+        name="api-visibility-crawlers",
+    ),
     re_path(r"", kb.NoEndpoint.as_view(), name="api-no-endpoint"),
 ]

@@ -26,6 +26,7 @@ from kb.services.tokens import api_token_create, api_token_revoke, token_hash
 from kb.services.workflow import object_publish
 from publishing.models import Deployment, PublishRequest, Release, Target
 from publishing.services import brand_build, publish_request_create
+from visibility.models import Engine, Prompt, PromptSet, Run
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +83,15 @@ def content(brand, tmp_path, prefix: str, releases: int = 1) -> dict:
         request = publish_request_create(brand=brand, reason=f"release {number}", dispatch=False)
         [release] = brand_build(brand=brand)
         assert (release.number, release.state) == (number, Release.State.DEPLOYED)
+    Engine.objects.create(brand=brand, name="Engine", base_url="http://127.0.0.1:9/v1", model="m")
+    prompt_set = PromptSet.objects.create(brand=brand, name="Buyers", language="en")
+    Prompt.objects.create(prompt_set=prompt_set, text="Which tea?")
+    run = Run.objects.create(
+        brand=brand, prompt_set=prompt_set, started_at=release.created_at, expected=3
+    )
     return {
+        "run": run.pk,
+        "prompt_set": prompt_set.pk,
         "slug": brand.slug,
         "entity": org.uuid,
         "spare": spare.uuid,
@@ -168,6 +177,15 @@ CALLS = [
     call("webhook", "GET", "webhooks/{hook}/", "publish", 200, objects=("hook",)),
     call("webhook update", "PUT", "webhooks/{hook}/", "publish", 200, body=HOOK, objects=("hook",)),
     call("webhook delete", "DELETE", "webhooks/{hook}/", "publish", 204, objects=("hook",)),
+    call("visibility runs", "GET", "visibility/runs/", "read", 200),
+    call("visibility run start", "POST", "visibility/runs/", "write", 202, body={"prompt_set": "<prompt_set>"}),
+    call("visibility run", "GET", "visibility/runs/{run}/", "read", 200, objects=("run",)),
+    call("visibility answers", "GET", "visibility/runs/{run}/answers/", "read", 200, objects=("run",)),
+    call("visibility metrics", "GET", "visibility/metrics/", "read", 200),
+    call("visibility series", "GET", "visibility/metrics/series/", "read", 200),
+    call("visibility series .csv", "GET", "visibility/metrics/series.csv", "read", 200),
+    call("visibility alerts", "GET", "visibility/alerts/", "read", 200),
+    call("visibility crawlers", "GET", "visibility/crawlers/", "read", 200),
 ]  # fmt: skip
 
 
@@ -180,6 +198,7 @@ PLACEHOLDERS = {
     "{hook}": "<int:pk>",
     "{request}": "<int:pk>",
     "{release}": "<int:number>",
+    "{run}": "<int:pk>",
     "{artifact}": "<path:path>",
 }
 
@@ -203,7 +222,7 @@ def test_the_matrix_covers_every_operation():
             route = route.replace(placeholder, converter)
         covered.add((route, c.method))
     assert operations == covered
-    assert len(operations) == 33
+    assert len(operations) == 42
 
 
 @dataclass
@@ -267,7 +286,9 @@ def client_for(cred: Credential) -> Client:
 
 def send(client: Client, c: Call, values: dict):
     headers = {"If-Match": c.if_match} if c.if_match else {}
-    body = json.dumps(c.body).replace("<entity>", str(values["entity"])) if c.body else ""
+    body = json.dumps(c.body) if c.body else ""
+    for key, value in values.items():
+        body = body.replace(f"<{key}>", str(value))
     return client.generic(
         c.method, c.path.format(**values), body, content_type=c.content_type, headers=headers
     )
@@ -301,6 +322,7 @@ def fingerprint() -> tuple:
         PublishRequest.objects.count(),
         Release.objects.count(),
         Deployment.objects.count(),
+        Run.objects.count(),
     )
 
 
@@ -407,7 +429,7 @@ def test_objects_of_another_brand_are_not_found(c, brand, other_brand, tmp_path)
     _, raw = api_token_create(brand=brand, scopes=list(ALL_SCOPES))
     client = Client(headers={"Authorization": f"Bearer {raw}"})
     missing = {"entity": "00000000-0000-4000-8000-000000000000", "release": 999, "request": 999999,
-               "fact": 999999, "faq": 999999, "hook": 999999}  # fmt: skip
+               "fact": 999999, "faq": 999999, "hook": 999999, "run": 999999}  # fmt: skip
     missing["spare"] = missing["entity"]
     before = fingerprint()
     foreign = send(client, c, {**ours, **{k: theirs[k] for k in c.objects}})

@@ -60,6 +60,11 @@ def known_values(brand, tmp_path) -> dict[str, dict[str, list]]:
         config={"url": "https://93.184.215.14/hook", "events": ["release.deployed"]},
         secret="whsec_c2VjcmV0",
     )  # fmt: skip
+    from visibility.demo import visibility_demo_load
+    from visibility.models import Run
+
+    visibility_demo_load(brand=brand, days=2)
+    runs = list(Run.objects.filter(brand=brand).values_list("pk", flat=True)[:4])
     entities = [str(u) for u in Entity.objects.filter(brand=brand).values_list("uuid", flat=True)]
     return {
         "entity_id": {"entities": entities[:6]},
@@ -70,6 +75,7 @@ def known_values(brand, tmp_path) -> dict[str, dict[str, list]]:
                 PublishRequest.objects.filter(brand=brand).values_list("pk", flat=True)
             ),
             "webhooks": [hook.pk],
+            "runs": runs,
         },
         "number": {"releases": [release.number]},
         "path": {"artifacts": ["llms.txt", "zh-Hans/llms.txt", "robots.txt", "sitemap.xml"]},
@@ -146,7 +152,7 @@ def test_the_api_keeps_its_schema(tmp_path, caplog, monkeypatch):
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
 
-    assert len(operations) == 34
+    assert len(operations) == 43
     failures = [report for report in reports if report]
     assert not failures, "\n\n".join(failures)
     # The runs reached the endpoints: every read answered 200 to some generated request.
@@ -210,6 +216,13 @@ def test_successful_writes_keep_the_schema(tmp_path, caplog):
         request = call("POST", "publish/", 202, body={"reason": "schemathesis"})
         call("GET", "publish-requests/{id}/", 200, path_parameters={"id": request["id"]})
         call("POST", "releases/{number}/rollback/", 200, path_parameters={"number": 1})
+
+        from visibility.models import PromptSet
+
+        prompt_set = PromptSet.objects.filter(brand=brand).first().pk
+        started = call("POST", "visibility/runs/", 202, body={"prompt_set": prompt_set})
+        call("GET", "visibility/runs/{id}/", 200, path_parameters={"id": started["id"]})
+        call("GET", "visibility/runs/{id}/answers/", 200, path_parameters={"id": started["id"]})
 
         hook = {"name": "cms-2", "url": "https://93.184.215.14/cms", "events": ["release.deployed"]}
         made = {"id": call("POST", "webhooks/", 201, body=hook)["id"]}

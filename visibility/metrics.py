@@ -147,6 +147,8 @@ def metrics_by(*, brand, group: str | None = None, **filters) -> dict[str, Metri
     buckets: dict[str, list[AnswerFacts]] = defaultdict(list)
     for row in answers_for(brand=brand, **filters).values(*FIELDS).iterator():
         buckets[row[GROUPS[group]] if group else "all"].append(_facts(row))
+    if group is None:
+        return {"all": metrics_of(buckets["all"])}  # zeros when there is nothing yet
     return {key: metrics_of(rows) for key, rows in sorted(buckets.items())}
 
 

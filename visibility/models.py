@@ -117,7 +117,7 @@ class Run(models.Model):
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="runs")
     engines = models.ManyToManyField(Engine, related_name="runs")
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
-    trigger = models.CharField(max_length=16, default="manual")  # schedule, manual, cli, demo
+    trigger = models.CharField(max_length=16, default="manual")  # schedule, manual, cli, api, demo
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -28,6 +28,8 @@ from visibility.tracking import fact_claims, tracked_brand, tracked_competitors
 logger = logging.getLogger(__name__)
 RUN_TASK = "visibility.run_prompt_set"
 Progress = Callable[[int], None]
+# Request fields Sourcebook sets itself; the rest (temperature, max_tokens, …) are passed on.
+RESERVED_PARAMETERS = frozenset({"model", "messages", "stream", "n"})
 
 
 class VisibilityError(Exception):
@@ -50,6 +52,17 @@ def engine_save(
 ) -> Engine:
     """Create or update an engine by name. ``api_key`` None keeps the stored key."""
     require(user, brand, "admin")
+    parameters = fields.get("parameters")
+    if parameters is not None:
+        if not isinstance(parameters, dict):
+            raise VisibilityError(
+                'Engine parameters must be a JSON object, e.g. {"temperature": 0.7}.'
+            )
+        reserved = sorted(set(parameters) & RESERVED_PARAMETERS)
+        if reserved:
+            raise VisibilityError(
+                f"Engine parameters may not set {', '.join(reserved)}: Sourcebook sets those."
+            )
     engine = Engine.objects.filter(brand=brand, name=name).first() or Engine(brand=brand, name=name)
     engine.base_url, engine.model, engine.api_key_env = base_url, model, api_key_env
     for field, value in fields.items():
@@ -170,6 +183,9 @@ def run_start(
     """Record a run and (with ``queue``) queue one task per engine once it is committed."""
     require(user, prompt_set.brand, "edit")
     chosen = list(engines if engines is not None else prompt_set.brand.engines.filter(enabled=True))
+    foreign = [e.name for e in chosen if e.brand_id != prompt_set.brand_id]
+    if foreign:
+        raise VisibilityError(f"{', '.join(foreign)} belong(s) to another brand.")
     if not chosen:
         raise VisibilityError(f"{prompt_set.brand} has no enabled engine to ask.")
     prompts = prompt_set.prompts.filter(active=True).count()
@@ -334,6 +350,17 @@ def run_finish_if_complete(*, run_id: int) -> Run:
     return run
 
 
+def engines_named(*, brand: Brand, names: Iterable[str]) -> list[Engine]:
+    """The brand's engines by name (disabled ones too: naming one is asking for it)."""
+    names = list(dict.fromkeys(names))
+    found = {e.name: e for e in brand.engines.filter(name__in=names)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        known = ", ".join(brand.engines.values_list("name", flat=True)) or "none"
+        raise VisibilityError(f"{brand} has no engine named {', '.join(missing)} (has: {known}).")
+    return [found[n] for n in names]
+
+
 def visibility_run(
     *,
     brand: Brand,
@@ -344,17 +371,11 @@ def visibility_run(
     on_plan: Callable[[int], None] | None = None,
 ) -> list[Run]:
     """Run every enabled prompt set of the brand now, in this process (the CLI)."""
-    engines = brand.engines.filter(enabled=True)
-    if engine_names:
-        names = list(engine_names)
-        engines = brand.engines.filter(name__in=names)
-        missing = sorted(set(names) - set(engines.values_list("name", flat=True)))
-        if missing:
-            known = ", ".join(brand.engines.values_list("name", flat=True)) or "none"
-            raise VisibilityError(
-                f"{brand} has no engine named {', '.join(missing)} (has: {known})."
-            )
-    engines = list(engines)
+    engines = (
+        engines_named(brand=brand, names=engine_names)
+        if engine_names
+        else list(brand.engines.filter(enabled=True))
+    )
     prompt_sets = list(brand.prompt_sets.filter(enabled=True))
     if not prompt_sets:
         raise VisibilityError(f"{brand} has no enabled prompt set.")

@@ -1,0 +1,323 @@
+"""AI visibility over the API: runs and their answers, metrics and their series (JSON, CSV),
+alerts and AI-crawler visits of one brand. Reads need the read scope; starting a run, write."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from kb.api.base import ApiView
+from kb.api.problems import Conflict, ParameterError
+from kb.api.serializers import ProblemSerializer
+from kb.api.views import PROBLEM_JSON, PROBLEMS, READ_PROBLEMS, SLUG, Pagination
+from visibility.api_serializers import (
+    AlertPageSerializer,
+    AlertSerializer,
+    AnswerPageSerializer,
+    AnswerQuerySerializer,
+    AnswerSerializer,
+    CrawlerSerializer,
+    MetricsQuerySerializer,
+    MetricsReportSerializer,
+    RunPageSerializer,
+    RunSerializer,
+    RunStartSerializer,
+    SeriesQuerySerializer,
+    SeriesRowSerializer,
+    SeriesSerializer,
+)
+from visibility.crawlers import crawler_summary
+from visibility.metrics import (
+    SCORE_FORMULA,
+    SCORE_LEGEND,
+    metrics_by,
+    metrics_of,
+    metrics_rows,
+    metrics_series,
+)
+from visibility.models import Alert, Answer, PromptSet, Run
+from visibility.services import VisibilityError, engines_named, run_start
+
+TAGS = ["visibility"]
+PAGE_PARAMS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
+PAGE_QUERY = frozenset({"page", "page_size"})
+RUN_PROBLEMS = {
+    **PROBLEMS,
+    (409, PROBLEM_JSON): OpenApiResponse(
+        ProblemSerializer,
+        description="The run cannot start (no enabled engine, no questions): says why.",
+    ),
+    (415, PROBLEM_JSON): OpenApiResponse(ProblemSerializer, description="Send JSON."),
+}
+CSV_COLUMNS = list(SeriesRowSerializer().fields)
+CSV_UNSAFE = ("=", "+", "-", "@", "\t", "\r")
+
+
+def parameters(view: ApiView, serializer_class) -> dict:
+    """The query parameters, validated by ``serializer_class``; a 400 naming each bad one."""
+    query = serializer_class(data=view.request.query_params.dict())
+    if not query.is_valid():
+        raise ParameterError(query.errors)
+    return query.validated_data
+
+
+def runs_with_counts(brand):
+    return (
+        Run.objects.filter(brand=brand)
+        .select_related("prompt_set")
+        .prefetch_related("engines")
+        .annotate(
+            answered=Count("answers", filter=Q(answers__ok=True)),
+            failed=Count("answers", filter=Q(answers__ok=False)),
+        )
+    )
+
+
+def brand_run(brand, pk) -> Run:
+    run = runs_with_counts(brand).filter(pk=pk).first()
+    if run is None:
+        raise exceptions.NotFound("No such run in this brand.")
+    return run
+
+
+# --- runs and answers ------------------------------------------------------------------------
+
+
+class RunList(ApiView):
+    query_params = PAGE_QUERY
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        parameters=[SLUG, *PAGE_PARAMS],
+        responses={200: RunPageSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+        operation_id="v1_brands_visibility_runs_list",
+    )
+    def get(self, request, slug):
+        """The brand's runs, newest first, with how many answers came back and failed."""
+        access = self.access(slug, "read")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            runs_with_counts(access.brand).order_by("-started_at", "-pk"), request, view=self
+        )
+        return self.conditional(paginator.page_data(RunSerializer(page, many=True).data))
+
+    @extend_schema(
+        parameters=[SLUG],
+        request=RunStartSerializer,
+        responses={202: RunSerializer, **RUN_PROBLEMS},
+        tags=TAGS,
+    )
+    def post(self, request, slug):
+        """Start a run of a prompt set (write scope); follow it at the returned Location."""
+        access = self.access(slug, "write")
+        payload = RunStartSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        prompt_set = PromptSet.objects.filter(
+            brand=access.brand, pk=payload.validated_data["prompt_set"]
+        ).first()
+        if prompt_set is None:
+            raise exceptions.NotFound("No such prompt set in this brand.")
+        engines = None
+        if "engines" in payload.validated_data:
+            try:
+                engines = engines_named(brand=access.brand, names=payload.validated_data["engines"])
+            except VisibilityError as error:
+                raise serializers.ValidationError({"engines": [str(error)]}) from None
+        try:
+            run = run_start(prompt_set=prompt_set, engines=engines, trigger="api", user=access.user)
+        except VisibilityError as error:
+            raise Conflict(str(error)) from None
+        return Response(
+            RunSerializer(brand_run(access.brand, run.pk)).data,  # in-process it may be done
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("api-visibility-run", args=[slug, run.pk])},
+        )
+
+
+class RunDetail(ApiView):
+    @extend_schema(parameters=[SLUG], responses={200: RunSerializer, **READ_PROBLEMS}, tags=TAGS)
+    def get(self, request, slug, pk):
+        """One run: running, done, partial (some answers failed) or failed."""
+        access = self.access(slug, "read")
+        return self.conditional(RunSerializer(brand_run(access.brand, pk)).data)
+
+
+class RunAnswers(ApiView):
+    query_params = PAGE_QUERY | frozenset(AnswerQuerySerializer().fields)
+
+    @extend_schema(
+        parameters=[SLUG, AnswerQuerySerializer, *PAGE_PARAMS],
+        responses={200: AnswerPageSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+        operation_id="v1_brands_visibility_runs_answers_list",
+    )
+    def get(self, request, slug, pk):
+        """The run's answers, raw and analysed, by engine, question and repetition."""
+        access = self.access(slug, "read")
+        run = brand_run(access.brand, pk)
+        filters = parameters(self, AnswerQuerySerializer)
+        answers = Answer.objects.filter(run=run).select_related("engine", "prompt")
+        if "engine" in filters:
+            answers = answers.filter(engine__name=filters["engine"])
+        for name in ("mentioned", "ok"):
+            if name in filters:
+                answers = answers.filter(**{name: filters[name]})
+        answers = answers.order_by("engine__name", "prompt__order", "prompt_id", "repetition")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(answers, request, view=self)
+        return self.conditional(paginator.page_data(AnswerSerializer(page, many=True).data))
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+class MetricsReport(ApiView):
+    query_params = frozenset(MetricsQuerySerializer().fields)
+
+    @extend_schema(
+        parameters=[SLUG, MetricsQuerySerializer],
+        responses={200: MetricsReportSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+    )
+    def get(self, request, slug):
+        """Visibility metrics per engine, prompt or language, and overall, with the score's
+        formula and 95 % Wilson intervals."""
+        access = self.access(slug, "read")
+        query = parameters(self, MetricsQuerySerializer)
+        period = {"since": query.get("since"), "until": query.get("until")}
+        groups = metrics_by(brand=access.brand, group=query["group"], **period)
+        overall = metrics_by(brand=access.brand, **period).get("all") or metrics_of([])
+        report = {
+            "formula": SCORE_FORMULA,
+            "legend": SCORE_LEGEND,
+            "group": query["group"],
+            **period,
+            "groups": {key: metrics.as_dict() for key, metrics in groups.items()},
+            "all": overall.as_dict(),
+        }
+        return self.conditional(MetricsReportSerializer(report).data)
+
+
+def series_rows(brand, query: dict) -> list[dict]:
+    series = metrics_series(
+        brand=brand, period=query["period"], engine=query.get("engine"),
+        since=query.get("since"), until=query.get("until"),
+    )  # fmt: skip
+    return SeriesRowSerializer(metrics_rows(series), many=True).data
+
+
+class MetricsSeries(ApiView):
+    query_params = frozenset(SeriesQuerySerializer().fields)
+
+    @extend_schema(
+        parameters=[SLUG, SeriesQuerySerializer],
+        responses={200: SeriesSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+    )
+    def get(self, request, slug):
+        """Metrics per engine and day (or ISO week), oldest first: the data of a trend chart."""
+        access = self.access(slug, "read")
+        query = parameters(self, SeriesQuerySerializer)
+        data = {
+            "period": query["period"],
+            "formula": SCORE_FORMULA,
+            "legend": SCORE_LEGEND,
+            "engine": query.get("engine"),
+            "since": query.get("since"),
+            "until": query.get("until"),
+            "series": series_rows(access.brand, query),
+        }
+        return self.conditional(SeriesSerializer(data).data)
+
+
+def csv_cell(value) -> object:
+    """A spreadsheet must not run a cell as a formula: text starting = + - @ gets a '."""
+    if isinstance(value, str) and value.startswith(CSV_UNSAFE):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row[column]) for column in columns])
+    return out.getvalue()
+
+
+class MetricsSeriesCsv(ApiView):
+    query_params = frozenset(SeriesQuerySerializer().fields)
+    any_accept = True
+
+    @extend_schema(
+        parameters=[SLUG, SeriesQuerySerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **READ_PROBLEMS},
+        tags=TAGS,
+        operation_id="v1_brands_visibility_metrics_series_csv_retrieve",
+        description="The series as CSV (a download), one line per engine and period, columns "
+        "as in the JSON series. Text cells starting with = + - @ are prefixed with '.",
+    )
+    def get(self, request, slug):
+        access = self.access(slug, "read")
+        query = parameters(self, SeriesQuerySerializer)
+        body = csv_text(series_rows(access.brand, query), CSV_COLUMNS)
+        etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:20] + '"'
+        if self.not_modified(etag, None):
+            return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        filename = f"{access.brand.slug}-visibility-{query['period']}.csv"
+        return HttpResponse(
+            body,
+            content_type="text/csv; charset=utf-8",
+            headers={"ETag": etag, "Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+
+# --- alerts and crawlers ---------------------------------------------------------------------
+
+
+class AlertList(ApiView):
+    query_params = PAGE_QUERY
+
+    @extend_schema(
+        parameters=[SLUG, *PAGE_PARAMS],
+        responses={200: AlertPageSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+        operation_id="v1_brands_visibility_alerts_list",
+    )
+    def get(self, request, slug):
+        """Lost mentions and new misstatements, newest first, each with its likely reasons."""
+        access = self.access(slug, "read")
+        alerts = (
+            Alert.objects.filter(brand=access.brand)
+            .select_related("engine", "prompt")
+            .order_by("-created_at", "-pk")
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(alerts, request, view=self)
+        return self.conditional(paginator.page_data(AlertSerializer(page, many=True).data))
+
+
+class CrawlerList(ApiView):
+    @extend_schema(
+        parameters=[SLUG],
+        responses={200: CrawlerSerializer(many=True), **READ_PROBLEMS},
+        tags=TAGS,
+        operation_id="v1_brands_visibility_crawlers_list",
+    )
+    def get(self, request, slug):
+        """AI agents seen in the imported access logs, most recently seen first."""
+        access = self.access(slug, "read")
+        rows = crawler_summary(brand=access.brand)
+        return self.conditional(CrawlerSerializer(rows, many=True).data)
