@@ -274,7 +274,7 @@ class AdminEntityForm(EntityForm):
 class EntityAdmin(WorkflowActions, BrandScopedAdmin):
     form = AdminEntityForm
     list_display = ["label", "primary_type", "brand", "status_display", "version", "updated_at"]
-    list_filter = ["brand", "primary_type", "status"]
+    list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "primary_type", "status"]
     search_fields = ["label", "iri", "slug"]
     readonly_fields = ["iri", "status_display", "links", "history", "checks"]
 
@@ -619,7 +619,7 @@ class FAQForm(MultilingualForm):
 class FactAdmin(StatementAdmin):
     form = FactForm
     list_display = ["key", "about", "value", "unit", "as_of", "source_link", "status_display"]
-    list_filter = ["brand", "status"]
+    list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "status"]
     search_fields = ["key", "value", "source_url"]
 
     @admin.display(description="Source")
@@ -631,7 +631,7 @@ class FactAdmin(StatementAdmin):
 class FAQAdmin(StatementAdmin):
     form = FAQForm
     list_display = ["key", "question_text", "about", "order", "status_display"]
-    list_filter = ["brand", "status"]
+    list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "status"]
     search_fields = ["key"]
 
     @admin.display(description="Question")
@@ -651,7 +651,7 @@ class RevisionAdmin(ReadOnlyBrandScopedAdmin):
         "go_live_at",
         "expire_at",
     ]
-    list_filter = ["brand", "content_type"]
+    list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "content_type"]
     search_fields = ["object_repr", "message"]
     readonly_fields = [
         "object_repr",
@@ -738,5 +738,5 @@ class RevisionAdmin(ReadOnlyBrandScopedAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyBrandScopedAdmin):
     list_display = ["timestamp", "action", "object_repr", "user", "brand"]
-    list_filter = ["brand", "action"]
+    list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "action"]
     readonly_fields = ["timestamp", "action", "object_repr", "user", "brand", "data"]

@@ -62,7 +62,7 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
     list_display = ("number", "brand", "state", "progress", "artifacts", "changed", "reason",
                     "created_by", "created_at", "deployed_at")  # fmt: skip
     list_display_links = ("number",)
-    list_filter = ("brand", "state")
+    list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "state")
     readonly_fields = ("brand", "number", "state", "progress", "reason", "created_by",
                        "created_at", "finished_at", "deployed_at", "summary", "error")  # fmt: skip
     exclude = ("progress_done", "progress_total", "rollback_of")
@@ -248,7 +248,7 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
 @admin.register(Target)
 class TargetAdmin(BrandScopedAdmin):
     list_display = ("name", "brand", "kind", "enabled", "last_deployment")
-    list_filter = ("brand", "kind", "enabled")
+    list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "kind", "enabled")
 
     @admin.display(description="last deployment")
     def last_deployment(self, obj):
@@ -267,7 +267,7 @@ class SiteSettingsAdmin(BrandScopedAdmin):
 class PublishRequestAdmin(BrandScopedAdmin):
     list_display = ("pk", "brand", "state", "source", "reason", "requested_by", "created_at",
                     "dispatched_at", "release")  # fmt: skip
-    list_filter = ("brand", "state", "source")
+    list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "state", "source")
     readonly_fields = [f.name for f in PublishRequest._meta.fields]
 
     def has_add_permission(self, request):

@@ -420,3 +420,12 @@ def test_removing_a_question_keeps_its_answers(acme):
     assert Answer.objects.filter(prompt__text="Old question?").count() == 1
     assert [r.expected for r in Run.objects.order_by("started_at")] == [2, 1]
     assert prompt_set.prompts.get(text="Old question?").active is False
+
+
+def test_competitors_are_checked_and_a_deleted_prompt_set_leaves_no_schedule(acme):
+    with pytest.raises(VisibilityError, match="Competitor 2 needs a name."):
+        prompt_set_save(brand=acme, name="X", language="en", competitors=[{"name": "A"}, "B"])
+    prompt_set = prompt_set_save(brand=acme, name="X", language="en", prompts=[EN_QUESTION])
+    assert PeriodicTask.objects.filter(task="visibility.run_prompt_set").count() == 1
+    prompt_set.delete()
+    assert PeriodicTask.objects.filter(task="visibility.run_prompt_set").count() == 0

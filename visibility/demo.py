@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kb.models import Brand
+from visibility.crawlers import access_log_import
 from visibility.models import Alert, AlertSettings, Answer, Engine, Run
 from visibility.scripted_engine import DemoScript, ScriptedEngine
 from visibility.services import engine_save, prompt_set_save, run_engine_execute, run_start
@@ -26,6 +27,7 @@ from visibility.services import engine_save, prompt_set_save, run_engine_execute
 DEMO_FILE = (
     Path(__file__).resolve().parent.parent / "kb" / "demo" / "westlake-leaf" / "visibility.json"
 )
+DEMO_ACCESS_LOG = DEMO_FILE.with_name("access.log")
 DEMO_DAYS = 14
 DEMO_ENGINE_URL = "http://127.0.0.1:8765/v1"
 
@@ -57,6 +59,9 @@ def visibility_demo_load(
         prompt_set_save(brand=brand, **{k: v for k, v in item.items()})
         for item in spec["prompt_sets"]
     ]
+    access_log_import(
+        brand=brand, sources=[(DEMO_ACCESS_LOG.name, DEMO_ACCESS_LOG.read_text().splitlines())]
+    )  # idempotent: a second load adds nothing
     if days and not Run.objects.filter(brand=brand, trigger="demo").exists():
         demo_history(brand=brand, engines=engines, prompt_sets=prompt_sets, days=days,
                      progress=progress)  # fmt: skip

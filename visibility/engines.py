@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import openai
-
 from visibility.models import Engine
 from visibility.secrets import SecretUnavailable, secret_decrypt
 
@@ -46,7 +44,9 @@ def engine_api_key(engine: Engine) -> str:
     return "not-needed"  # local servers (Ollama, vLLM, the demo engine) take any key
 
 
-def engine_client(engine: Engine) -> openai.OpenAI:
+def engine_client(engine: Engine):
+    import openai  # imported when an engine is asked: it takes a second to import
+
     return openai.OpenAI(
         base_url=engine.base_url,
         api_key=engine_api_key(engine),
@@ -65,9 +65,9 @@ def citations_of(completion) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def engine_ask(
-    engine: Engine, question: str, *, client: openai.OpenAI | None = None
-) -> EngineReply:
+def engine_ask(engine: Engine, question: str, *, client=None) -> EngineReply:
+    import openai
+
     started = time.monotonic()
 
     def elapsed() -> int:
@@ -123,7 +123,7 @@ def engine_ask(
     )
 
 
-def error_message(error: openai.APIStatusError) -> str:
+def error_message(error) -> str:
     body = error.body
     if isinstance(body, dict):
         inner = body.get("error", body)

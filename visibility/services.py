@@ -94,6 +94,20 @@ def crontab_parts(line: str) -> dict[str, str]:
     }
 
 
+def competitors_check(competitors) -> None:
+    """``[{"name": …, "aliases": [...], "domains": [...]}]``, said in plain words when not."""
+    if not isinstance(competitors, list):
+        raise VisibilityError('Competitors must be a list: [{"name": "…", "aliases": ["…"]}].')
+    for index, item in enumerate(competitors, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise VisibilityError(f"Competitor {index} needs a name.")
+        for key in ("aliases", "domains"):
+            value = item.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise VisibilityError(f"Competitor {index} ({item['name']}): {key} must be a "
+                                      "list of texts.")  # fmt: skip
+
+
 def schedule_name(prompt_set: PromptSet) -> str:
     return f"visibility: {prompt_set.brand.slug} / {prompt_set.name} (#{prompt_set.pk})"
 
@@ -122,6 +136,8 @@ def prompt_set_save(
         )
     if schedule is not None:
         crontab_parts(schedule)
+    if competitors is not None:
+        competitors_check(competitors)
     if repetitions is not None and not 1 <= repetitions <= 20:
         raise VisibilityError(f"Repetitions must be between 1 and 20, not {repetitions}.")
     given = {
@@ -167,6 +183,10 @@ def prompt_set_schedule_sync(*, prompt_set: PromptSet) -> PeriodicTask:
         },
     )
     return task
+
+
+def prompt_set_schedule_remove(sender, instance: PromptSet, **kwargs) -> None:
+    PeriodicTask.objects.filter(task=RUN_TASK, args=f"[{instance.pk}]").delete()
 
 
 # --- runs -------------------------------------------------------------------------------------

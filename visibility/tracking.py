@@ -53,6 +53,8 @@ def tracked_brand(brand: Brand) -> TrackedBrand:
 def tracked_competitors(prompt_set: PromptSet) -> list[TrackedBrand]:
     out = []
     for competitor in prompt_set.competitors or []:
+        if not isinstance(competitor, dict):
+            continue  # stored before validation existed: skip rather than fail the run
         names = (competitor.get("name", ""), *competitor.get("aliases", []))
         out.append(
             TrackedBrand(

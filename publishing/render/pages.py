@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.template.loader import render_to_string
-
 from kb import vocabulary
 from publishing.render import graph as g
+from publishing.render.templates import render_site_template
 from publishing.render.text import (
     answer_html,
     html_to_text,
@@ -531,7 +530,7 @@ def render_page(
     webpage["dateModified"] = last_modified
     context["jsonld"] = json_for_script(g.graph_document(graph_nodes))
     context["last_modified"] = last_modified
-    html = render_to_string(f"site/{page.kind}.html", context)
+    html = render_site_template(f"site/{page.kind}.html", context)
     return RenderedPage(
         html.encode("utf-8"), markdown.encode("utf-8"), title, one_line(description, 200)
     )
