@@ -17,6 +17,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils import timezone
 
+# Store directories this process made or found (65,536 at most): a publish of 100,000 pages
+# would otherwise ask the file system for each parent directory again.
+_made_dirs: set[Path] = set()
+
 
 def artifact_storage() -> Storage:
     return storages["artifacts"]
@@ -43,9 +47,15 @@ def artifact_put(content: bytes) -> tuple[str, bool]:
                 return sha256, False
         except FileNotFoundError:
             pass
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in _made_dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _made_dirs.add(path.parent)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
-        temporary.write_bytes(content)
+        try:
+            temporary.write_bytes(content)
+        except FileNotFoundError:  # the directory was removed since (the store was cleared)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(content)
         os.replace(temporary, path)
         return sha256, True
     if storage.exists(name) and storage.size(name) == len(content):

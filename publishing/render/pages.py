@@ -520,7 +520,7 @@ def render_page(
         x_default=page_url(site, page_path_in(site, page, default)),
         twin_url=page_url(site, twin_path(page.file)),
         llms_url=page_url(site, f"{language_prefix(site, language)}llms.txt"),
-        jsonld=json_for_script(g.graph_document(graph_nodes)),
+        jsonld="",  # set below, once dateModified is known
         nav=nav_links(site, language),
         breadcrumbs=breadcrumbs,
         ui={key: ui(language, key) for key in UI_KEYS},
