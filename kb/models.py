@@ -238,7 +238,13 @@ class Entity(RevisionedModel):
             models.UniqueConstraint(fields=["brand", "iri"], name="unique_entity_iri"),
             models.UniqueConstraint(fields=["brand", "slug"], name="unique_entity_slug"),
         ]
-        indexes = [models.Index(fields=["brand", "primary_type"])]
+        indexes = [
+            # The API's list order, so a page is read from the index instead of sorting
+            # the brand's whole catalog; and the list's Last-Modified.
+            models.Index(fields=["brand", "primary_type", "slug"], name="kb_entity_list_order"),
+            models.Index(fields=["brand", "updated_at"], name="kb_entity_brand_updated"),
+            models.Index(fields=["brand", "live_revision"], name="kb_entity_brand_live"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label or self.slug} ({self.primary_type})"
@@ -361,6 +367,12 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-timestamp"]
         verbose_name_plural = "audit entries"
+        # Lists' Last-Modified asks when the brand last deleted something of a kind.
+        indexes = [
+            models.Index(
+                fields=["brand", "content_type", "action", "timestamp"], name="kb_audit_lookup"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.timestamp:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"

@@ -339,7 +339,11 @@ class EntityList(ApiView):
             query = query.filter(**{f"{field}__gte": since})
         query = query.order_by("primary_type", "slug")
         paginator = Pagination()
-        page = paginator.paginate_queryset(query, request, view=self)
+        # The page's ids first, then its rows: sorting only narrow rows keeps a page of a
+        # 100,000-product catalog as cheap as one of a hundred.
+        ids = paginator.paginate_queryset(query.values_list("pk", flat=True), request, view=self)
+        rows = query.in_bulk(ids)
+        page = [rows[pk] for pk in ids]
         last = changed_at(access.brand, Entity)
         data = paginator.page_data([entity_representation(e, state, language) for e in page])
         response = self.conditional(data, last_modified=last)
