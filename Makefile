@@ -7,7 +7,7 @@ PORT ?= 8000
 DEMO_ENGINE_PORT ?= 8765
 DEMO_ENGINE_URL := http://127.0.0.1:$(DEMO_ENGINE_PORT)/v1
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test bench bench-profile lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The benchmark suite (1k / 10k / 100k products; about 25 minutes): needs Debian's hugo and
+# wrk, PostgreSQL and Redis on loopback. Writes docs/benchmarks/results.{json,md} and publish.png.
+bench: install
+	$(BIN)/python -m tests.benchmarks
+
+# py-spy profile of a full publish of 10,000 products: docs/benchmarks/profile-10000.md.
+bench-profile: install
+	$(BIN)/python -m tests.benchmarks.profile --size 10000
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""Sourcebook's benchmark suite (``make bench``): see ``tests/benchmarks/run.py``."""

@@ -1,0 +1,138 @@
+"""Where the time of a full publish goes: py-spy on ``manage.py publish`` at one size.
+
+    .venv/bin/python -m tests.benchmarks.profile [--size 10000] [--out docs/benchmarks]
+
+Generates the synthetic brand (SQLite on tmpfs, as the suite does), then runs the
+in-process full publish twice under ``py-spy record`` (a sampling profiler outside the
+process, 250 samples a second, so the publish runs at nearly full speed): once writing the
+collapsed stacks (``publish-N.collapsed.txt``, readable by speedscope, inferno or
+flamegraph.pl), once an interactive flame graph (``publish-N.svg``). From the stacks it
+writes ``profile-N.md``: the top functions by cumulative time (the share of samples in
+which the function is on the stack) and by own time (the share in which it is on top).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import sys
+from collections import Counter
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.benchmarks import catalog
+from tests.benchmarks.common import BASE_DIR, PYTHON, SHM_ROOT, fresh_dir, log, manage, run
+from tests.benchmarks.inprocess import Workspace, generate, summary_of
+
+PY_SPY = str(Path(PYTHON).with_name("py-spy"))
+RATE = "250"
+TOP = 15
+MAIN_THREAD = "<module> (manage.py"
+# The interpreter's and Django's command entry points: on every stack, left out of tables.
+ENTRY_POINTS = (
+    "(manage.py)",
+    "(django/core/management/__init__.py)",
+    "(django/core/management/base.py)",
+    "(publishing/management/commands/publish.py)",
+)
+
+
+def function_of(frame: str) -> str:
+    """``render_page (publishing/render/pages.py:331)`` → ``render_page (publishing/render/pages.py)``."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for prefix in (str(BASE_DIR) + "/", "/work/main/"):
+        path = path.removeprefix(prefix)
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    return f"{name} ({path})" if path else name
+
+
+def tally(collapsed: Path) -> tuple[Counter, Counter, int]:
+    """Cumulative and own sample counts per function, and the number of samples, of the
+    main thread only (the lease heartbeat and tqdm's monitor threads only wait)."""
+    cumulative: Counter = Counter()
+    own: Counter = Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack.startswith(MAIN_THREAD) or not count.isdigit():
+            continue
+        frames = [function_of(f) for f in stack.split(";")]
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for function in set(frames):
+            cumulative[function] += int(count)
+    return cumulative, own, total
+
+
+def top_table(counts: Counter, total: int, title: str) -> str:
+    rows = [(f, n) for f, n in counts.most_common() if not f.endswith(ENTRY_POINTS)][:TOP]
+    lines = [f"| # | {title} | share | seconds |", "|---|---|---|---|"]
+    for rank, (function, n) in enumerate(rows, start=1):
+        lines.append(f"| {rank} | `{function}` | {n / total:.1%} | {n / int(RATE):.1f} |")
+    return "\n".join(lines)
+
+
+RELEASE_TABLES = (
+    "publishing_releaseartifact",
+    "publishing_deployment",
+    "publishing_publishrequest",
+    "publishing_release",
+)
+
+
+def releases_forget(database: Path) -> None:
+    """Delete every release (and what refers to it), so the next publish is a full one."""
+    with sqlite3.connect(database) as connection:
+        for table in RELEASE_TABLES:
+            connection.execute(f"DELETE FROM {table}")
+
+
+def profile_publish(workspace: Workspace, size: int, output: Path, kind: str) -> str:
+    """One ``py-spy record`` of a fresh full publish; returns the CLI's summary line."""
+    for path in (workspace.site, workspace.var / "artifacts"):
+        shutil.rmtree(path, ignore_errors=True)
+    releases_forget(workspace.database)
+    log("profile", size, f"py-spy record --format {kind} -- manage.py publish")
+    command = [PY_SPY, "record", "--rate", RATE, "--format", kind, "--output", str(output),
+               "--", *manage("publish", catalog.SLUG, "--out", str(workspace.site))]  # fmt: skip
+    result = run(command, workspace.env())
+    return summary_of(result.stdout).group(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=BASE_DIR / "docs" / "benchmarks")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    workspace = Workspace(fresh_dir(SHM_ROOT.with_name("sb-profile")))
+    try:
+        generate(workspace.env(), args.size)
+        collapsed = args.out / f"publish-{args.size}.collapsed.txt"
+        summary = profile_publish(workspace, args.size, collapsed, "raw")
+        profile_publish(workspace, args.size, args.out / f"publish-{args.size}.svg", "flamegraph")
+    finally:
+        shutil.rmtree(workspace.root, ignore_errors=True)
+    cumulative, own, total = tally(collapsed)
+    text = (
+        f"# Profile of a full publish at N={args.size:,}\n\n"
+        f"`py-spy record --rate {RATE}` on `manage.py publish bench --out …` (in-process, "
+        f"SQLite on tmpfs, debug off); {total:,} samples of the main thread. {summary}\n\n"
+        f"Flame graph: `publish-{args.size}.svg`; stacks: `{collapsed.name}`. Frames on every "
+        "stack (the interpreter's and the management command's entry points) are left out of "
+        "the tables; shares are of the main thread's samples, start-up included.\n\n"
+        f"## Top {TOP} by cumulative time\n\n{top_table(cumulative, total, 'function')}\n\n"
+        f"## Top {TOP} by own time\n\n{top_table(own, total, 'function')}\n"
+    )
+    (args.out / f"profile-{args.size}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
