@@ -49,7 +49,17 @@ def test_real_worker_consumes_from_redis_and_publishes(broker_url, brand):
     product = entity_create(
         brand=brand,
         types=["Product"],
-        data={"name": [{"@value": "Longjing", "@language": "en"}]},
+        data={
+            "name": [{"@value": "Longjing", "@language": "en"}],
+            "image": [{"@id": "https://tea.example/img/longjing.jpg"}],
+            "offers": [
+                {
+                    "@type": ["Offer"],
+                    "price": [{"@value": "12.50"}],
+                    "priceCurrency": [{"@value": "USD"}],
+                }
+            ],
+        },  # fmt: skip
         iri="https://tea.example/products/longjing/#product",
     )
     object_publish(obj=product, go_live_at=timezone.now() + timedelta(hours=1))

@@ -455,6 +455,8 @@ def bulk_products(count: int) -> bytes:
                 {"@value": f"散装茶 {number}", "@language": "zh-Hans"},
             ],
             "description": [{"@value": f"Loose-leaf tea number {number}.", "@language": "en"}],
+            "image": f"https://www.westlakeleaf.example/media/bulk-{number:04d}.jpg",
+            "offers": {"@type": "Offer", "price": "9.50", "priceCurrency": "EUR"},
         }
         for number in range(count)
     ]
