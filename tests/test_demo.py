@@ -21,7 +21,7 @@ def canonical(document) -> list[str]:
 
 def test_loaddemo_loads_a_realistic_bilingual_brand():
     out = StringIO()
-    call_command("loaddemo", stdout=out)
+    call_command("loaddemo", "--visibility-days", "0", stdout=out)
     assert "Login: demo / sourcebook-demo" in out.getvalue()
     products = Entity.objects.filter(primary_type="Product")
     assert products.count() >= 20
