@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from kb.models import FAQ, AuditEntry, Brand, Entity, Fact
@@ -169,25 +169,29 @@ def topic_entities(brand: Brand, question: str, earlier: list[Answer]) -> list[E
 def _change_reasons(brand: Brand, topic: list[Entity]) -> list[dict]:
     if not topic:
         return []
-    since = timezone.now() - RECENT
-    entity_type = ContentType.objects.get_for_model(Entity)
-    targets = [(entity_type.pk, e.pk) for e in topic]
+    # The topic's entities and the facts and FAQs about them, asked of the database
+    # directly: a brand's audit log of 30 days can be far larger than the topic.
+    about_topic = Q(
+        content_type=ContentType.objects.get_for_model(Entity),
+        object_id__in=[e.pk for e in topic],
+    )
     for model in (Fact, FAQ):
-        content_type = ContentType.objects.get_for_model(model)
-        targets += [
-            (content_type.pk, pk)
-            for pk in model.objects.filter(about__in=topic).values_list("pk", flat=True)
-        ]
-    entries = AuditEntry.objects.filter(
-        brand=brand,
-        timestamp__gte=since,
-        action__in=["publish", "unpublish", "archive"],
-    ).order_by("-timestamp")
+        about_topic |= Q(
+            content_type=ContentType.objects.get_for_model(model),
+            object_id__in=model.objects.filter(about__in=topic).values("pk"),
+        )
+    entries = (
+        AuditEntry.objects.filter(
+            about_topic,
+            brand=brand,
+            timestamp__gte=timezone.now() - RECENT,
+            action__in=["publish", "unpublish", "archive"],
+        )
+        .select_related("user")
+        .order_by("-timestamp")[:10]
+    )
     reasons = []
-    wanted = set(targets)
     for entry in entries:
-        if (entry.content_type_id, entry.object_id) not in wanted:
-            continue
         verb = {"publish": "changed and published", "unpublish": "unpublished"}.get(
             entry.action, "archived"
         )
@@ -196,7 +200,7 @@ def _change_reasons(brand: Brand, topic: list[Entity]) -> list[dict]:
             "text": f"{entry.object_repr} was {verb} on {entry.timestamp:%Y-%m-%d}"
             + (f" by {entry.user}" if entry.user else "") + ".",
         })  # fmt: skip
-    return reasons[:10]
+    return reasons
 
 
 def live_release(brand: Brand) -> Release | None:
@@ -214,13 +218,9 @@ def release_text(release: Release | None, path: str) -> str | None:
     return artifact_read(artifact.sha256).decode("utf-8") if artifact else None
 
 
-def engine_agents(engine: Engine, *, fetching_only: bool = False):
+def engine_agents(engine: Engine):
     """The crawlers (and robots.txt-only tokens) that feed this engine."""
-    return [
-        a
-        for a in AGENTS
-        if engine.crawler and a.engine == engine.crawler and (a.fetches or not fetching_only)
-    ]
+    return [a for a in AGENTS if engine.crawler and a.engine == engine.crawler]
 
 
 def _robots_reasons(brand: Brand, engine: Engine, release: Release | None) -> list[dict]:
