@@ -244,6 +244,8 @@ SPECTACULAR_SETTINGS = {
 # Publishing: a build holds its brand's lease, renewed while it works; a dead builder's
 # lease expires after this many seconds and the next build takes over.
 SOURCEBOOK_BUILD_LEASE_SECONDS = int(os.environ.get("SOURCEBOOK_BUILD_LEASE_SECONDS", 120))
+# Processes rendering pages in a large build (forked from the builder); 0: one per core.
+SOURCEBOOK_BUILD_PROCESSES = int(os.environ.get("SOURCEBOOK_BUILD_PROCESSES", 0))
 # A published directory to serve at / in development (`make demo`); nginx does it in production.
 SOURCEBOOK_SERVE_SITE = os.environ.get("SOURCEBOOK_SERVE_SITE", "")
 

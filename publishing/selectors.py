@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
 from kb.models import Brand
-from publishing.models import Deployment, PublishRequest, Release
+from publishing.models import Deployment, PublishRequest, Release, ReleaseArtifact
+
+
+def release_changes_count(release: Release, previous: Release | None) -> tuple[int, int]:
+    """How many of ``release``'s files are new or different since ``previous``, and how many
+    of ``previous``'s it no longer has: counted by the database, not in memory."""
+    if previous is None:
+        return release.artifacts.count(), 0
+    same = ReleaseArtifact.objects.filter(
+        release=previous, path=OuterRef("path"), sha256=OuterRef("sha256")
+    )
+    kept = ReleaseArtifact.objects.filter(release=release, path=OuterRef("path"))
+    changed = release.artifacts.exclude(Exists(same)).count()
+    removed = previous.artifacts.exclude(Exists(kept)).count()
+    return changed, removed
 
 
 def brands_publishing_state() -> list[dict]:

@@ -311,6 +311,7 @@ def release_build(
                 "rendered": result.rendered,
                 "reused": result.reused,
                 "stored": result.stored,
+                "processes": result.processes,
                 "changed": len(result.changed),
                 "changed_paths": result.changed[:1000],
                 "removed": result.removed[:1000],

@@ -7,19 +7,22 @@ storage, e.g. S3 through django-storages, works).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-import uuid
+import tempfile
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils import timezone
 
 # Store directories this process made or found (65,536 at most): a publish of 100,000 pages
 # would otherwise ask the file system for each parent directory again.
-_made_dirs: set[Path] = set()
+_made_dirs: set[str] = set()
+# Temporary names unique within a process (the process id makes them unique across).
+_temporary_numbers = itertools.count()
 
 
 def artifact_storage() -> Storage:
@@ -41,21 +44,24 @@ def artifact_put(content: bytes) -> tuple[str, bool]:
     storage = artifact_storage()
     name = artifact_name(sha256)
     if isinstance(storage, FileSystemStorage):
-        path = Path(storage.path(name))
+        # Plain string paths and os calls: this runs once per file of a 400,000-file publish,
+        # where pathlib and the storage's safe join were half of its cost.
+        directory = f"{os.path.abspath(storage.location)}/{sha256[:2]}/{sha256[2:4]}"
+        path = f"{directory}/{sha256}"
         try:
-            if path.stat().st_size == len(content):
+            if os.stat(path).st_size == len(content):
                 return sha256, False
         except FileNotFoundError:
             pass
-        if path.parent not in _made_dirs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _made_dirs.add(path.parent)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        if directory not in _made_dirs:
+            os.makedirs(directory, exist_ok=True)
+            _made_dirs.add(directory)
+        temporary = f"{directory}/.{sha256}.{os.getpid()}.{next(_temporary_numbers)}"
         try:
-            temporary.write_bytes(content)
+            write_file(temporary, content)
         except FileNotFoundError:  # the directory was removed since (the store was cleared)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_bytes(content)
+            os.makedirs(directory, exist_ok=True)
+            write_file(temporary, content)
         os.replace(temporary, path)
         return sha256, True
     if storage.exists(name) and storage.size(name) == len(content):
@@ -68,6 +74,52 @@ def artifact_put(content: bytes) -> tuple[str, bool]:
     return sha256, True
 
 
+def write_file(path: str, content: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(content)
+
+
+def artifact_put_chunks(chunks: Iterable[bytes]) -> tuple[str, bool, int]:
+    """Store content given piece by piece (a large artifact is never whole in memory);
+    return its SHA-256, whether it was new, and its size. Written to a temporary file
+    while hashed, then moved (local store) or saved (any other storage) under its hash."""
+    storage = artifact_storage()
+    local = isinstance(storage, FileSystemStorage)
+    spool = Path(storage.location if local else tempfile.gettempdir())
+    spool.mkdir(parents=True, exist_ok=True)
+    sha = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=spool, prefix=".chunks-", delete=False) as handle:
+        try:
+            for chunk in chunks:
+                sha.update(chunk)
+                handle.write(chunk)
+                size += len(chunk)
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+    sha256 = sha.hexdigest()
+    name = artifact_name(sha256)
+    try:
+        if storage.exists(name) and storage.size(name) == size:
+            return sha256, False, size
+        if local:
+            path = Path(storage.path(name))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(handle.name, path)
+            return sha256, True, size
+        if storage.exists(name):
+            storage.delete(name)
+        with open(handle.name, "rb") as spooled:
+            saved = storage.save(name, File(spooled))
+        if saved != name:  # a concurrent writer stored the same bytes first
+            storage.delete(saved)
+        return sha256, True, size
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+
+
 def artifact_read(sha256: str) -> bytes:
     with artifact_storage().open(artifact_name(sha256), "rb") as handle:
         return handle.read()
@@ -78,6 +130,14 @@ def artifact_local_path(sha256: str) -> Path | None:
     storage = artifact_storage()
     if isinstance(storage, FileSystemStorage):
         return Path(storage.path(artifact_name(sha256)))
+    return None
+
+
+def artifact_local_root() -> str | None:
+    """The store's directory when it is local (artifact files are ``ROOT/ab/cd/abcd…``)."""
+    storage = artifact_storage()
+    if isinstance(storage, FileSystemStorage):
+        return os.path.abspath(storage.location)
     return None
 
 

@@ -352,6 +352,31 @@ def test_large_catalog_splits_llms_txt_into_parsable_parts(site, settings, tmp_p
     assert len(linked) == len(set(linked)) == 24
 
 
+def test_large_full_text_is_split_into_parts_that_hold_every_page_once(site, settings, tmp_path):
+    single = (site.root / "llms-full.txt").read_text(encoding="utf-8")
+    head, _, body = single.partition("\n\n# ")  # the title and summary, then the first page
+    pages = ("# " + body).split("\n---\n\n")
+    assert len(pages) == 31  # home, FAQ, facts and 28 entity pages
+    settings.SOURCEBOOK_LLMS_FULL_MAX_CHARS = 6_000
+    publish(tmp_path / "site")
+    index = llms_txt.parse_llms_file((site.root / "llms-full.txt").read_text(encoding="utf-8"))
+    links = index.sections[index.info]
+    count = len(links)
+    assert count > 3
+    seen = []
+    for number, link in enumerate(links, start=1):
+        assert link["url"] == f"{BASE}/llms-full-{number}.txt"
+        assert link["title"] == f"{index.title} ({number}/{count})"
+        text = site.file(link["url"]).read_text(encoding="utf-8")
+        assert text.startswith(f"{head}\n\n({number}/{count})\n\n# ")
+        part = text.removeprefix(f"{head}\n\n({number}/{count})\n\n").split("\n---\n\n")
+        # A part is cut before the page that would take it past the limit (a page longer
+        # than the limit makes a part of its own).
+        assert sum(len(p) for p in part) <= 6_000 or len(part) == 1
+        seen += part
+    assert seen == pages
+
+
 def test_sitemaps_parse_and_list_every_page_with_alternates(site):
     index = ElementTree.parse(site.root / "sitemap.xml").getroot()
     assert index.tag == f"{SITEMAP}sitemapindex"

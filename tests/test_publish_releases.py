@@ -437,3 +437,40 @@ def test_brand_dashboard_shows_content_checks_releases_and_targets(client, tmp_p
     assert "<strong>0</strong> errors · <strong>48</strong> recommendations" in page
     assert "Release 1: Deployed" in page and "144 artifacts, 144 changed" in page
     assert f"directory {tmp_path / 'site'} (directory): release 1 done" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_build_renders_in_forked_workers_exactly_as_one_process_does(
+    tmp_path, settings, monkeypatch
+):
+    """Forked render workers (used above PARALLEL_MIN_PAGES pages) make the same files as
+    rendering in the builder's own process, and an incremental build after them too."""
+    from django.db import connection
+
+    from publishing import build
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("an in-memory SQLite test database cannot be opened by forked workers")
+    demo_load()
+    monkeypatch.setattr(build, "PARALLEL_MIN_PAGES", 1)
+    settings.SOURCEBOOK_BUILD_PROCESSES = 2
+    forked = publish(tmp_path / "forked")
+    assert forked.state == Release.State.DEPLOYED
+    assert forked.summary["processes"] == 2
+    forked_files = tree_hashes(tmp_path / "forked" / "current")
+    assert len(forked_files) == forked.summary["artifacts"] == 144
+
+    Release.objects.all().delete()
+    settings.SOURCEBOOK_BUILD_PROCESSES = 1
+    alone = publish(tmp_path / "alone")
+    assert alone.summary["processes"] == 1
+    assert tree_hashes(tmp_path / "alone" / "current") == forked_files
+
+    settings.SOURCEBOOK_BUILD_PROCESSES = 2
+    time.sleep(1.1)  # lastmod has a resolution of one second
+    edit_price("longjing-meijiawu", "57.00")
+    again = publish(tmp_path / "forked")
+    assert again.summary["processes"] == 2
+    assert again.summary["rendered"] == 23
+    assert len(set(again.summary["changed_paths"])) == again.summary["changed"] == 9
+    assert manifest(again) == tree_hashes(tmp_path / "forked" / "current")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
@@ -140,35 +141,58 @@ def split_links(links: list[LlmsLink], limit: int) -> Iterator[list[LlmsLink]]:
 
 def llms_full_files(
     site: SiteContent, language: str, title: str, summary: str, twins: Iterable[bytes]
-) -> dict[str, str]:
-    """The full text of the site in one language; split in parts when very large."""
+) -> Iterator[tuple[str, Iterable[bytes]]]:
+    """The full text of the site in one language, as (path, chunks of bytes); split in
+    parts when very large.
+
+    The parts' text is spooled to a temporary file, not held: at 100,000 products a
+    language's full text is hundreds of megabytes, and each part's heading names how many
+    parts there are, which is known only at the end.
+    """
     prefix = language_prefix(site, language)
-    head = f"# {llms_note(title)}\n\n> {llms_note(summary)}\n"
-    parts: list[list[str]] = [[]]
-    size = 0
-    for twin in twins:
-        text = twin.decode("utf-8")
-        if parts[-1] and size + len(text) > limit(
-            "SOURCEBOOK_LLMS_FULL_MAX_CHARS", LLMS_FULL_MAX_CHARS
-        ):
-            parts.append([])
-            size = 0
-        parts[-1].append(text)
-        size += len(text)
-    if len(parts) == 1:
-        return {f"{prefix}llms-full.txt": head + "\n" + "\n---\n\n".join(parts[0])}
-    files = {}
-    links = []
-    for number, chunk in enumerate(parts, start=1):
-        path = f"{prefix}llms-full-{number}.txt"
-        files[path] = head + f"\n({number}/{len(parts)})\n\n" + "\n---\n\n".join(chunk)
-        links.append(
-            LlmsLink(f"{title} ({number}/{len(parts)})", absolute_url(site.brand, path), "")
-        )
-    files[f"{prefix}llms-full.txt"] = llms_document(
+    head = f"# {llms_note(title)}\n\n> {llms_note(summary)}\n".encode()
+    separator = b"\n---\n\n"
+    most = limit("SOURCEBOOK_LLMS_FULL_MAX_CHARS", LLMS_FULL_MAX_CHARS)
+    with tempfile.TemporaryFile() as spool:
+        parts: list[tuple[int, int]] = []  # (offset, length) of each part's body in spool
+        start = size = 0
+        for twin in twins:
+            length = len(twin.decode("utf-8"))
+            if spool.tell() > start and size + length > most:
+                parts.append((start, spool.tell() - start))
+                start, size = spool.tell(), 0
+            if spool.tell() > start:
+                spool.write(separator)
+            spool.write(twin)
+            size += length
+        parts.append((start, spool.tell() - start))
+        if len(parts) == 1:
+            yield f"{prefix}llms-full.txt", [head, b"\n", *spooled(spool, *parts[0])]
+            return
+        links = []
+        for number, (offset, length) in enumerate(parts, start=1):
+            path = f"{prefix}llms-full-{number}.txt"
+            heading = f"\n({number}/{len(parts)})\n\n".encode()
+            yield path, [head, heading, *spooled(spool, offset, length)]
+            links.append(
+                LlmsLink(f"{title} ({number}/{len(parts)})", absolute_url(site.brand, path), "")
+            )
+    index = llms_document(
         title, summary, ui(language, "full_text"), [LlmsSection(ui(language, "full_text"), links)]
     )
-    return files
+    yield f"{prefix}llms-full.txt", [index.encode("utf-8")]
+
+
+def spooled(spool, offset: int, length: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """``length`` bytes of ``spool`` from ``offset``, a megabyte at a time."""
+    spool.seek(offset)
+    while length > 0:
+        data = spool.read(min(chunk, length))
+        if not data:
+            return
+        length -= len(data)
+        yield data
+    spool.seek(0, 2)
 
 
 # --- sitemaps ------------------------------------------------------------------------------
@@ -181,30 +205,71 @@ class SitemapEntry:
     alternates: list[tuple[str, str]]  # (hreflang, url), x-default included
 
 
-def sitemap_files(site: SiteContent, entries: list[SitemapEntry]) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
+def sitemap_files(
+    site: SiteContent, entries: Iterable[SitemapEntry]
+) -> Iterator[tuple[str, bytes]]:
+    """The sitemap files (50,000 URLs each) and then their index, ``sitemap.xml``.
+
+    The URL sets are written as text, not as ElementTree elements: at 100,000 products a
+    tree of a million elements took more memory than the rest of the publish. The output
+    is what ``xml_bytes`` makes of the same tree, byte for byte.
+    """
     index = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
-    for number, start in enumerate(range(0, max(len(entries), 1), SITEMAP_MAX_URLS), start=1):
-        chunk = entries[start : start + SITEMAP_MAX_URLS]
-        urlset = ET.Element(f"{{{SITEMAP_NS}}}urlset")
-        for entry in chunk:
-            url = ET.SubElement(urlset, f"{{{SITEMAP_NS}}}url")
-            ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = entry.url
-            ET.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = entry.lastmod
-            for hreflang, href in entry.alternates:
-                ET.SubElement(
-                    url,
-                    f"{{{XHTML_NS}}}link",
-                    {"rel": "alternate", "hreflang": hreflang, "href": href},
-                )
+    chunk: list[str] = []
+    newest = ""
+    number = 0
+
+    def flush() -> tuple[str, bytes]:
+        nonlocal chunk, newest, number
+        number += 1
         path = f"sitemaps/sitemap-{number}.xml"
-        files[path] = xml_bytes(urlset)
         item = ET.SubElement(index, f"{{{SITEMAP_NS}}}sitemap")
         ET.SubElement(item, f"{{{SITEMAP_NS}}}loc").text = absolute_url(site.brand, path)
         if chunk:
-            ET.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = max(e.lastmod for e in chunk)
-    files["sitemap.xml"] = xml_bytes(index)
-    return files
+            ET.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = newest
+            body = (
+                f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" xmlns:xhtml="{XHTML_NS}">\n'
+                + "".join(chunk)
+                + "</urlset>\n"
+            )
+        else:
+            body = f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" />\n'
+        chunk, newest = [], ""
+        return path, body.encode("utf-8")
+
+    for entry in entries:
+        links = "".join(
+            f'    <xhtml:link rel="alternate" hreflang="{xml_attribute(hreflang)}" '
+            f'href="{xml_attribute(href)}" />\n'
+            for hreflang, href in entry.alternates
+        )
+        chunk.append(
+            f"  <url>\n    <loc>{xml_text(entry.url)}</loc>\n"
+            f"    <lastmod>{xml_text(entry.lastmod)}</lastmod>\n{links}  </url>\n"
+        )
+        newest = max(newest, entry.lastmod)
+        if len(chunk) >= SITEMAP_MAX_URLS:
+            yield flush()
+    if chunk or number == 0:
+        yield flush()
+    yield "sitemap.xml", xml_bytes(index)
+
+
+XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+
+
+def xml_text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def xml_attribute(value: str) -> str:
+    return (
+        xml_text(value)
+        .replace('"', "&quot;")
+        .replace("\r", "&#13;")
+        .replace("\n", "&#10;")
+        .replace("\t", "&#09;")
+    )
 
 
 def xml_bytes(element: ET.Element) -> bytes:

@@ -20,7 +20,8 @@ import uuid
 from pathlib import Path
 
 from publishing.models import Deployment, Release, Target
-from publishing.store import artifact_local_path, artifact_read
+from publishing.selectors import release_changes_count
+from publishing.store import artifact_local_root, artifact_read
 from publishing.targets.errors import TargetConfigError
 
 RELEASES_DIR = ".releases"
@@ -66,31 +67,35 @@ def directory_deploy(
         (staging / COMPLETE_MARKER).write_text(release_marker(release) + "\n")
         os.rename(staging, tree)
     switch(root, tree)
-    # What changed for the web server: files new or different since the release it served.
-    served = dict(previous.artifacts.values_list("path", "sha256")) if previous else {}
-    current = dict(release.artifacts.values_list("path", "sha256"))
-    deployment.uploaded = sum(1 for path, sha in current.items() if served.get(path) != sha)
-    deployment.deleted = len(served.keys() - current.keys())
+    deployment.uploaded, deployment.deleted = release_changes_count(release, previous)
     deployment.save(update_fields=["uploaded", "deleted"])
 
 
 def assemble(staging: Path, release: Release) -> int:
-    """Hard-link (or copy) every artifact into ``staging``; return how many."""
+    """Hard-link (or copy) every artifact into ``staging``; return how many.
+
+    Paths are plain strings and the store's location is looked up once: at 400,000 files,
+    ``Path`` arithmetic and the storage's safe join per file were most of a deploy.
+    """
     staging.mkdir(parents=True)
-    made_dirs: set[Path] = set()
+    made_dirs: set[str] = set()
+    store_root = artifact_local_root()
+    base = str(staging)
     count = 0
-    for path, sha256 in release.artifacts.values_list("path", "sha256").iterator(chunk_size=5000):
-        destination = staging / path
-        if destination.parent not in made_dirs:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            made_dirs.add(destination.parent)
-        source = artifact_local_path(sha256)
+    rows = release.artifacts.values_list("path", "sha256").iterator(chunk_size=5000)
+    for path, sha256 in rows:
+        destination = f"{base}/{path}"
+        parent = os.path.dirname(destination)
+        if parent not in made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            made_dirs.add(parent)
         try:
-            if source is None:
+            if store_root is None:
                 raise OSError("artifact store is not local")
-            os.link(source, destination)
+            os.link(f"{store_root}/{sha256[:2]}/{sha256[2:4]}/{sha256}", destination)
         except OSError:
-            destination.write_bytes(artifact_read(sha256))
+            with open(destination, "wb") as handle:
+                handle.write(artifact_read(sha256))
         count += 1
     return count
 

@@ -1,10 +1,13 @@
 """What every benchmark step shares: progress lines, paths, child environments, and running
 a child process while sampling its peak memory.
 
-Peak RSS is measured by polling: every ``SAMPLE_SECONDS`` (50 ms) the resident set sizes
+Peak memory is measured by polling: every ``SAMPLE_SECONDS`` (50 ms) the resident set sizes
 of the child and its descendants (psutil; the list of descendants refreshed every second)
-are summed and the largest sum is kept. A spike shorter than the interval can be missed,
-so the figure is a lower bound (within one interval's growth); for a Python process
+are summed and the largest sum is kept; every ``PSS_EVERY`` samples (1 s) their proportional
+set sizes (PSS, from /proc/PID/smaps_rollup, which costs the kernel ~13 ms a GB to compute)
+are summed too. The PSS sum is the memory the tree really occupies: a page a forked child
+shares with its parent counts once (half to each), where the RSS sum counts it twice. A
+spike shorter than the interval can be missed, so both are lower bounds; for a Python process
 building a site, memory grows and shrinks over seconds, not milliseconds.
 """
 
@@ -28,6 +31,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SHM_ROOT = Path("/dev/shm/sb-bench")
 SAMPLE_SECONDS = 0.05
+PSS_EVERY = 20
 MB = 1024 * 1024
 # Settings every child runs with: debug off, as in production (no query log, no debug
 # cursor), with what debug-off settings demand for a plain-HTTP loopback server.
@@ -95,10 +99,15 @@ class RunResult:
     stderr: str
     seconds: float
     peak_rss: int
+    peak_pss: int = 0
 
     @property
     def peak_mb(self) -> float:
         return self.peak_rss / MB
+
+    @property
+    def peak_pss_mb(self) -> float:
+        return self.peak_pss / MB
 
 
 def rss_of(members: list[psutil.Process]) -> int:
@@ -107,6 +116,17 @@ def rss_of(members: list[psutil.Process]) -> int:
     for member in members:
         try:
             total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def pss_of(members: list[psutil.Process]) -> int:
+    """Proportional set size of these processes, in bytes (those gone count 0)."""
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_full_info().pss
         except psutil.Error:
             continue
     return total
@@ -131,6 +151,7 @@ class PeakSampler:
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self.peak = 0
+        self.peak_pss = 0
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"rss-{pid}")
 
@@ -142,6 +163,8 @@ class PeakSampler:
             if sample % self.TREE_EVERY == 0:
                 members = tree_of(self.process)
             self.peak = max(self.peak, rss_of(members))
+            if sample % PSS_EVERY == 1:  # just after the tree was refreshed
+                self.peak_pss = max(self.peak_pss, pss_of(members))
             self.stopped.wait(SAMPLE_SECONDS)
 
     def start(self) -> PeakSampler:
@@ -191,7 +214,12 @@ def run(
     finally:
         peak = sampler.stop()
     result = RunResult(
-        process.returncode, stdout or "", stderr or "", time.perf_counter() - started, peak
+        process.returncode,
+        stdout or "",
+        stderr or "",
+        time.perf_counter() - started,
+        peak,
+        sampler.peak_pss,
     )
     if check and result.returncode != 0:
         raise ChildFailed(command, result)

@@ -202,6 +202,7 @@ def hugo_measure(root: Path, size: int) -> dict:
     return {
         "seconds": round(result.seconds, 3),
         "peak_rss_mb": round(result.peak_mb, 1),
+        "peak_pss_mb": round(result.peak_pss_mb, 1),
         "content_files": content_files,
         "files": files,
         "bytes": total,

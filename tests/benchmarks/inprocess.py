@@ -22,7 +22,7 @@ from tests.benchmarks.common import BASE_DIR, PYTHON, RunResult, log, manage, ru
 SUMMARY = re.compile(
     r"Release (?P<release>\d+) of (?P<slug>\S+): (?P<artifacts>\d+) artifacts \((?P<counts>[^)]*)\), "
     r"(?P<changed>\d+) changed; rendered (?P<rendered>\d+), reused (?P<reused>\d+); "
-    r"built in (?P<built>[\d.]+)s\."
+    r"built in (?P<built>[\d.]+)s(?: by (?P<processes>\d+) processes)?\."
 )
 
 
@@ -50,16 +50,19 @@ class SummaryMissing(RuntimeError):
 
 @dataclass
 class PublishFigures:
-    """One publish: wall time and peak RSS of the process that built, and its summary line."""
+    """One publish: wall time and peak memory (RSS and PSS sums, see ``common``) of the
+    process tree that built, and its summary line."""
 
     seconds: float
     peak_rss_mb: float
+    peak_pss_mb: float
     release: int
     artifacts: int
     changed: int
     rendered: int
     reused: int
     built_seconds: float
+    processes: int
     summary: str
     changed_paths: list[str] = field(default_factory=list)
     code_changed_during: bool = False  # the product's code changed while it ran
@@ -77,17 +80,21 @@ def summary_of(stdout: str) -> re.Match:
     raise SummaryMissing(f"No summary line in the publish output:\n{stdout[-2000:]}")
 
 
-def figures(result: RunResult, peak_rss: int | None = None) -> PublishFigures:
+def figures(
+    result: RunResult, peak_rss: int | None = None, peak_pss: int | None = None
+) -> PublishFigures:
     match = summary_of(result.stdout)
     return PublishFigures(
         seconds=round(result.seconds, 3),
         peak_rss_mb=round((peak_rss if peak_rss is not None else result.peak_rss) / 2**20, 1),
+        peak_pss_mb=round((peak_pss if peak_pss is not None else result.peak_pss) / 2**20, 1),
         release=int(match["release"]),
         artifacts=int(match["artifacts"]),
         changed=int(match["changed"]),
         rendered=int(match["rendered"]),
         reused=int(match["reused"]),
         built_seconds=float(match["built"]),
+        processes=int(match["processes"] or 1),
         summary=match.group(0),
     )
 
@@ -141,7 +148,8 @@ def publish(workspace: Workspace, size: int, step: str) -> PublishFigures:
     log(
         step,
         size,
-        f"{found.seconds:.2f}s wall, peak RSS {found.peak_rss_mb:.0f} MB — "
+        f"{found.seconds:.2f}s wall, peak PSS {found.peak_pss_mb:.0f} MB "
+        f"(RSS {found.peak_rss_mb:.0f} MB) — "
         f"{found.summary}" + (" [the code changed meanwhile]" if found.code_changed_during else ""),
     )
     return found

@@ -3,8 +3,9 @@
     .venv/bin/python -m tests.benchmarks.profile [--size 10000] [--out docs/benchmarks]
 
 Generates the synthetic brand (SQLite on tmpfs, as the suite does), then runs the
-in-process full publish twice under ``py-spy record`` (a sampling profiler outside the
-process, 250 samples a second, so the publish runs at nearly full speed): once writing the
+in-process full publish twice under ``py-spy record --subprocesses`` (a sampling profiler
+outside the process, 250 samples a second, so the publish runs at nearly full speed; the
+builder's forked render workers are sampled too): once writing the
 collapsed stacks (``publish-N.collapsed.txt``, readable by speedscope, inferno or
 flamegraph.pl), once an interactive flame graph (``publish-N.svg``). From the stacks it
 writes ``profile-N.md``: the top functions by cumulative time (the share of samples in
@@ -53,15 +54,17 @@ def function_of(frame: str) -> str:
 
 def tally(collapsed: Path) -> tuple[Counter, Counter, int]:
     """Cumulative and own sample counts per function, and the number of samples, of the
-    main thread only (the lease heartbeat and tqdm's monitor threads only wait)."""
+    main threads of the builder and its render workers (the lease heartbeat and tqdm's
+    monitor threads only wait). py-spy names each stack's process in leading frames."""
     cumulative: Counter = Counter()
     own: Counter = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack.startswith(MAIN_THREAD) or not count.isdigit():
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        if not frames or not frames[0].startswith(MAIN_THREAD) or not count.isdigit():
             continue
-        frames = [function_of(f) for f in stack.split(";")]
+        frames = [function_of(f) for f in frames]
         total += int(count)
         own[frames[-1]] += int(count)
         for function in set(frames):
@@ -98,7 +101,8 @@ def profile_publish(workspace: Workspace, size: int, output: Path, kind: str) ->
         shutil.rmtree(path, ignore_errors=True)
     releases_forget(workspace.database)
     log("profile", size, f"py-spy record --format {kind} -- manage.py publish")
-    command = [PY_SPY, "record", "--rate", RATE, "--format", kind, "--output", str(output),
+    command = [PY_SPY, "record", "--subprocesses", "--rate", RATE, "--format", kind,
+               "--output", str(output),
                "--", *manage("publish", catalog.SLUG, "--out", str(workspace.site))]  # fmt: skip
     result = run(command, workspace.env())
     return summary_of(result.stdout).group(0)
@@ -121,11 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     cumulative, own, total = tally(collapsed)
     text = (
         f"# Profile of a full publish at N={args.size:,}\n\n"
-        f"`py-spy record --rate {RATE}` on `manage.py publish bench --out …` (in-process, "
-        f"SQLite on tmpfs, debug off); {total:,} samples of the main thread. {summary}\n\n"
+        f"`py-spy record --subprocesses --rate {RATE}` on `manage.py publish bench --out …` "
+        "(in-process, "
+        f"SQLite on tmpfs, debug off); {total:,} samples of the main threads of the builder "
+        f"and its forked render workers, so shares are of CPU time, not wall time. "
+        f"{summary}\n\n"
         f"Flame graph: `publish-{args.size}.svg`; stacks: `{collapsed.name}`. Frames on every "
         "stack (the interpreter's and the management command's entry points) are left out of "
-        "the tables; shares are of the main thread's samples, start-up included.\n\n"
+        "the tables; shares are of all the samples, start-up included.\n\n"
         f"## Top {TOP} by cumulative time\n\n{top_table(cumulative, total, 'function')}\n\n"
         f"## Top {TOP} by own time\n\n{top_table(own, total, 'function')}\n"
     )

@@ -156,24 +156,27 @@ def publish_through_workers(root: Path, size: int, env: dict[str, str]) -> dict:
         log("workers publish", size, "manage.py publish bench --wait (2 workers, PostgreSQL)")
         result = run(manage("publish", catalog.SLUG, "--out", str(root / "site"), "--wait"), env)
         peaks = {name: sampler.stop() for name, sampler in samplers.items()}
+        peaks_pss = {name: sampler.peak_pss for name, sampler in samplers.items()}
         cpu = {w.name: round(w.cpu_seconds - cpu_before[w.name], 2) for w in workers}
     finally:
         for worker in workers:
             stop_process(worker.process)
     builder = max(cpu, key=cpu.get)
-    found = figures(result, peak_rss=peaks[builder])
+    found = figures(result, peak_rss=peaks[builder], peak_pss=peaks_pss[builder])
     found.code_changed_during = code_fingerprint() != code_before
     log(
         "workers publish",
         size,
         f"{found.seconds:.2f}s wall, built by {builder} "
-        f"(peak RSS {found.peak_rss_mb:.0f} MB, CPU {cpu}) — {found.summary}",
+        f"(peak PSS {found.peak_pss_mb:.0f} MB, RSS {found.peak_rss_mb:.0f} MB, CPU {cpu}) — "
+        f"{found.summary}",
     )
     return {
         **found.as_dict(),
         "builder": builder,
         "worker_cpu_seconds": cpu,
         "worker_peak_rss_mb": {n: round(p / 2**20, 1) for n, p in peaks.items()},
+        "worker_peak_pss_mb": {n: round(p / 2**20, 1) for n, p in peaks_pss.items()},
         "cli_peak_rss_mb": round(result.peak_mb, 1),
     }
 

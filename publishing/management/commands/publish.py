@@ -108,10 +108,12 @@ class Command(BaseCommand):
             )
         summary = release.summary
         counts = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.get("counts", {}).items()))
+        processes = summary.get("processes", 1)
         self.stdout.write(
             f"Release {release.number} of {release.brand.slug}: {summary['artifacts']} artifacts "
             f"({counts}), {summary['changed']} changed; rendered {summary['rendered']}, "
-            f"reused {summary['reused']}; built in {summary['seconds']:.2f}s."
+            f"reused {summary['reused']}; built in {summary['seconds']:.2f}s"
+            + (f" by {processes} processes." if processes > 1 else ".")
         )
         for iri, missing in summary.get("left_out", {}).items():
             self.stderr.write(
