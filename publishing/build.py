@@ -62,6 +62,10 @@ CONTENT_TYPES = {
 RENDER_BATCH = 200
 # Below this many pages to render, forking workers costs more than it saves.
 PARALLEL_MIN_PAGES = 400
+# A render worker is replaced (forked afresh) after this many tasks: memory it took for a
+# very large page (a FAQ page of 10,000 questions) goes back to the system, and the
+# parent's objects it touched stop being private copies.
+TASKS_PER_WORKER = 20
 
 Progress = Callable[[int, int], None]
 
@@ -326,13 +330,17 @@ class Builder:
         base_key = digest(
             RENDERER_VERSION, self.brand.name, self.brand.base_url, self.brand.languages
         )
-        # The graph needs no rendered page: it is built while the pages are.
         renders: list[Task] = [
             ("render_range", (start, start + RENDER_BATCH), 0)
             for start in range(0, len(work), RENDER_BATCH)
         ]
-        self.run_tasks(self.graph_tasks(site, base_key) + renders)
-        self.run_tasks(self.index_tasks(site, site_settings, base_key))
+        # The graph needs no rendered page: it is built while the pages are, or, when few
+        # pages changed, beside the other site-wide files (which need the rendered pages).
+        graph = self.graph_tasks(site, base_key)
+        if len(work) >= PARALLEL_MIN_PAGES:
+            renders, graph = graph + renders, []
+        self.run_tasks(renders)
+        self.run_tasks(graph + self.index_tasks(site, site_settings, base_key))
         previous_paths = set(self.previous)
         self.result.removed = sorted(previous_paths - set(self.result.entries))
         return self.result
@@ -356,7 +364,7 @@ class Builder:
         # Objects the children inherit are left out of their garbage collections: a collection
         # touches every object, which copied the builder's whole heap into each child.
         gc.freeze()
-        pool = context.Pool(processes, initializer=_forked_init)
+        pool = context.Pool(processes, initializer=_forked_init, maxtasksperchild=TASKS_PER_WORKER)
         try:
             for (_, _, weight), made in zip(tasks, pool.imap(_run_forked, tasks), strict=True):
                 self.record_made(made, weight)
@@ -523,8 +531,6 @@ class Builder:
         ) or title
         about = indexes.LlmsSection(ui(language, "about"), [])
         by_section: dict[str, list[indexes.LlmsLink]] = {}
-        entity_pages = [p for p, _ in pages if p.kind == "entity"]
-        descriptions = self.descriptions(site, [p.main[0] for p in entity_pages], language)
         for page, _ in pages:
             twin = page_url(site, twin_path(page.file))
             if page.kind == "home":
@@ -545,7 +551,7 @@ class Builder:
                 entity = site.entities[page.main[0]]
                 by_section.setdefault(page.section, []).append(
                     indexes.LlmsLink(
-                        entity.name(language, default), twin, descriptions.get(entity.iri, "")
+                        entity.name(language, default), twin, entity.summaries.get(language, "")
                     )
                 )
         sections = [about] + [
@@ -574,27 +580,14 @@ class Builder:
             site, language, title, summary, sections, optional
         ).items():
             self.store(path, "llms", text.encode("utf-8"), key)
-        twins = (
-            artifact_read(self.result.entries[twin_path(page.file)].sha256)
-            for page, _ in pages
-            if page.kind != "section"
-        )
-        for path, chunks in indexes.llms_full_files(site, language, title, summary, twins):
+        full_text = [
+            self.result.entries[twin_path(page.file)] for page, _ in pages if page.kind != "section"
+        ]
+        twins = ((entry.path, artifact_read(entry.sha256)) for entry in full_text)
+        average = sum(entry.size for entry in full_text) / max(len(full_text), 1)
+        chunks_by_path = indexes.llms_full_files(site, language, title, summary, twins, average)
+        for path, chunks in chunks_by_path:
             self.store_chunks(path, "llms-full", chunks, key)
-
-    def descriptions(self, site: SiteContent, iris: Iterable[str], language: str) -> dict:
-        """Each entity's one-line description in ``language``."""
-        found: dict[str, str] = {}
-        iris = list(dict.fromkeys(iris))
-        for start in range(0, len(iris), 1000):
-            chunk = iris[start : start + 1000]
-            contents = revisions_by_id(site.entities[i].revision_id for i in chunk)
-            for iri in chunk:
-                content = contents[site.entities[iri].revision_id]
-                found[iri] = one_line(
-                    text_of(content, "description", language, site.default_language), 200
-                )
-        return found
 
 
 MANIFEST_COLUMNS = (

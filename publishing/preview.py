@@ -15,6 +15,7 @@ from publishing.site import (
     revisions_by_id,
     section_of,
     site_content_load,
+    summaries_of,
     walk_refs,
 )
 
@@ -42,6 +43,7 @@ def entity_preview(*, entity: Entity, language: str) -> dict:
         refs=list(dict.fromkeys(refs)),
         missing=missing_required(snapshot["types"], snapshot["data"]),
         section=section_of(snapshot["types"]),
+        summaries=summaries_of(snapshot, entity.brand.languages, entity.brand.default_language),
     )
     if preview.missing:
         return {"html": None, "graph": None, "missing": preview.missing, "section": None}

@@ -20,7 +20,9 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from kb import vocabulary
+from kb.jsonld import localize
 from kb.models import FAQ, Brand, Entity, Fact, Revision
+from publishing.render.text import one_line
 
 # Entities of these types get a page of their own, in this section of the site.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -63,7 +65,7 @@ def missing_required(types: Iterable[str], data: dict) -> list[str]:
     return []
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveEntity:
     pk: int
     iri: str
@@ -75,6 +77,9 @@ class LiveEntity:
     refs: list[str]
     missing: list[str]
     section: str | None = None
+    # Its description on one line (200 characters at most) per site language: what pages
+    # and llms.txt that list the entity show, without reading its snapshot again.
+    summaries: dict[str, str] = field(default_factory=dict)
 
     def name(self, language: str, default: str) -> str:
         for candidate in (language, default, None):
@@ -83,7 +88,7 @@ class LiveEntity:
         return next(iter(self.names.values()), self.slug)
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveStatement:
     """A live fact or FAQ: its published snapshot."""
 
@@ -95,7 +100,7 @@ class LiveStatement:
     content: dict
 
 
-@dataclass
+@dataclass(slots=True)
 class Page:
     kind: str  # home, entity, section, faq, facts
     language: str
@@ -128,6 +133,21 @@ def names_of(data: dict) -> dict[str | None, str]:
         if isinstance(value, dict) and isinstance(value.get("@value"), str):
             names.setdefault(value.get("@language"), value["@value"])
     return names
+
+
+def text_of(content: dict, prop: str, language: str, default: str) -> str:
+    """A language-tagged property of a snapshot as text in ``language`` (or the default)."""
+    value = localize(content["data"].get(prop, []), language, default)
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str)), "")
+    return value if isinstance(value, str) else ""
+
+
+def summaries_of(content: dict, languages: list[str], default: str) -> dict[str, str]:
+    return {
+        language: one_line(text_of(content, "description", language, default), 200)
+        for language in languages
+    }
 
 
 def live_revisions(model, brand: Brand) -> Iterator[tuple[int, int, datetime | None, dict]]:
@@ -194,6 +214,7 @@ def site_content_load(*, brand: Brand) -> SiteContent:
             names=names_of(data),
             refs=list(dict.fromkeys(refs)),
             missing=missing_required(content.get("types", []), data),
+            summaries=summaries_of(content, brand.languages, brand.default_language),
         )
         if entity.missing:
             left_out[entity.iri] = entity.missing

@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 from io import StringIO
 from pathlib import Path
 
+import llms_txt
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -109,6 +110,41 @@ def test_renaming_a_product_updates_the_pages_that_list_it(tmp_path):
     assert {"products/index.html", "products/index.html.md", "llms.txt"} <= changed
     assert "zh-Hans/llms.txt" not in changed  # the Chinese name did not change
     assert "products/anji-bai-cha/index.html" not in changed
+
+
+def test_a_longer_description_rewrites_only_its_own_llms_parts(tmp_path, settings):
+    """Parts of llms.txt and llms-full.txt are cut by content and named after their first
+    item: one product's description growing rewrites the parts holding it (and may add one
+    part after them), never the other parts."""
+    settings.SOURCEBOOK_LLMS_MAX_CHARS = 3_000
+    settings.SOURCEBOOK_LLMS_PART_CHARS = 1_500
+    settings.SOURCEBOOK_LLMS_FULL_MAX_CHARS = 20_000
+    demo_load()
+    first = publish(tmp_path / "site")
+    before = manifest(first)
+    root = llms_txt.parse_llms_file((tmp_path / "site" / "current" / "llms.txt").read_text())
+    parts = [link["url"].removeprefix(f"{BASE}/") for link in root.sections["Products"]]
+    full_parts = {p for p in before if p.startswith("llms-full-")}
+    assert len(parts) > 2 and len(full_parts) > 2
+    # The first product of the first part: with parts cut by size, every later part moved.
+    first_part = (tmp_path / "site" / "current" / parts[0]).read_text(encoding="utf-8")
+    slug = first_part.split(f"({BASE}/products/", 1)[1].split("/", 1)[0]
+    product = Entity.objects.get(slug=slug)
+    data = dict(product.data)
+    data["description"] = [
+        {"@value": "A much longer description of this tea. " * 12, "@language": "en"},
+        *(d for d in data["description"] if d.get("@language") != "en"),
+    ]
+    object_publish(obj=entity_update(entity=product, data=data, expected_version=product.version))
+    second = publish(tmp_path / "site")
+    after = manifest(second)
+    assert set(before) <= set(after)
+    changed = {p for p in before if after[p] != before[p]}
+    added = set(after) - set(before)
+    assert {p for p in changed if p.startswith("llms/")} == {parts[0]}
+    assert len({p for p in changed if p.startswith("llms-full-")}) == 1
+    assert len(added) <= 2  # a part grown past its limit is cut in two
+    assert len(changed) <= 12
 
 
 def test_a_failed_deploy_leaves_the_live_release_intact(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -101,16 +103,19 @@ def llms_files(
         )
         part_links = []
         for number, links in enumerate(parts, start=1):
-            path = f"{prefix}llms/{slug(section.name)}-{number}.txt"
-            part_title = f"{title} — {section.name} ({number}/{len(parts)})"
+            # Named after their first link and titled without their number, parts stay the
+            # same files when a part is added or removed before them.
+            path = f"{prefix}llms/{slug(section.name)}-{part_id(links[0].url)}.txt"
+            span = f"{links[0].title} … {links[-1].title}"
             files[path] = llms_document(
-                part_title, summary, info, [LlmsSection(section.name, links)]
+                f"{title} — {section.name}: {span}",
+                summary,
+                info,
+                [LlmsSection(section.name, links)],
             )
             part_links.append(
                 LlmsLink(
-                    f"{section.name} ({number}/{len(parts)})",
-                    absolute_url(site.brand, path),
-                    f"{links[0].title} … {links[-1].title}",
+                    f"{section.name} ({number}/{len(parts)})", absolute_url(site.brand, path), span
                 )
             )
         index_sections.append(LlmsSection(section.name, part_links))
@@ -120,60 +125,103 @@ def llms_files(
     return files
 
 
+def part_id(key: str) -> str:
+    """A short stable name for the part that starts with the item ``key``."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=5).hexdigest()
+
+
 def slug(name: str) -> str:
     cleaned = "".join(c.lower() if c.isalnum() and c.isascii() else "-" for c in name)
     return "-".join(filter(None, cleaned.split("-"))) or "section"
 
 
+def spacing_for(limit: int, average: float) -> int:
+    """How many items apart content-defined boundaries fall, on average: parts of about
+    three quarters of ``limit`` for items of the ``average`` size (a part that would pass
+    the limit is cut there; the next content-defined boundary puts later parts back in
+    place). A power of two, so that the average drifting across a threshold keeps every
+    other boundary where it was."""
+    target = max(1.0, 0.75 * limit / max(average, 1.0))
+    return 1 << round(math.log2(target))
+
+
+def boundary(key: str, spacing: int) -> bool:
+    """Whether a part ends after the item with this key (about one in ``spacing`` does).
+
+    Parts cut where their size runs out would move every later boundary whenever an item
+    grows or shrinks, rewriting every later part for one edit; cut after items whose key
+    hashes to a multiple of ``spacing`` (content-defined chunking), an edit rewrites only
+    its own part, and an insertion only the part it lands in.
+    """
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % spacing == 0
+
+
 def split_links(links: list[LlmsLink], limit: int) -> Iterator[list[LlmsLink]]:
+    """Links in parts of at most ``limit`` characters, cut by content where they can be."""
+    lengths = [len(link.line()) + 1 for link in links]
+    spacing = spacing_for(limit, sum(lengths) / max(len(lengths), 1))
     chunk: list[LlmsLink] = []
     size = 0
-    for link in links:
-        length = len(link.line()) + 1
+    for link, length in zip(links, lengths, strict=True):
         if chunk and size + length > limit:
             yield chunk
             chunk, size = [], 0
         chunk.append(link)
         size += length
+        if boundary(link.url, spacing):
+            yield chunk
+            chunk, size = [], 0
     if chunk:
         yield chunk
 
 
 def llms_full_files(
-    site: SiteContent, language: str, title: str, summary: str, twins: Iterable[bytes]
+    site: SiteContent,
+    language: str,
+    title: str,
+    summary: str,
+    twins: Iterable[tuple[str, bytes]],
+    average: float,
 ) -> Iterator[tuple[str, Iterable[bytes]]]:
-    """The full text of the site in one language, as (path, chunks of bytes); split in
-    parts when very large.
+    """The full text of the site in one language, as (path, chunks of bytes), from each
+    page's (path, Markdown twin) and their ``average`` size; split in parts, cut by content
+    (see ``boundary``), when it is larger than the limit.
 
     The parts' text is spooled to a temporary file, not held: at 100,000 products a
-    language's full text is hundreds of megabytes, and each part's heading names how many
-    parts there are, which is known only at the end.
+    language's full text is hundreds of megabytes. Parts are named after their first page
+    and carry no number, so that one added or removed before them leaves them unchanged.
     """
     prefix = language_prefix(site, language)
     head = f"# {llms_note(title)}\n\n> {llms_note(summary)}\n".encode()
     separator = b"\n---\n\n"
     most = limit("SOURCEBOOK_LLMS_FULL_MAX_CHARS", LLMS_FULL_MAX_CHARS)
+    spacing = spacing_for(most, average)
     with tempfile.TemporaryFile() as spool:
-        parts: list[tuple[int, int]] = []  # (offset, length) of each part's body in spool
-        start = size = 0
-        for twin in twins:
+        # Each part's first page, and its body's (offset, length) in the spool.
+        parts: list[tuple[str, int, int]] = []
+        first, start, size = "", 0, 0
+        cut = False  # the part ends after the last twin (a content-defined boundary)
+        for key, twin in twins:
             length = len(twin.decode("utf-8"))
-            if spool.tell() > start and size + length > most:
-                parts.append((start, spool.tell() - start))
+            if spool.tell() > start and (cut or size + length > most):
+                parts.append((first, start, spool.tell() - start))
                 start, size = spool.tell(), 0
-            if spool.tell() > start:
+            if spool.tell() == start:
+                first = key
+            else:
                 spool.write(separator)
             spool.write(twin)
             size += length
-        parts.append((start, spool.tell() - start))
+            cut = boundary(key, spacing)
+        parts.append((first, start, spool.tell() - start))
         if len(parts) == 1:
-            yield f"{prefix}llms-full.txt", [head, b"\n", *spooled(spool, *parts[0])]
+            yield f"{prefix}llms-full.txt", [head, b"\n", *spooled(spool, *parts[0][1:])]
             return
         links = []
-        for number, (offset, length) in enumerate(parts, start=1):
-            path = f"{prefix}llms-full-{number}.txt"
-            heading = f"\n({number}/{len(parts)})\n\n".encode()
-            yield path, [head, heading, *spooled(spool, offset, length)]
+        for number, (key, offset, length) in enumerate(parts, start=1):
+            path = f"{prefix}llms-full-{part_id(key)}.txt"
+            yield path, [head, b"\n", *spooled(spool, offset, length)]
             links.append(
                 LlmsLink(f"{title} ({number}/{len(parts)})", absolute_url(site.brand, path), "")
             )

@@ -33,6 +33,7 @@ from publishing.site import (
     absolute_url,
     entity_path,
     language_prefix,
+    text_of,
     twin_path,
 )
 
@@ -40,7 +41,7 @@ HIDDEN_PROPERTIES = {"name", "description", "image", "offers", "url", "sameAs", 
 PAGE_TYPES = (("Product", "ItemPage"), ("Person", "ProfilePage"))
 
 
-@dataclass
+@dataclass(slots=True)
 class PageInputs:
     full: list[str]  # entities shown as full nodes in the page's graph
     stubs: list[str]  # entities referenced from those, as short nodes
@@ -53,7 +54,9 @@ class PageInputs:
         return ids + [s.revision_id for s in (*self.facts, *self.faqs)]
 
     def content_revision_ids(self, site: SiteContent) -> list[int]:
-        return [site.entities[i].revision_id for i in (*self.full, *self.listed)]
+        """The snapshots rendering reads (listed entities show only their name and summary,
+        which the site content holds)."""
+        return [site.entities[i].revision_id for i in self.full]
 
 
 @dataclass
@@ -124,13 +127,6 @@ def page_path_in(site: SiteContent, page: Page, language: str) -> str:
     """The same page in another language."""
     own = language_prefix(site, page.language)
     return language_prefix(site, language) + page.path[len(own) :]
-
-
-def text_of(content: dict, prop: str, language: str, default: str) -> str:
-    value = g.localize(content["data"].get(prop, []), language, default)
-    if isinstance(value, list):
-        value = next((v for v in value if isinstance(v, str)), "")
-    return value if isinstance(value, str) else ""
 
 
 def statement_text(statement: LiveStatement, field_name: str, language: str, default: str) -> str:
@@ -420,9 +416,7 @@ def render_page(
                     "position": position,
                     "text": member.name(language, default),
                     "url": entity_url(site, member, language),
-                    "summary": one_line(
-                        text_of(content_of(iri), "description", language, default), 200
-                    ),
+                    "summary": member.summaries.get(language, ""),
                 }
             )
         extra_nodes.append(
