@@ -3,9 +3,9 @@ a child process while sampling its peak memory.
 
 Peak memory is measured by polling: every ``SAMPLE_SECONDS`` (50 ms) the resident set sizes
 of the child and its descendants (psutil; the list of descendants refreshed every second)
-are summed and the largest sum is kept; every ``PSS_EVERY`` samples (1 s) their proportional
-set sizes (PSS, from /proc/PID/smaps_rollup, which costs the kernel ~13 ms a GB to compute)
-are summed too. The PSS sum is the memory the tree really occupies: a page a forked child
+are summed and the largest sum is kept; every ``PSS_EVERY`` samples (1 s, and five times in
+the first second) their proportional set sizes (PSS, from /proc/PID/smaps_rollup, which
+costs the kernel ~13 ms a GB to compute) are summed too. The PSS sum is the memory the tree really occupies: a page a forked child
 shares with its parent counts once (half to each), where the RSS sum counts it twice. A
 spike shorter than the interval can be missed, so both are lower bounds; for a Python process
 building a site, memory grows and shrinks over seconds, not milliseconds.
@@ -132,6 +132,12 @@ def pss_of(members: list[psutil.Process]) -> int:
     return total
 
 
+def pss_due(sample: int) -> bool:
+    """Whether to measure PSS at this sample: after 50, 100, 200, 400 and 800 ms (so that a
+    run shorter than a second is measured too), then every ``PSS_EVERY`` samples."""
+    return sample in (1, 2, 4, 8, 16) or sample % PSS_EVERY == 1
+
+
 def tree_of(process: psutil.Process) -> list[psutil.Process]:
     try:
         return [process, *process.children(recursive=True)]
@@ -163,7 +169,7 @@ class PeakSampler:
             if sample % self.TREE_EVERY == 0:
                 members = tree_of(self.process)
             self.peak = max(self.peak, rss_of(members))
-            if sample % PSS_EVERY == 1:  # just after the tree was refreshed
+            if pss_due(sample):
                 self.peak_pss = max(self.peak_pss, pss_of(members))
             self.stopped.wait(SAMPLE_SECONDS)
 

@@ -38,6 +38,11 @@ ENTRY_POINTS = (
     "(django/core/management/__init__.py)",
     "(django/core/management/base.py)",
     "(publishing/management/commands/publish.py)",
+    # The render workers' stacks run through the fork of their pool.
+    "(multiprocessing/pool.py)",
+    "(multiprocessing/process.py)",
+    "(multiprocessing/popen_fork.py)",
+    "(multiprocessing/context.py)",
 )
 
 
