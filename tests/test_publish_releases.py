@@ -510,3 +510,44 @@ def test_a_large_build_renders_in_forked_workers_exactly_as_one_process_does(
     assert again.summary["rendered"] == 23
     assert len(set(again.summary["changed_paths"])) == again.summary["changed"] == 9
     assert manifest(again) == tree_hashes(tmp_path / "forked" / "current")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_failing_in_a_forked_worker_fails_the_release_and_nothing_else(
+    tmp_path, settings, monkeypatch
+):
+    """An error while rendering in a worker process reaches the builder: the release fails
+    with the error, the workers are gone, the live site stays, and the next build works."""
+    import multiprocessing
+
+    from publishing import build
+
+    demo_load()
+    monkeypatch.setattr(build, "PARALLEL_MIN_PAGES", 1)
+    settings.SOURCEBOOK_BUILD_PROCESSES = 2
+    first = publish(tmp_path / "site")
+    live = tmp_path / "site" / "current"
+    before = tree_hashes(live)
+    render_page = build.render_page
+    parent = os.getpid()
+
+    def failing(site, page, *args, **kwargs):
+        if page.path == "products/longjing-meijiawu/" and os.getpid() != parent:
+            raise ValueError(f"cannot render {page.path}")
+        return render_page(site, page, *args, **kwargs)
+
+    monkeypatch.setattr(build, "render_page", failing)  # inherited by the forked workers
+    edit_price("longjing-meijiawu", "58.00")
+    with pytest.raises(CommandError, match="failed: ValueError: cannot render products/longjing"):
+        publish(tmp_path / "site")
+    failed = Release.objects.get(number=first.number + 1)
+    assert failed.state == Release.State.FAILED
+    assert multiprocessing.active_children() == []
+    assert os.readlink(live) == f".releases/{first.number}"
+    assert tree_hashes(live) == before
+
+    monkeypatch.setattr(build, "render_page", render_page)
+    again = publish(tmp_path / "site")
+    assert again.state == Release.State.DEPLOYED
+    assert again.summary["processes"] == 2
+    assert tree_hashes(live) == manifest(again)
