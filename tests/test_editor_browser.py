@@ -24,6 +24,23 @@ CHROMIUM = Path("/usr/bin/chromium")
 REQUIRED = os.environ.get("SOURCEBOOK_REQUIRE_SERVICES") == "1"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def live_server_sessions_ended(django_db_blocker):
+    """End the database sessions the live server's threads left open, once this module is
+    done: the server lives for the whole test session, and on PostgreSQL a session left
+    open keeps pytest-django from dropping the test database at the end."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def browser():
     try:
