@@ -14,7 +14,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,6 @@ from publishing.render.pages import (
     page_path_in,
     page_url,
     render_page,
-    text_of,
 )
 from publishing.render.text import one_line
 from publishing.render.ui import ui
@@ -45,6 +44,7 @@ from publishing.site import (
     revisions_by_id,
     site_content_load,
     site_pages,
+    text_of,
     twin_path,
 )
 from publishing.store import artifact_put, artifact_put_chunks, artifact_read
@@ -104,57 +104,6 @@ class BuildResult:
 Work = tuple[Page, PageInputs, str]  # a page to render, what it shows, its fingerprint
 
 
-@dataclass
-class RenderJob:
-    """Pages to render and what rendering them needs; picklable by fork, not by value."""
-
-    site: SiteContent
-    work: Sequence[Work]
-    previous: dict[str, Entry]
-    fallback_time: datetime
-
-    def render(self, start: int, stop: int) -> list[tuple[Entry, bool]]:
-        """Render ``work[start:stop]`` and store the bytes; return the entries made (and
-        whether their bytes were new to the store)."""
-        batch = self.work[start:stop]
-        site = self.site
-        wanted = {i for _, inputs, _ in batch for i in inputs.content_revision_ids(site)}
-        if site.organization_iri in site.entities:
-            wanted.add(site.entities[site.organization_iri].revision_id)
-        contents = revisions_by_id(wanted)
-        made: list[tuple[Entry, bool]] = []
-        for page, inputs, fingerprint in batch:
-            twin = twin_path(page.file)
-            changed_at: list[datetime] = []
-
-            def lastmod_for(markdown: bytes, twin=twin, inputs=inputs, changed_at=changed_at):
-                # A page's lastmod: when its visible content (its Markdown twin) last changed.
-                old = self.previous.get(twin)
-                if old is not None and old.sha256 == hashlib.sha256(markdown).hexdigest():
-                    changed_at.append(old.changed_at)
-                else:
-                    changed_at.append(self.content_time(inputs))
-                return iso(changed_at[0])
-
-            rendered = render_page(site, page, inputs, contents, lastmod_for=lastmod_for)
-            for path, kind, content in (
-                (twin, "markdown", rendered.markdown),
-                (page.file, "page", rendered.html),
-            ):
-                sha256, new = artifact_put(content)
-                entry = Entry(path, kind, sha256, len(content), fingerprint, changed_at[0])
-                made.append((entry, new))
-        return made
-
-    def content_time(self, inputs: PageInputs) -> datetime:
-        """When the content shown changed: the latest publication among the page's inputs."""
-        site = self.site
-        times = [site.entities[i].published_at for i in (*inputs.full, *inputs.listed)]
-        times += [s.published_at for s in (*inputs.facts, *inputs.faqs)]
-        times = [t for t in times if t]
-        return (max(times) if times else self.fallback_time).replace(microsecond=0)
-
-
 Task = tuple[str, tuple, int]  # a Builder method's name, its arguments, its progress weight
 Made = list[tuple[Entry, bool]]  # artifacts stored, and whether their bytes were new
 
@@ -176,8 +125,7 @@ def _run_forked(task: Task) -> Made:
 
 
 def build_processes() -> int:
-    configured = getattr(settings, "SOURCEBOOK_BUILD_PROCESSES", None)
-    return max(1, configured if configured else (os.cpu_count() or 1))
+    return max(1, settings.SOURCEBOOK_BUILD_PROCESSES or os.cpu_count() or 1)
 
 
 def can_fork() -> bool:
@@ -236,7 +184,8 @@ class Builder:
         self.total = 0
         self.site: SiteContent | None = None
         self.planned: list[tuple[Page, PageInputs]] = []
-        self.job: RenderJob | None = None
+        self.work: list[Work] = []  # the pages to render, with what they show and fingerprints
+        self.lastmod_by_path: dict[str, str] = {}
         self.parallel = False
         # Where store() puts what it made while a task runs (see run_task).
         self.sink: Made | None = None
@@ -321,7 +270,7 @@ class Builder:
                 self.tick(2)
                 continue
             work.append((page, inputs, fingerprint))
-        self.job = RenderJob(site, work, self.previous, self.brand.updated_at)
+        self.work = work
         self.parallel = (
             build_processes() > 1
             and max(len(work), len(planned)) >= PARALLEL_MIN_PAGES
@@ -336,11 +285,15 @@ class Builder:
         ]
         # The graph needs no rendered page: it is built while the pages are, or, when few
         # pages changed, beside the other site-wide files (which need the rendered pages).
-        graph = self.graph_tasks(site, base_key)
+        all_revisions = sorted(
+            [e.revision_id for e in site.entities.values()]
+            + [s.revision_id for s in (*site.facts, *site.faqs)]
+        )
+        graph = self.graph_tasks(base_key, all_revisions)
         if len(work) >= PARALLEL_MIN_PAGES:
             renders, graph = graph + renders, []
         self.run_tasks(renders)
-        self.run_tasks(graph + self.index_tasks(site, site_settings, base_key))
+        self.run_tasks(graph + self.index_tasks(site, site_settings, base_key, all_revisions))
         previous_paths = set(self.previous)
         self.result.removed = sorted(previous_paths - set(self.result.entries))
         return self.result
@@ -391,8 +344,42 @@ class Builder:
         self.tick(weight or len(made))
 
     def render_range(self, start: int, stop: int) -> None:
-        assert self.job is not None and self.sink is not None
-        self.sink.extend(self.job.render(start, stop))
+        """Render ``work[start:stop]`` and store the bytes of each page and its twin."""
+        assert self.sink is not None
+        batch = self.work[start:stop]
+        site = self.site
+        wanted = {i for _, inputs, _ in batch for i in inputs.content_revision_ids(site)}
+        if site.organization_iri in site.entities:
+            wanted.add(site.entities[site.organization_iri].revision_id)
+        contents = revisions_by_id(wanted)
+        for page, inputs, fingerprint in batch:
+            twin = twin_path(page.file)
+            changed_at: list[datetime] = []
+
+            def lastmod_for(markdown: bytes, twin=twin, inputs=inputs, changed_at=changed_at):
+                # A page's lastmod: when its visible content (its Markdown twin) last changed.
+                old = self.previous.get(twin)
+                if old is not None and old.sha256 == hashlib.sha256(markdown).hexdigest():
+                    changed_at.append(old.changed_at)
+                else:
+                    changed_at.append(self.content_time(site, inputs))
+                return iso(changed_at[0])
+
+            rendered = render_page(site, page, inputs, contents, lastmod_for=lastmod_for)
+            for path, kind, content in (
+                (twin, "markdown", rendered.markdown),
+                (page.file, "page", rendered.html),
+            ):
+                sha256, new = artifact_put(content)
+                entry = Entry(path, kind, sha256, len(content), fingerprint, changed_at[0])
+                self.sink.append((entry, new))
+
+    def content_time(self, site: SiteContent, inputs: PageInputs) -> datetime:
+        """When the content shown changed: the latest publication among the page's inputs."""
+        times = [site.entities[i].published_at for i in (*inputs.full, *inputs.listed)]
+        times += [s.published_at for s in (*inputs.facts, *inputs.faqs)]
+        times = [t for t in times if t]
+        return (max(times) if times else self.brand.updated_at).replace(microsecond=0)
 
     def section_size(self, site: SiteContent, page: Page) -> int | dict:
         if page.kind == "home":
@@ -403,11 +390,7 @@ class Builder:
 
     # -- site-wide artifacts --
 
-    def graph_tasks(self, site: SiteContent, base_key: str) -> list[Task]:
-        all_revisions = sorted(
-            [e.revision_id for e in site.entities.values()]
-            + [s.revision_id for s in (*site.facts, *site.faqs)]
-        )
+    def graph_tasks(self, base_key: str, all_revisions: list[int]) -> list[Task]:
         graph_key = digest(base_key, "graph", all_revisions)
         if self.reuse("graph.jsonld", graph_key):
             self.tick()
@@ -418,7 +401,9 @@ class Builder:
         chunks = indexes.brand_graph_chunks(self.site, revisions_by_id)
         self.store_chunks("graph.jsonld", "graph", (c.encode("utf-8") for c in chunks), key)
 
-    def index_tasks(self, site: SiteContent, site_settings: SiteSettings, base_key: str):
+    def index_tasks(
+        self, site: SiteContent, site_settings: SiteSettings, base_key: str, all_revisions: list
+    ) -> list[Task]:
         """robots.txt here; the sitemaps and each language's llms files as tasks."""
         tasks: list[Task] = []
         robots_key = digest(base_key, "robots", site_settings.allow_ai_training)
@@ -428,7 +413,12 @@ class Builder:
         else:
             self.tick()
 
-        sitemap_key = digest(base_key, "sitemap", sorted(self.lastmods().items()))
+        # Each page's lastmod: when its visible content (its Markdown twin) last changed.
+        self.lastmod_by_path = {
+            page.path: iso(self.result.entries[twin_path(page.file)].changed_at)
+            for page, _ in self.planned
+        }
+        sitemap_key = digest(base_key, "sitemap", sorted(self.lastmod_by_path.items()))
         if not self.reuse_all(self.previous_paths("sitemap"), sitemap_key):
             tasks.append(("build_sitemaps", (sitemap_key,), 1))
         else:
@@ -437,10 +427,7 @@ class Builder:
         text_key = digest(
             base_key,
             "llms",
-            sorted(
-                [e.revision_id for e in site.entities.values()]
-                + [s.revision_id for s in (*site.facts, *site.faqs)]
-            ),
+            all_revisions,
             sorted(page.path for page, _ in self.planned),
             [
                 indexes.limit(name, default)
@@ -464,16 +451,9 @@ class Builder:
     def build_robots(self, key: str, text: str) -> None:
         self.store("robots.txt", "robots", text.encode("utf-8"), key)
 
-    def lastmods(self) -> dict[str, str]:
-        """Each page's lastmod: when its visible content (its Markdown twin) last changed."""
-        return {
-            page.path: iso(self.result.entries[twin_path(page.file)].changed_at)
-            for page, _ in self.planned
-        }
-
     def build_sitemaps(self, key: str) -> None:
         site = self.site
-        lastmods = self.lastmods()
+        lastmods = self.lastmod_by_path
         entries = (
             indexes.SitemapEntry(
                 url=page_url(site, page.path),
@@ -613,14 +593,15 @@ def release_artifacts_save(release: Release, result: BuildResult) -> None:
     meta = ReleaseArtifact._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    columns = ", ".join(quote(meta.get_field(name).column) for name in MANIFEST_COLUMNS)
+    names = [quote(meta.get_field(name).column) for name in MANIFEST_COLUMNS]
+    columns = ", ".join(names)
     rows: Iterable[Entry] = result.entries.values()
     if result.previous_release_id is not None and result.reused >= len(result.fresh):
-        copied = ", ".join(["%s", *(quote(meta.get_field(n).column) for n in MANIFEST_COLUMNS[1:])])
+        copied = ", ".join(["%s", *names[1:]])  # the new release's id, then the row as it was
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT {copied} FROM {table} "
-                f"WHERE {quote(meta.get_field('release').column)} = %s",
+                f"WHERE {names[0]} = %s",
                 [release.pk, result.previous_release_id],
             )
         replaced = [entry.path for entry in result.fresh] + result.removed

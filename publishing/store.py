@@ -66,12 +66,17 @@ def artifact_put(content: bytes) -> tuple[str, bool]:
         return sha256, True
     if storage.exists(name) and storage.size(name) == len(content):
         return sha256, False
+    storage_replace(storage, name, ContentFile(content))
+    return sha256, True
+
+
+def storage_replace(storage: Storage, name: str, content: File) -> None:
+    """Save ``content`` under exactly ``name`` (a short copy there is replaced)."""
     if storage.exists(name):
         storage.delete(name)
-    saved = storage.save(name, ContentFile(content))
+    saved = storage.save(name, content)
     if saved != name:  # a concurrent writer stored the same bytes first
         storage.delete(saved)
-    return sha256, True
 
 
 def write_file(path: str, content: bytes) -> None:
@@ -108,12 +113,8 @@ def artifact_put_chunks(chunks: Iterable[bytes]) -> tuple[str, bool, int]:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.replace(handle.name, path)
             return sha256, True, size
-        if storage.exists(name):
-            storage.delete(name)
         with open(handle.name, "rb") as spooled:
-            saved = storage.save(name, File(spooled))
-        if saved != name:  # a concurrent writer stored the same bytes first
-            storage.delete(saved)
+            storage_replace(storage, name, File(spooled))
         return sha256, True, size
     finally:
         if os.path.exists(handle.name):
@@ -127,14 +128,6 @@ def artifact_read(sha256: str) -> bytes:
             return handle.read()
     with artifact_storage().open(artifact_name(sha256), "rb") as handle:
         return handle.read()
-
-
-def artifact_local_path(sha256: str) -> Path | None:
-    """The artifact's file when the store is a local directory (for hard links), else None."""
-    storage = artifact_storage()
-    if isinstance(storage, FileSystemStorage):
-        return Path(storage.path(artifact_name(sha256)))
-    return None
 
 
 def artifact_local_root() -> str | None:

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape as xml_escape
 
 from django.conf import settings
 
@@ -240,7 +241,6 @@ def spooled(spool, offset: int, length: int, chunk: int = 1 << 20) -> Iterator[b
             return
         length -= len(data)
         yield data
-    spool.seek(0, 2)
 
 
 # --- sitemaps ------------------------------------------------------------------------------
@@ -306,18 +306,16 @@ def sitemap_files(
 XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 
+# What ElementTree escapes in attribute values beyond & < > (text escapes only those three).
+ATTRIBUTE_ENTITIES = {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"}
+
+
 def xml_text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return xml_escape(value)
 
 
 def xml_attribute(value: str) -> str:
-    return (
-        xml_text(value)
-        .replace('"', "&quot;")
-        .replace("\r", "&#13;")
-        .replace("\n", "&#10;")
-        .replace("\t", "&#09;")
-    )
+    return xml_escape(value, ATTRIBUTE_ENTITIES)
 
 
 def xml_bytes(element: ET.Element) -> bytes:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -110,26 +110,25 @@ class RunResult:
         return self.peak_pss / MB
 
 
-def rss_of(members: list[psutil.Process]) -> int:
-    """Resident memory of these processes, in bytes (those gone count 0)."""
+def memory_of(members: list[psutil.Process], measure: Callable[[psutil.Process], int]) -> int:
+    """``measure`` summed over these processes, in bytes (those gone count 0)."""
     total = 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            total += measure(member)
         except psutil.Error:
             continue
     return total
+
+
+def rss_of(members: list[psutil.Process]) -> int:
+    """Resident memory of these processes."""
+    return memory_of(members, lambda member: member.memory_info().rss)
 
 
 def pss_of(members: list[psutil.Process]) -> int:
-    """Proportional set size of these processes, in bytes (those gone count 0)."""
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_full_info().pss
-        except psutil.Error:
-            continue
-    return total
+    """Proportional set size of these processes (shared pages split between them)."""
+    return memory_of(members, lambda member: member.memory_full_info().pss)
 
 
 def pss_due(sample: int) -> bool:
