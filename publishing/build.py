@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, connections
@@ -29,9 +30,9 @@ from publishing.render.pages import (
     PageInputs,
     StatementIndex,
     page_inputs,
-    page_path_in,
     page_url,
     render_page,
+    translated_path,
 )
 from publishing.render.text import one_line
 from publishing.render.ui import ui
@@ -101,7 +102,19 @@ class BuildResult:
         return dict(sorted(counts.items()))
 
 
-Work = tuple[Page, PageInputs, str]  # a page to render, what it shows, its fingerprint
+Work = tuple[Page, str]  # a page to render and its fingerprint
+
+
+class LlmsRow(NamedTuple):
+    """What the llms files need of a page."""
+
+    kind: str
+    section: str | None
+    name: str  # entity pages: the entity's name and summary
+    summary: str
+    twin_path: str  # its Markdown twin
+    twin_sha256: str
+    twin_size: int
 
 
 Task = tuple[str, tuple, int]  # a Builder method's name, its arguments, its progress weight
@@ -183,9 +196,9 @@ class Builder:
         self.done = 0
         self.total = 0
         self.site: SiteContent | None = None
-        self.planned: list[tuple[Page, PageInputs]] = []
-        self.work: list[Work] = []  # the pages to render, with what they show and fingerprints
-        self.lastmod_by_path: dict[str, str] = {}
+        self.index: StatementIndex | None = None
+        self.pages: list[Page] = []
+        self.work: list[Work] = []  # the pages to render, with their fingerprints
         self.parallel = False
         # Where store() puts what it made while a task runs (see run_task).
         self.sink: Made | None = None
@@ -255,9 +268,13 @@ class Builder:
         )
         self.total = 2 * len(pages) + 4 * len(site.languages) + 4
         self.site = site
-        self.planned = planned = [(page, page_inputs(site, page, index)) for page in pages]
+        self.index = index
+        self.pages = pages
         work: list[Work] = []
-        for page, inputs in planned:
+        for page in pages:
+            # What a page shows is worked out again when it is rendered, not held for each of
+            # hundreds of thousands of pages.
+            inputs = page_inputs(site, page, index)
             fingerprint = digest(
                 site_key,
                 page.kind,
@@ -269,11 +286,11 @@ class Builder:
             if self.reuse_all([page.file, twin_path(page.file)], fingerprint):
                 self.tick(2)
                 continue
-            work.append((page, inputs, fingerprint))
+            work.append((page, fingerprint))
         self.work = work
         self.parallel = (
             build_processes() > 1
-            and max(len(work), len(planned)) >= PARALLEL_MIN_PAGES
+            and max(len(work), len(pages)) >= PARALLEL_MIN_PAGES
             and can_fork()
         )
         base_key = digest(
@@ -284,7 +301,11 @@ class Builder:
             for start in range(0, len(work), RENDER_BATCH)
         ]
         # The graph needs no rendered page: it is built while the pages are, or, when few
-        # pages changed, beside the other site-wide files (which need the rendered pages).
+        # pages changed, in a worker while this process makes the other site-wide files
+        # (which need the rendered pages). Those run here, not in workers: a forked worker
+        # copies what it touches of its parent's memory, and the pages it allocates for its
+        # own objects are its parent's free space too (at 100,000 products two such workers
+        # held 300-400 MB each, one making all three 520 MB, for no gain in time).
         all_revisions = sorted(
             [e.revision_id for e in site.entities.values()]
             + [s.revision_id for s in (*site.facts, *site.faqs)]
@@ -293,18 +314,20 @@ class Builder:
         if len(work) >= PARALLEL_MIN_PAGES:
             renders, graph = graph + renders, []
         self.run_tasks(renders)
-        self.run_tasks(graph + self.index_tasks(site, site_settings, base_key, all_revisions))
+        self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key, all_revisions))
         previous_paths = set(self.previous)
         self.result.removed = sorted(previous_paths - set(self.result.entries))
         return self.result
 
     # -- running tasks here or in forked workers --
 
-    def run_tasks(self, tasks: list[Task]) -> None:
+    def run_tasks(self, tasks: list[Task], here: list[Task] | None = None) -> None:
         """Run each task, in forked worker processes when the build is large and this
-        process may fork, else here; record what they made, in the tasks' order."""
-        if not self.parallel or len(tasks) < 2:
-            for name, args, weight in tasks:
+        process may fork, else here, and the tasks ``here`` in this process meanwhile;
+        record what they made: first the tasks here, then the others, in order."""
+        here = here or []
+        if not self.parallel or not tasks or (len(tasks) < 2 and not here):
+            for name, args, weight in here + tasks:
                 self.record_made(self.run_task(name, args), weight)
             return
         global _forked_builder
@@ -312,14 +335,18 @@ class Builder:
         # Children must open their own database connections, never share the parent's.
         connections.close_all()
         context = multiprocessing.get_context("fork")
-        processes = min(build_processes(), len(tasks))
-        self.result.processes = max(self.result.processes, processes)
+        # This process is one of them when it has tasks of its own.
+        processes = max(1, min(build_processes() - bool(here), len(tasks)))
+        self.result.processes = max(self.result.processes, processes + bool(here))
         # Objects the children inherit are left out of their garbage collections: a collection
         # touches every object, which copied the builder's whole heap into each child.
         gc.freeze()
         pool = context.Pool(processes, initializer=_forked_init, maxtasksperchild=TASKS_PER_WORKER)
         try:
-            for (_, _, weight), made in zip(tasks, pool.imap(_run_forked, tasks), strict=True):
+            forked = pool.imap(_run_forked, tasks)
+            for name, args, weight in here:
+                self.record_made(self.run_task(name, args), weight)
+            for (_, _, weight), made in zip(tasks, forked, strict=True):
                 self.record_made(made, weight)
             pool.close()  # the workers finish and exit on their own
         except BaseException:
@@ -346,8 +373,11 @@ class Builder:
     def render_range(self, start: int, stop: int) -> None:
         """Render ``work[start:stop]`` and store the bytes of each page and its twin."""
         assert self.sink is not None
-        batch = self.work[start:stop]
         site = self.site
+        batch = [
+            (page, page_inputs(site, page, self.index), fingerprint)
+            for page, fingerprint in self.work[start:stop]
+        ]
         wanted = {i for _, inputs, _ in batch for i in inputs.content_revision_ids(site)}
         if site.organization_iri in site.entities:
             wanted.add(site.entities[site.organization_iri].revision_id)
@@ -413,14 +443,19 @@ class Builder:
         else:
             self.tick()
 
-        # Each page's lastmod: when its visible content (its Markdown twin) last changed.
-        self.lastmod_by_path = {
-            page.path: iso(self.result.entries[twin_path(page.file)].changed_at)
-            for page, _ in self.planned
-        }
-        sitemap_key = digest(base_key, "sitemap", sorted(self.lastmod_by_path.items()))
+        # What the sitemaps and llms files need of each page is worked out once and handed to
+        # their tasks, which need not read the builder's pages and entries.
+        twins = [self.result.entries[twin_path(page.file)] for page in self.pages]
+        lastmods = [iso(twin.changed_at) for twin in twins]
+        sitemap_key = digest(
+            base_key, "sitemap", sorted(zip((p.path for p in self.pages), lastmods, strict=True))
+        )
         if not self.reuse_all(self.previous_paths("sitemap"), sitemap_key):
-            tasks.append(("build_sitemaps", (sitemap_key,), 1))
+            located = [
+                (page.language, page.path, lastmod)
+                for page, lastmod in zip(self.pages, lastmods, strict=True)
+            ]
+            tasks.append(("build_sitemaps", (sitemap_key, located), 1))
         else:
             self.tick()
 
@@ -428,7 +463,7 @@ class Builder:
             base_key,
             "llms",
             all_revisions,
-            sorted(page.path for page, _ in self.planned),
+            sorted(page.path for page in self.pages),
             [
                 indexes.limit(name, default)
                 for name, default in (
@@ -445,29 +480,46 @@ class Builder:
             if llms_paths and full_paths and self.reuse_all(llms_paths + full_paths, key):
                 self.tick(4)
             else:
-                tasks.append(("build_llms", (language, key), 4))
+                tasks.append(("build_llms", (language, key, self.llms_rows(language, twins)), 4))
         return tasks
+
+    def llms_rows(self, language: str, twins: list[Entry]) -> list[LlmsRow]:
+        site = self.site
+        rows: list[LlmsRow] = []
+        for page, twin in zip(self.pages, twins, strict=True):
+            if page.language != language:
+                continue
+            name = summary = ""
+            if page.kind == "entity":
+                entity = site.entities[page.main[0]]
+                name = entity.name(language, site.default_language)
+                summary = entity.summaries.get(language, "")
+            rows.append(
+                LlmsRow(page.kind, page.section, name, summary, twin.path, twin.sha256, twin.size)
+            )
+        return rows
 
     def build_robots(self, key: str, text: str) -> None:
         self.store("robots.txt", "robots", text.encode("utf-8"), key)
 
-    def build_sitemaps(self, key: str) -> None:
+    def build_sitemaps(self, key: str, located: list[tuple[str, str, str]]) -> None:
+        """The sitemaps of the pages given as (language, path, lastmod)."""
         site = self.site
-        lastmods = self.lastmod_by_path
+        default = site.default_language
         entries = (
             indexes.SitemapEntry(
-                url=page_url(site, page.path),
-                lastmod=lastmods[page.path],
+                url=page_url(site, path),
+                lastmod=lastmod,
                 alternates=[
-                    (lang, page_url(site, page_path_in(site, page, lang)))
+                    (lang, page_url(site, translated_path(site, path, language, lang)))
                     for lang in site.languages
                 ]
-                + [("x-default", page_url(site, page_path_in(site, page, site.default_language)))],
+                + [("x-default", page_url(site, translated_path(site, path, language, default)))],
             )
-            for page, _ in self.planned
+            for language, path, lastmod in located
         )
-        for path, content in indexes.sitemap_files(site, entries):
-            self.store(path, "sitemap", content, key)
+        for path, chunks in indexes.sitemap_files(site, entries):
+            self.store_chunks(path, "sitemap", chunks, key)
 
     def reuse_all(self, paths: list[str], fingerprint: str) -> bool:
         """Carry over a group of files made together, if there is one and all still fit."""
@@ -494,11 +546,11 @@ class Builder:
             if (path.startswith(prefix) if prefix else not path.startswith(others or ("\0",)))
         ]
 
-    def build_llms(self, language: str, key: str) -> None:
+    def build_llms(self, language: str, key: str, rows: list[LlmsRow]) -> None:
+        """The llms.txt files and the full text of one language's pages (see ``llms_rows``)."""
         site = self.site
         default = site.default_language
         org = site.entities.get(site.organization_iri)
-        pages = [(page, inputs) for page, inputs in self.planned if page.language == language]
         contents = revisions_by_id([org.revision_id]) if org else {}
         org_content = contents.get(org.revision_id) if org else None
         title = (
@@ -511,15 +563,15 @@ class Builder:
         ) or title
         about = indexes.LlmsSection(ui(language, "about"), [])
         by_section: dict[str, list[indexes.LlmsLink]] = {}
-        for page, _ in pages:
-            twin = page_url(site, twin_path(page.file))
-            if page.kind == "home":
+        for row in rows:
+            twin = page_url(site, row.twin_path)
+            if row.kind == "home":
                 about.links.insert(0, indexes.LlmsLink(title, twin, summary))
-            elif page.kind == "faq":
+            elif row.kind == "faq":
                 about.links.append(
                     indexes.LlmsLink(ui(language, "faq"), twin, f"{len(site.faqs)} Q&A")
                 )
-            elif page.kind == "facts":
+            elif row.kind == "facts":
                 about.links.append(
                     indexes.LlmsLink(
                         ui(language, "facts"),
@@ -527,12 +579,9 @@ class Builder:
                         f"{len(site.facts)} facts with sources and dates",
                     )
                 )
-            elif page.kind == "entity":
-                entity = site.entities[page.main[0]]
-                by_section.setdefault(page.section, []).append(
-                    indexes.LlmsLink(
-                        entity.name(language, default), twin, entity.summaries.get(language, "")
-                    )
+            elif row.kind == "entity":
+                by_section.setdefault(row.section, []).append(
+                    indexes.LlmsLink(row.name, twin, row.summary)
                 )
         sections = [about] + [
             indexes.LlmsSection(ui(language, section), links)
@@ -560,11 +609,9 @@ class Builder:
             site, language, title, summary, sections, optional
         ).items():
             self.store(path, "llms", text.encode("utf-8"), key)
-        full_text = [
-            self.result.entries[twin_path(page.file)] for page, _ in pages if page.kind != "section"
-        ]
-        twins = ((entry.path, artifact_read(entry.sha256)) for entry in full_text)
-        average = sum(entry.size for entry in full_text) / max(len(full_text), 1)
+        full_text = [row for row in rows if row.kind != "section"]
+        twins = ((row.twin_path, artifact_read(row.twin_sha256)) for row in full_text)
+        average = sum(row.twin_size for row in full_text) / max(len(full_text), 1)
         chunks_by_path = indexes.llms_full_files(site, language, title, summary, twins, average)
         for path, chunks in chunks_by_path:
             self.store_chunks(path, "llms-full", chunks, key)

@@ -394,6 +394,31 @@ def test_sitemaps_parse_and_list_every_page_with_alternates(site):
     }
 
 
+def test_sitemaps_are_split_at_the_url_limit_each_listed_with_its_newest_lastmod(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("publishing.render.indexes.SITEMAP_MAX_URLS", 10)
+    demo_load()
+    publish(tmp_path / "site")
+    root = tmp_path / "site" / "current"
+    pages = {
+        f"{BASE}/{p.relative_to(root).as_posix().removesuffix('index.html')}"
+        for p in root.rglob("*.html")
+    }
+    assert len(pages) == 68
+    index = ElementTree.parse(root / "sitemap.xml").getroot()
+    listed = [(e.findtext(f"{SITEMAP}loc"), e.findtext(f"{SITEMAP}lastmod")) for e in index]
+    assert [loc for loc, _ in listed] == [f"{BASE}/sitemaps/sitemap-{n}.xml" for n in range(1, 8)]
+    seen: list[str] = []
+    for loc, lastmod in listed:
+        urlset = ElementTree.parse(root / loc.removeprefix(f"{BASE}/")).getroot()
+        urls = [(u.findtext(f"{SITEMAP}loc"), u.findtext(f"{SITEMAP}lastmod")) for u in urlset]
+        assert len(urls) == (8 if loc.endswith("-7.xml") else 10)
+        assert lastmod == max(m for _, m in urls)
+        seen += [url for url, _ in urls]
+    assert sorted(seen) == sorted(pages)
+
+
 def test_robots_txt_allows_search_agents_and_follows_the_training_policy(site, tmp_path):
     def parser():
         robots = urllib.robotparser.RobotFileParser()

@@ -255,37 +255,43 @@ class SitemapEntry:
 
 def sitemap_files(
     site: SiteContent, entries: Iterable[SitemapEntry]
-) -> Iterator[tuple[str, bytes]]:
-    """The sitemap files (50,000 URLs each) and then their index, ``sitemap.xml``.
+) -> Iterator[tuple[str, Iterator[bytes]]]:
+    """The sitemap files (50,000 URLs each) and then their index, ``sitemap.xml``, as (path,
+    chunks of bytes); each file's chunks must be consumed before the next file is asked for.
 
-    The URL sets are written as text, not as ElementTree elements: at 100,000 products a
-    tree of a million elements took more memory than the rest of the publish. The output
-    is what ``xml_bytes`` makes of the same tree, byte for byte.
+    The URL sets are written as text, a thousand URLs at a time, not as ElementTree elements
+    (at 100,000 products a tree of a million elements took more memory than the rest of the
+    publish) nor as one string per file. The output is what ``xml_bytes`` makes of the same
+    tree, byte for byte.
     """
     index = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
-    chunk: list[str] = []
-    newest = ""
+    pending = iter(entries)
+    first = next(pending, None)
     number = 0
-
-    def flush() -> tuple[str, bytes]:
-        nonlocal chunk, newest, number
+    while first is not None or number == 0:
         number += 1
         path = f"sitemaps/sitemap-{number}.xml"
         item = ET.SubElement(index, f"{{{SITEMAP_NS}}}sitemap")
         ET.SubElement(item, f"{{{SITEMAP_NS}}}loc").text = absolute_url(site.brand, path)
-        if chunk:
-            ET.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = newest
-            body = (
-                f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" xmlns:xhtml="{XHTML_NS}">\n'
-                + "".join(chunk)
-                + "</urlset>\n"
-            )
-        else:
-            body = f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" />\n'
-        chunk, newest = [], ""
-        return path, body.encode("utf-8")
+        if first is None:
+            yield path, iter([f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" />\n'.encode()])
+            break
+        newest: list[str] = []
+        yield path, url_set(first, pending, newest)
+        ET.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = newest[0]
+        first = next(pending, None)
+    yield "sitemap.xml", iter([xml_bytes(index)])
 
-    for entry in entries:
+
+def url_set(first: SitemapEntry, pending: Iterator[SitemapEntry], newest: list[str]):
+    """One sitemap file: ``first`` and the next entries, up to the file's limit; the newest
+    lastmod among them is put in ``newest`` when it is done."""
+    yield f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" xmlns:xhtml="{XHTML_NS}">\n'.encode()
+    latest = ""
+    chunk: list[str] = []
+    count = 0
+    entry: SitemapEntry | None = first
+    while entry is not None:
         links = "".join(
             f'    <xhtml:link rel="alternate" hreflang="{xml_attribute(hreflang)}" '
             f'href="{xml_attribute(href)}" />\n'
@@ -295,12 +301,15 @@ def sitemap_files(
             f"  <url>\n    <loc>{xml_text(entry.url)}</loc>\n"
             f"    <lastmod>{xml_text(entry.lastmod)}</lastmod>\n{links}  </url>\n"
         )
-        newest = max(newest, entry.lastmod)
-        if len(chunk) >= SITEMAP_MAX_URLS:
-            yield flush()
-    if chunk or number == 0:
-        yield flush()
-    yield "sitemap.xml", xml_bytes(index)
+        latest = max(latest, entry.lastmod)
+        count += 1
+        if len(chunk) >= 1000:
+            yield "".join(chunk).encode("utf-8")
+            chunk = []
+        entry = next(pending, None) if count < SITEMAP_MAX_URLS else None
+    chunk.append("</urlset>\n")
+    yield "".join(chunk).encode("utf-8")
+    newest.append(latest)
 
 
 XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"

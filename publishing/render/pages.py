@@ -125,12 +125,17 @@ def entity_url(site: SiteContent, entity: LiveEntity, language: str) -> str | No
 
 def page_path_in(site: SiteContent, page: Page, language: str) -> str:
     """The same page in another language."""
-    own = language_prefix(site, page.language)
-    return language_prefix(site, language) + page.path[len(own) :]
+    return translated_path(site, page.path, page.language, language)
 
 
-def statement_text(statement: LiveStatement, field_name: str, language: str, default: str) -> str:
-    values = statement.content.get(field_name) or {}
+def translated_path(site: SiteContent, path: str, own_language: str, language: str) -> str:
+    """The path of the page at ``path`` (in ``own_language``) in another language."""
+    return language_prefix(site, language) + path[len(language_prefix(site, own_language)) :]
+
+
+def statement_text(content: dict, field_name: str, language: str, default: str) -> str:
+    """A field of a fact's or FAQ's snapshot in ``language`` (or the default)."""
+    values = content.get(field_name) or {}
     return values.get(language) or values.get(default) or ""
 
 
@@ -280,17 +285,18 @@ def offer_rows(node: dict, language: str) -> list[dict]:
 def fact_context(site: SiteContent, fact: LiveStatement, language: str, facts_url: str) -> dict:
     default = site.default_language
     about = site.entities.get(fact.about_iri) if fact.about_iri else None
+    content = fact.content
     return {
         "anchor": f"fact-{fact.key}",
         "url": f"{facts_url}#fact-{fact.key}",
-        "statement": statement_text(fact, "statement", language, default),
-        "value": fact.content.get("value") or "",
-        "unit": fact.content.get("unit") or "",
-        "as_of": fact.content.get("as_of") or "",
-        "valid_until": fact.content.get("valid_until") or "",
-        "source_url": web_url(fact.content.get("source_url")),
-        "source_title": statement_text(fact, "source_title", language, default)
-        or fact.content.get("source_url")
+        "statement": statement_text(content, "statement", language, default),
+        "value": content.get("value") or "",
+        "unit": content.get("unit") or "",
+        "as_of": content.get("as_of") or "",
+        "valid_until": content.get("valid_until") or "",
+        "source_url": web_url(content.get("source_url")),
+        "source_title": statement_text(content, "source_title", language, default)
+        or content.get("source_url")
         or "",
         "about": about
         and {"text": about.name(language, default), "url": entity_url(site, about, language)},
@@ -300,10 +306,11 @@ def fact_context(site: SiteContent, fact: LiveStatement, language: str, facts_ur
 def faq_context(site: SiteContent, faq: LiveStatement, language: str) -> dict:
     default = site.default_language
     about = site.entities.get(faq.about_iri) if faq.about_iri else None
-    answer = statement_text(faq, "answer", language, default)
+    content = faq.content
+    answer = statement_text(content, "answer", language, default)
     return {
         "anchor": f"faq-{faq.key}",
-        "question": statement_text(faq, "question", language, default),
+        "question": statement_text(content, "question", language, default),
         "answer_html": answer_html(answer),
         "answer_text": html_to_text(str(answer_html(answer))),
         "about": about
