@@ -42,6 +42,7 @@ from publishing.site import (
     absolute_url,
     digest,
     language_prefix,
+    listing_pages,
     revisions_by_id,
     site_content_load,
     site_pages,
@@ -110,6 +111,7 @@ class LlmsRow(NamedTuple):
 
     kind: str
     section: str | None
+    page_number: int
     name: str  # entity pages: the entity's name and summary
     summary: str
     twin_path: str  # its Markdown twin
@@ -412,11 +414,11 @@ class Builder:
         return (max(times) if times else self.brand.updated_at).replace(microsecond=0)
 
     def section_size(self, site: SiteContent, page: Page) -> int | dict:
+        """What a page shows of the size of the site: the home page its sections' sizes, a
+        page of a listing how many pages the listing has (its links to them)."""
         if page.kind == "home":
             return site.section_counts
-        if page.kind == "section":
-            return site.section_counts.get(page.section, 0)
-        return 0
+        return listing_pages(site, page)
 
     # -- site-wide artifacts --
 
@@ -495,7 +497,16 @@ class Builder:
                 name = entity.name(language, site.default_language)
                 summary = entity.summaries.get(language, "")
             rows.append(
-                LlmsRow(page.kind, page.section, name, summary, twin.path, twin.sha256, twin.size)
+                LlmsRow(
+                    page.kind,
+                    page.section,
+                    page.page_number,
+                    name,
+                    summary,
+                    twin.path,
+                    twin.sha256,
+                    twin.size,
+                )
             )
         return rows
 
@@ -567,11 +578,11 @@ class Builder:
             twin = page_url(site, row.twin_path)
             if row.kind == "home":
                 about.links.insert(0, indexes.LlmsLink(title, twin, summary))
-            elif row.kind == "faq":
+            elif row.kind == "faq" and row.page_number == 1:
                 about.links.append(
                     indexes.LlmsLink(ui(language, "faq"), twin, f"{len(site.faqs)} Q&A")
                 )
-            elif row.kind == "facts":
+            elif row.kind == "facts" and row.page_number == 1:
                 about.links.append(
                     indexes.LlmsLink(
                         ui(language, "facts"),

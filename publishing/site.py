@@ -298,6 +298,39 @@ def twin_path(page_file: str) -> str:
 
 
 SECTION_PAGE_SIZE = 500
+# The FAQ and facts pages list this many questions or facts each: at 100,000 products one
+# facts page of 30,000 facts was 30 MB (Googlebot reads the first 15 MB of a page).
+STATEMENT_PAGE_SIZE = 500
+
+
+def page_count(total: int, size: int) -> int:
+    return max(1, -(-total // size))
+
+
+def numbered_path(first: str, number: int) -> str:
+    """The path of page ``number`` of a listing whose first page is at ``first``."""
+    return first if number == 1 else f"{first}page/{number}/"
+
+
+def statements_on(statements: list[LiveStatement], number: int) -> list[LiveStatement]:
+    """The facts or FAQs on page ``number`` of their listing."""
+    return statements[(number - 1) * STATEMENT_PAGE_SIZE : number * STATEMENT_PAGE_SIZE]
+
+
+def listing_pages(site: SiteContent, page: Page) -> int:
+    """How many pages the listing that ``page`` is part of has (1 for other pages)."""
+    if page.kind == "section":
+        return page_count(site.section_counts.get(page.section, 0), SECTION_PAGE_SIZE)
+    if page.kind in ("faq", "facts"):
+        statements = site.faqs if page.kind == "faq" else site.facts
+        return page_count(len(statements), STATEMENT_PAGE_SIZE)
+    return 1
+
+
+def listing_path(site: SiteContent, page: Page, language: str) -> str:
+    """The path of the first page of the listing ``page`` is part of, in ``language``."""
+    name = page.section if page.kind == "section" else page.kind
+    return f"{language_prefix(site, language)}{name}/"
 
 
 def site_pages(site: SiteContent) -> Iterator[Page]:
@@ -309,19 +342,20 @@ def site_pages(site: SiteContent) -> Iterator[Page]:
     for language in site.languages:
         prefix = language_prefix(site, language)
         yield Page(kind="home", language=language, path=prefix, main=[site.organization_iri])
-        if site.faqs:
-            yield Page(kind="faq", language=language, path=f"{prefix}faq/")
-        if site.facts:
-            yield Page(kind="facts", language=language, path=f"{prefix}facts/")
+        for kind, statements in (("faq", site.faqs), ("facts", site.facts)):
+            if not statements:
+                continue
+            for number in range(1, page_count(len(statements), STATEMENT_PAGE_SIZE) + 1):
+                path = numbered_path(f"{prefix}{kind}/", number)
+                yield Page(kind=kind, language=language, path=path, page_number=number)
         for section in sorted(by_section):
             members = sorted(by_section[section], key=lambda e: e.slug)
-            pages = max(1, -(-len(members) // SECTION_PAGE_SIZE))
-            for number in range(1, pages + 1):
+            for number in range(1, page_count(len(members), SECTION_PAGE_SIZE) + 1):
                 chunk = members[(number - 1) * SECTION_PAGE_SIZE : number * SECTION_PAGE_SIZE]
                 yield Page(
                     kind="section",
                     language=language,
-                    path=f"{prefix}{section}/" + (f"page/{number}/" if number > 1 else ""),
+                    path=numbered_path(f"{prefix}{section}/", number),
                     main=[e.iri for e in chunk],
                     section=section,
                     page_number=number,

@@ -25,6 +25,9 @@ from markdown_it import MarkdownIt
 from kb import jsonld, vocabulary
 from kb.demo_brand import demo_load
 from kb.models import FAQ, Brand, Fact
+from kb.services.entities import entity_create
+from kb.services.statements import fact_create
+from kb.services.workflow import object_publish
 from publishing.models import Release, SiteSettings
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +96,14 @@ class Elements(HTMLParser):
             self.scripts[-1] = (attrs, text + data)
 
     def links(self, rel: str) -> list[dict]:
-        return [a for t, a in self.tags if t == "link" and a.get("rel") == rel]
+        return self.tags_named("link", rel=rel)
+
+    def tags_named(self, tag: str, **attributes: str) -> list[dict]:
+        return [
+            a
+            for t, a in self.tags
+            if t == tag and all(a.get(k) == v for k, v in attributes.items())
+        ]
 
 
 def page_graph(html: str, url: str) -> dict:
@@ -295,7 +305,7 @@ def test_facts_page_shows_statement_value_date_and_source_with_anchor(site):
         f'<a href="{fact.source_url}" rel="nofollow noopener">Westlake Leaf Annual Report 2025</a>'
         in block
     )
-    claim = claims[f"{BASE}/facts/#fact-garden-area"]
+    claim = claims[f"{BASE}/#fact-garden-area"]  # shown with the organization, on the home page
     assert claim["text"] == fact.statement["en"]
     assert claim["citation"] == {
         "@type": "CreativeWork",
@@ -304,6 +314,82 @@ def test_facts_page_shows_statement_value_date_and_source_with_anchor(site):
     }
     assert claim["about"] == {"@id": f"{BASE}/#organization"}
     assert claim["temporalCoverage"] == "2025-12-31"
+
+
+def test_faq_and_facts_pages_are_paginated_and_each_fact_links_to_where_it_is_shown(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("publishing.site.STATEMENT_PAGE_SIZE", 10)
+    demo_load()
+    brand = Brand.objects.get(slug="westlake-leaf")
+    village = entity_create(  # a Place has no page of its own
+        brand=brand,
+        types=["Place"],
+        data={
+            "name": [
+                {"@value": "Meijiawu", "@language": "en"},
+                {"@value": "梅家坞", "@language": "zh-Hans"},
+            ]
+        },
+        iri=f"{BASE}/places/meijiawu/#place",
+    )
+    object_publish(obj=village)
+    unattached = fact_create(  # about what has no page: shown only on the facts pages
+        brand=brand,
+        key="meijiawu-tea-exports",
+        about=village,
+        statement={"en": "Hangzhou exported green tea.", "zh-Hans": "杭州出口绿茶。"},
+        value="12,000 t",
+        source_url="https://stats.example/tea",
+        source_title={"en": "Tea statistics", "zh-Hans": "茶叶统计"},
+        as_of="2025-12-31",
+    )
+    object_publish(obj=unattached)
+    publish(tmp_path / "site")
+    site = Site(tmp_path / "site" / "current", brand, Release.objects.get(brand=brand))
+    for prefix, language in (("", "en"), ("zh-Hans/", "zh-Hans")):
+        questions: list[str] = []
+        claims: dict[str, dict] = {}
+        for kind, count in (("faq", 3), ("facts", 4)):
+            urls = [f"{BASE}/{prefix}{kind}/"]
+            urls += [f"{BASE}/{prefix}{kind}/page/{n}/" for n in range(2, count + 1)]
+            assert not site.file(f"{BASE}/{prefix}{kind}/page/{count + 1}/").exists()
+            for number, url in enumerate(urls, start=1):
+                html = site.file(url).read_text(encoding="utf-8")
+                graph = {n["@id"]: n for n in page_graph(html, url)["@graph"]}
+                prev_links = [a["href"] for a in Elements(html).tags_named("a", rel="prev")]
+                next_links = [a["href"] for a in Elements(html).tags_named("a", rel="next")]
+                assert prev_links == ([urls[number - 2]] if number > 1 else [])
+                assert next_links == ([urls[number]] if number < count else [])
+                twin = (site.file(url).parent / "index.html.md").read_text(encoding="utf-8")
+                twin_links = [f"({u})" for u in prev_links + next_links]
+                assert [link for link in twin_links if link in twin] == twin_links
+                if kind == "faq":
+                    assert graph[url]["@type"] == "FAQPage"
+                    page_questions = [q["name"] for q in graph[url]["mainEntity"]]
+                    assert len(page_questions) == (3 if number == count else 10)
+                    questions += page_questions
+                else:
+                    page_claims = {i: n for i, n in graph.items() if n["@type"] == "Claim"}
+                    assert len(page_claims) == (7 if number == count else 10)
+                    claims.update(page_claims)
+        expected = FAQ.objects.filter(brand=brand).order_by("order", "key")
+        assert questions == [f.question[language] for f in expected]
+        assert len(claims) == Fact.objects.filter(brand=brand).count() == 37
+        # A fact's permalink is its anchor where it is shown with what it is about (the
+        # entity's page, the home page for the organization), else on its facts page.
+        for fact in Fact.objects.filter(brand=brand).select_related("about"):
+            (claim_id,) = [i for i in claims if i.endswith(f"#fact-{fact.key}")]
+            page, anchor = claim_id.split("#")
+            if fact.about.iri == f"{BASE}/#organization":
+                assert page == f"{BASE}/{prefix}"
+            elif fact.about == village:
+                assert page.startswith(f"{BASE}/{prefix}facts/")
+            else:
+                assert page.startswith(f"{BASE}/{prefix}") and page.endswith(f"/{fact.about.slug}/")
+            assert f'id="{anchor}"' in site.file(page).read_text(encoding="utf-8")
+    llms = (site.root / "llms.txt").read_text(encoding="utf-8")
+    assert llms.count(f"{BASE}/faq/") == 1 and f"{BASE}/faq/page/2/" not in llms
 
 
 def test_llms_txt_passes_the_reference_parser_and_the_strict_audit(site):

@@ -33,6 +33,10 @@ from publishing.site import (
     absolute_url,
     entity_path,
     language_prefix,
+    listing_pages,
+    listing_path,
+    numbered_path,
+    statements_on,
     text_of,
     twin_path,
 )
@@ -88,11 +92,11 @@ def page_inputs(site: SiteContent, page: Page, index: StatementIndex) -> PageInp
         listed = list(page.main)
     elif page.kind == "faq":
         level0 = org
-        faqs = site.faqs
+        faqs = statements_on(site.faqs, page.page_number)
         listed = list(dict.fromkeys(f.about_iri for f in faqs if f.about_iri))
     elif page.kind == "facts":
         level0 = org
-        facts = site.facts
+        facts = statements_on(site.facts, page.page_number)
         about = [f.about_iri for f in facts if f.about_iri]
     else:
         level0 = list(dict.fromkeys([*page.main, *org]))
@@ -282,13 +286,16 @@ def offer_rows(node: dict, language: str) -> list[dict]:
     return rows
 
 
-def fact_context(site: SiteContent, fact: LiveStatement, language: str, facts_url: str) -> dict:
+def fact_context(site: SiteContent, fact: LiveStatement, language: str, shown_at: str) -> dict:
+    """A fact shown on the page at ``shown_at``. Its permalink is its anchor on the page of
+    what it is about (an entity's page, the home page for the organization), which does not
+    move when facts are added to the paginated facts pages; else on the page showing it."""
     default = site.default_language
     about = site.entities.get(fact.about_iri) if fact.about_iri else None
     content = fact.content
     return {
         "anchor": f"fact-{fact.key}",
-        "url": f"{facts_url}#fact-{fact.key}",
+        "url": f"{(about and entity_url(site, about, language)) or shown_at}#fact-{fact.key}",
         "statement": statement_text(content, "statement", language, default),
         "value": content.get("value") or "",
         "unit": content.get("unit") or "",
@@ -344,7 +351,6 @@ def render_page(
     keep = {*inputs.full, *inputs.stubs}
     url = page_url(site, page.path)
     home_url = page_url(site, language_prefix(site, language))
-    facts_url = page_url(site, f"{language_prefix(site, language)}facts/")
 
     def content_of(iri: str) -> dict:
         return contents[site.entities[iri].revision_id]
@@ -382,7 +388,7 @@ def render_page(
         context.update(
             entity=org_node,
             rows=property_rows(site, org_node, language),
-            facts=[fact_context(site, f, language, facts_url) for f in inputs.facts],
+            facts=[fact_context(site, f, language, url) for f in inputs.facts],
             sections=section_links(site, language),
         )
     elif page.kind == "entity":
@@ -406,14 +412,12 @@ def render_page(
             rows=property_rows(site, node, language),
             offers=offer_rows(node, language),
             images=[i for i in map(web_url, _as_list(node.get("image"))) if i],
-            facts=[fact_context(site, f, language, facts_url) for f in inputs.facts],
+            facts=[fact_context(site, f, language, url) for f in inputs.facts],
             faqs=[faq_context(site, f, language) for f in inputs.faqs],
         )
     elif page.kind == "section":
         page_type = "CollectionPage"
         title = ui(language, page.section)
-        if page.page_number > 1:
-            title += f" — {ui(language, 'page')} {page.page_number}"
         description = ""
         items = []
         for position, iri in enumerate(page.main, start=1):
@@ -443,7 +447,7 @@ def render_page(
             }
         )
         main_entity = {"@id": f"{url}#itemlist"}
-        context.update(items=items, pagination=pagination(site, page, language))
+        context.update(items=items)
     elif page.kind == "faq":
         page_type = "FAQPage"
         title = ui(language, "faq")
@@ -461,7 +465,7 @@ def render_page(
     else:  # facts
         title = ui(language, "facts")
         description = ""
-        facts = [fact_context(site, f, language, facts_url) for f in inputs.facts]
+        facts = [fact_context(site, f, language, url) for f in inputs.facts]
         for fact, statement in zip(facts, inputs.facts, strict=True):
             claim = {
                 "@id": fact["url"],
@@ -481,6 +485,10 @@ def render_page(
         main_entity = [{"@id": f["url"]} for f in facts]
         context.update(facts=facts)
 
+    if page.kind in ("section", "faq", "facts"):
+        context.update(pagination=pagination(site, page, language))
+        if page.page_number > 1:
+            title += f" — {ui(language, 'page')} {page.page_number}"
     if page.kind != "home":
         breadcrumbs.append({"text": title, "url": url})
     webpage: dict[str, Any] = {
@@ -569,14 +577,12 @@ def section_links(site: SiteContent, language: str) -> list[dict]:
 
 
 def pagination(site: SiteContent, page: Page, language: str) -> dict:
-    from publishing.site import SECTION_PAGE_SIZE
-
-    total = site.section_counts.get(page.section, 0)
-    pages = max(1, -(-total // SECTION_PAGE_SIZE))
-    base = f"{language_prefix(site, language)}{page.section}/"
+    """Links to the previous and next pages of a paginated listing (None where there is none)."""
+    pages = listing_pages(site, page)
+    first = listing_path(site, page, language)
 
     def link(number: int) -> str:
-        return page_url(site, base if number == 1 else f"{base}page/{number}/")
+        return page_url(site, numbered_path(first, number))
 
     return {
         "previous": link(page.page_number - 1) if page.page_number > 1 else None,
@@ -635,9 +641,9 @@ def page_markdown(context: dict) -> str:
                 line += f": {md(item['summary'])}"
             lines.append(line)
         lines.append("")
-        for key in ("previous", "next"):
-            if context["pagination"][key]:
-                lines += [md_link(u[key], context["pagination"][key]), ""]
+    for key in ("previous", "next"):
+        if context.get("pagination", {}).get(key):
+            lines += [md_link(u[key], context["pagination"][key]), ""]
     lines += [
         f"{md(u['languages'])}: "
         + ", ".join(md_link(a["name"], a["url"]) for a in context["alternates"]),
