@@ -185,6 +185,9 @@ class ReleaseDetail(ApiView):
         )
 
 
+FINISHED = (Release.State.READY, Release.State.DEPLOYED)
+
+
 class ReleaseArtifacts(ApiView):
     query_params = frozenset({"page", "page_size", "kind"})
 
@@ -197,7 +200,10 @@ class ReleaseArtifacts(ApiView):
         release = Release.objects.filter(brand=access.brand, number=number).first()
         if release is None:
             raise exceptions.NotFound("No such release.")
+        # A building release's manifest is being written, a failed one's discarded.
         query = release.artifacts.order_by("path")
+        if release.state not in FINISHED:
+            query = query.none()
         if request.query_params.get("kind"):
             query = query.filter(kind=request.query_params["kind"])
         paginator = Pagination()
@@ -221,7 +227,10 @@ class ReleaseArtifactContent(ApiView):
         # by filter(artifacts__path=…) would join twice and serve some other artifact.
         artifact = (
             ReleaseArtifact.objects.filter(
-                release__brand=access.brand, release__number=number, path=path
+                release__brand=access.brand,
+                release__number=number,
+                release__state__in=FINISHED,
+                path=path,
             )
             .values_list("sha256", "content_type", "changed_at")
             .first()

@@ -14,6 +14,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from publishing.models import Release, ReleaseArtifact, SiteSettings
@@ -82,25 +83,26 @@ class Entry:
     changed_at: datetime
 
 
+# A release's summary lists this many of the paths that changed.
+CHANGED_PATHS_LISTED = 1000
+
+
 @dataclass
 class BuildResult:
-    entries: dict[str, Entry] = field(default_factory=dict)
-    # The entries rendered in this build; the rest are the previous release's, unchanged.
-    fresh: list[Entry] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)  # artifacts by kind
     previous_release_id: int | None = None
     processes: int = 1  # the most processes that rendered at once
     rendered: int = 0
     reused: int = 0
-    changed: list[str] = field(default_factory=list)
+    changed: int = 0
+    changed_paths: list[str] = field(default_factory=list)  # the first CHANGED_PATHS_LISTED
     removed: list[str] = field(default_factory=list)
     stored: int = 0
     left_out: dict[str, list[str]] = field(default_factory=dict)
 
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for entry in self.entries.values():
-            counts[entry.kind] = counts.get(entry.kind, 0) + 1
-        return dict(sorted(counts.items()))
+    @property
+    def artifacts(self) -> int:
+        return sum(self.counts.values())
 
 
 Work = tuple[Page, str]  # a page to render and its fingerprint
@@ -192,6 +194,11 @@ class Builder:
         self.release = release
         self.brand = release.brand
         self.previous = previous_entries(previous)
+        # Paths of the previous release not (yet) in this one: at the end, those removed.
+        self.unseen = set(self.previous)
+        self.manifest = ManifestWriter(release)
+        # The Markdown twins' entries: the sitemaps' lastmods and the full text come from them.
+        self.twins: dict[str, Entry] = {}
         self.progress = progress
         self.now = timezone.now()
         self.result = BuildResult(previous_release_id=previous.pk if previous else None)
@@ -216,8 +223,8 @@ class Builder:
         old = self.previous.get(path)
         if old is None or old.fingerprint != fingerprint:
             return False
-        self.result.entries[path] = old
         self.result.reused += 1
+        self.seen(old)
         return True
 
     def store(self, path: str, kind: str, content: bytes, fingerprint: str) -> None:
@@ -240,12 +247,21 @@ class Builder:
     def record(self, entry: Entry, new: bool) -> None:
         """An artifact rendered in this build (``new``: its bytes were not in the store)."""
         old = self.previous.get(entry.path)
-        self.result.entries[entry.path] = entry
-        self.result.fresh.append(entry)
+        self.manifest.add(entry)
+        self.seen(entry)
         self.result.rendered += 1
         self.result.stored += int(new)
         if old is None or old.sha256 != entry.sha256:
-            self.result.changed.append(entry.path)
+            self.result.changed += 1
+            if len(self.result.changed_paths) < CHANGED_PATHS_LISTED:
+                self.result.changed_paths.append(entry.path)
+
+    def seen(self, entry: Entry) -> None:
+        """An artifact of this release, rendered or carried over."""
+        self.result.counts[entry.kind] += 1
+        self.unseen.discard(entry.path)
+        if entry.kind == "markdown":
+            self.twins[entry.path] = entry
 
     # -- the build --
 
@@ -317,8 +333,8 @@ class Builder:
             renders, graph = graph + renders, []
         self.run_tasks(renders)
         self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key, all_revisions))
-        previous_paths = set(self.previous)
-        self.result.removed = sorted(previous_paths - set(self.result.entries))
+        self.result.removed = sorted(self.unseen)
+        self.manifest.flush()
         return self.result
 
     # -- running tasks here or in forked workers --
@@ -447,7 +463,7 @@ class Builder:
 
         # What the sitemaps and llms files need of each page is worked out once and handed to
         # their tasks, which need not read the builder's pages and entries.
-        twins = [self.result.entries[twin_path(page.file)] for page in self.pages]
+        twins = [self.twins[twin_path(page.file)] for page in self.pages]
         lastmods = [iso(twin.changed_at) for twin in twins]
         sitemap_key = digest(
             base_key, "sitemap", sorted(zip((p.path for p in self.pages), lastmods, strict=True))
@@ -640,53 +656,75 @@ MANIFEST_COLUMNS = (
 )
 
 
-def release_artifacts_save(release: Release, result: BuildResult) -> None:
-    """Write the release's manifest.
-
-    When most artifacts were carried over, the previous release's rows are copied inside the
-    database and only the rendered and removed paths are replaced; otherwise every row is
-    inserted. Rows go in with plain ``executemany``: ``bulk_create`` compiled SQL per field
-    and row, a tenth of a full publish.
-    """
+def manifest_sql() -> tuple[str, str, list[str]]:
+    """The manifest's table and column list, quoted, and the column names."""
     meta = ReleaseArtifact._meta
     quote = connection.ops.quote_name
-    table = quote(meta.db_table)
     names = [quote(meta.get_field(name).column) for name in MANIFEST_COLUMNS]
-    columns = ", ".join(names)
-    rows: Iterable[Entry] = result.entries.values()
-    if result.previous_release_id is not None and result.reused >= len(result.fresh):
-        copied = ", ".join(["%s", *names[1:]])  # the new release's id, then the row as it was
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {copied} FROM {table} "
-                f"WHERE {names[0]} = %s",
-                [release.pk, result.previous_release_id],
+    return quote(meta.db_table), ", ".join(names), names
+
+
+class ManifestWriter:
+    """A release's manifest rows, written as the build makes them, a batch at a time, rather
+    than held (400,000 entries at 100,000 products). Rows go in with plain ``executemany``:
+    ``bulk_create`` compiled SQL per field and row, a tenth of a full publish. Until the
+    release is ready its rows are a partial manifest, which the API does not serve; a failed
+    build's rows are deleted (``release_artifacts_discard``)."""
+
+    BATCH = 5000
+
+    def __init__(self, release: Release):
+        self.release = release
+        self.rows: list[tuple] = []
+        self.changed_at = ReleaseArtifact._meta.get_field("changed_at")
+
+    def add(self, entry: Entry) -> None:
+        self.rows.append(
+            (
+                self.release.pk,
+                entry.path,
+                entry.sha256,
+                entry.size,
+                CONTENT_TYPES[entry.kind],
+                entry.kind,
+                entry.fingerprint,
+                self.changed_at.get_db_prep_value(entry.changed_at, connection),
             )
-        replaced = [entry.path for entry in result.fresh] + result.removed
-        for start in range(0, len(replaced), 500):
-            ReleaseArtifact.objects.filter(
-                release=release, path__in=replaced[start : start + 500]
-            ).delete()
-        rows = result.fresh
-    changed_at = meta.get_field("changed_at")
-    insert = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(MANIFEST_COLUMNS))})"
-    batch: list[tuple] = []
+        )
+        if len(self.rows) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        table, columns, _ = manifest_sql()
+        values = ", ".join(["%s"] * len(MANIFEST_COLUMNS))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({values})", self.rows)
+        self.rows = []
+
+
+def release_artifacts_save(release: Release, result: BuildResult) -> None:
+    """Complete the release's manifest: the artifacts carried over from the previous release
+    are copied inside the database (the rendered ones were written during the build)."""
+    if result.previous_release_id is None or not result.reused:
+        return
+    table, columns, names = manifest_sql()
+    copied = ", ".join(["%s", *(f"prev.{n}" for n in names[1:])])  # the new release's id first
+    release_column, path_column = names[0], names[1]
     with connection.cursor() as cursor:
-        for entry in rows:
-            batch.append(
-                (
-                    release.pk,
-                    entry.path,
-                    entry.sha256,
-                    entry.size,
-                    CONTENT_TYPES[entry.kind],
-                    entry.kind,
-                    entry.fingerprint,
-                    changed_at.get_db_prep_value(entry.changed_at, connection),
-                )
-            )
-            if len(batch) >= 5000:
-                cursor.executemany(insert, batch)
-                batch = []
-        if batch:
-            cursor.executemany(insert, batch)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {copied} FROM {table} prev "
+            f"WHERE prev.{release_column} = %s AND NOT EXISTS (SELECT 1 FROM {table} cur "
+            f"WHERE cur.{release_column} = %s AND cur.{path_column} = prev.{path_column})",
+            [release.pk, result.previous_release_id, release.pk],
+        )
+    for start in range(0, len(result.removed), 500):
+        ReleaseArtifact.objects.filter(
+            release=release, path__in=result.removed[start : start + 500]
+        ).delete()
+
+
+def release_artifacts_discard(release: Release) -> None:
+    """A failed build's partial manifest."""
+    ReleaseArtifact.objects.filter(release=release).delete()

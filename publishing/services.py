@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from kb.models import Brand
 from kb.services.permissions import require
-from publishing.build import Builder, release_artifacts_save
+from publishing.build import Builder, release_artifacts_discard, release_artifacts_save
 from publishing.models import (
     BuildLease,
     Deployment,
@@ -244,6 +244,7 @@ def recover_interrupted(brand: Brand) -> None:
     """A builder that died mid-build left a release 'building': fail it, requeue its requests."""
     stale = Release.objects.filter(brand=brand, state=Release.State.BUILDING)
     for release in stale:
+        release_artifacts_discard(release)
         release.state = Release.State.FAILED
         release.error = "Interrupted: the worker building this release stopped."
         release.finished_at = timezone.now()
@@ -304,16 +305,16 @@ def release_build(
             release_artifacts_save(release, result)
             release.state = Release.State.READY
             release.finished_at = timezone.now()
-            release.progress_done = release.progress_total = len(result.entries)
+            release.progress_done = release.progress_total = result.artifacts
             release.summary = {
-                "artifacts": len(result.entries),
-                "counts": result.counts(),
+                "artifacts": result.artifacts,
+                "counts": dict(sorted(result.counts.items())),
                 "rendered": result.rendered,
                 "reused": result.reused,
                 "stored": result.stored,
                 "processes": result.processes,
-                "changed": len(result.changed),
-                "changed_paths": result.changed[:1000],
+                "changed": result.changed,
+                "changed_paths": result.changed_paths,
                 "removed": result.removed[:1000],
                 "left_out": dict(list(result.left_out.items())[:1000]),
                 "previous": previous.number if previous else None,
@@ -322,6 +323,7 @@ def release_build(
             release.save()
     except Exception as error:
         logger.exception("Building %s failed", release)
+        release_artifacts_discard(release)
         release.state = Release.State.FAILED
         release.error = f"{type(error).__name__}: {error}"
         release.finished_at = timezone.now()

@@ -1032,6 +1032,16 @@ def test_publish_then_follow_the_request_to_the_release_and_its_artifacts(
     missing = problem(publisher.get(f"{BASE}/releases/1/artifacts/nothing.txt"), 404)
     assert missing["detail"] == "No such artifact in this release."
 
+    # A release still building has the rows written so far: not served as its manifest.
+    building = Release.objects.create(brand=brand, number=2)
+    ReleaseArtifact.objects.create(
+        release=building, path="llms.txt", sha256=llms.sha256, size=llms.size,
+        content_type=llms.content_type, kind="llms", fingerprint="x", changed_at=llms.changed_at,
+    )  # fmt: skip
+    assert building.state == Release.State.BUILDING
+    assert publisher.get(f"{BASE}/releases/2/artifacts/").json()["count"] == 0
+    problem(publisher.get(f"{BASE}/releases/2/artifacts/llms.txt"), 404)
+
 
 def test_rollback_deploys_an_earlier_release_again(brand, publisher, tmp_path):
     org = organization(brand)

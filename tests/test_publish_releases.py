@@ -537,11 +537,16 @@ def test_a_page_failing_in_a_forked_worker_fails_the_release_and_nothing_else(
         return render_page(site, page, *args, **kwargs)
 
     monkeypatch.setattr(build, "render_page", failing)  # inherited by the forked workers
+    # A page per task and a manifest row per write: pages rendered before the failing one
+    # have had their rows written, which the failure must take back.
+    monkeypatch.setattr(build, "RENDER_BATCH", 1)
+    monkeypatch.setattr(build.ManifestWriter, "BATCH", 1)
     edit_price("longjing-meijiawu", "58.00")
     with pytest.raises(CommandError, match="failed: ValueError: cannot render products/longjing"):
         publish(tmp_path / "site")
     failed = Release.objects.get(number=first.number + 1)
     assert failed.state == Release.State.FAILED
+    assert not failed.artifacts.exists()
     assert multiprocessing.active_children() == []
     assert os.readlink(live) == f".releases/{first.number}"
     assert tree_hashes(live) == before
