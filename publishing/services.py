@@ -24,7 +24,12 @@ from django.utils import timezone
 
 from kb.models import Brand
 from kb.services.permissions import require
-from publishing.build import Builder, release_artifacts_discard, release_artifacts_save
+from publishing.build import (
+    Builder,
+    database_lock,
+    release_artifacts_discard,
+    release_artifacts_save,
+)
 from publishing.models import (
     BuildLease,
     Deployment,
@@ -189,7 +194,8 @@ class LeaseHeartbeat:
     def run(self) -> None:
         try:
             while not self.stopped.wait(max(1.0, lease_seconds() / 3)):
-                lease_renew(self.brand, self.holder)
+                with database_lock:  # see publishing.build.database_lock
+                    lease_renew(self.brand, self.holder)
         finally:
             connection.close()
 

@@ -358,20 +358,20 @@ def robots_txt(site: SiteContent, *, allow_training: bool) -> str:
 
 
 def brand_graph_chunks(
-    site: SiteContent, contents: Callable[[list[int]], dict[int, dict]]
+    site: SiteContent, revision_ids: list[int], contents: Callable[[list[int]], dict[int, dict]]
 ) -> Iterator[str]:
-    """The brand's whole graph (all languages) as one JSON-LD document, in chunks."""
+    """The brand's whole graph (all languages) as one JSON-LD document, in chunks: the
+    entities' nodes in the order of ``revision_ids``, their live revisions (by IRI)."""
     yield '{"@context":"https://schema.org","@graph":['
     website = g.website_node(site, absolute_url(site.brand, ""))
     yield json.dumps(website, ensure_ascii=False)
     if site.organization_iri not in site.entities:
         yield "," + json.dumps(g.synthesized_organization(site), ensure_ascii=False)
-    entities = sorted(site.entities.values(), key=lambda e: e.iri)
-    for start in range(0, len(entities), 1000):
-        chunk = entities[start : start + 1000]
-        found = contents([e.revision_id for e in chunk])
-        for entity in chunk:
-            content = found[entity.revision_id]
+    for start in range(0, len(revision_ids), 1000):
+        chunk = revision_ids[start : start + 1000]
+        found = contents(chunk)
+        for revision_id in chunk:
+            content = found[revision_id]
             data = g.pruned_data(content["data"], site.hidden)
             node = g.compact_node(content["types"], data, iri=content["iri"])
             yield "," + json.dumps(node, ensure_ascii=False)
