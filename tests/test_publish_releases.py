@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import threading
 import time
 from datetime import UTC, timedelta
 from io import StringIO
@@ -556,3 +557,25 @@ def test_a_page_failing_in_a_forked_worker_fails_the_release_and_nothing_else(
     assert again.state == Release.State.DEPLOYED
     assert again.summary["processes"] == 2
     assert tree_hashes(live) == manifest(again)
+
+
+def test_a_fork_waits_while_a_thread_of_the_builder_uses_the_database():
+    """A render worker forked while another thread was inside SQLite inherited SQLite's lock
+    and hung on its first query: every fork waits until ``database_lock`` is free."""
+    from publishing.build import database_lock
+
+    forked = threading.Event()
+
+    def fork():
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        forked.set()
+
+    with database_lock:
+        thread = threading.Thread(target=fork)
+        thread.start()
+        assert not forked.wait(0.5)
+    thread.join(10)
+    assert forked.is_set()
