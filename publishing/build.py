@@ -14,7 +14,6 @@ import hashlib
 import multiprocessing
 import os
 import signal
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from publishing.locks import database_lock
 from publishing.models import Release, ReleaseArtifact, SiteSettings
 from publishing.render import indexes
 from publishing.render.pages import (
@@ -64,6 +64,9 @@ CONTENT_TYPES = {
     "graph": "application/ld+json",
 }
 RENDER_BATCH = 200
+# Pages that list many entities (500 a page) are rendered in the builder's process.
+LISTING_KINDS = ("section", "faq", "facts")
+LISTING_BATCH = 10
 # Below this many pages to render, forking workers costs more than it saves.
 PARALLEL_MIN_PAGES = 400
 # A render worker is replaced (forked afresh) after this many tasks: the pages of its
@@ -127,16 +130,6 @@ Made = list[tuple[Entry, bool]]  # artifacts stored, and whether their bytes wer
 
 # The builder a forked worker inherits from its parent (set only while a pool runs).
 _forked_builder: Builder | None = None
-
-# Held by a thread of the builder's process while it uses the database, and taken by every
-# fork: a render worker forked (by the pool's thread, to replace one) while another thread
-# was inside SQLite inherited SQLite's lock, held, and hung on its first query.
-database_lock = threading.RLock()
-os.register_at_fork(
-    before=database_lock.acquire,
-    after_in_parent=database_lock.release,
-    after_in_child=database_lock.release,
-)
 
 
 def _forked_init() -> None:
@@ -321,6 +314,9 @@ class Builder:
                 self.tick(2)
                 continue
             work.append((page, fingerprint))
+        # The listing pages first: they are rendered here (see below).
+        work.sort(key=lambda item: item[0].kind not in LISTING_KINDS)
+        listing_pages = sum(1 for page, _ in work if page.kind in LISTING_KINDS)
         self.work = work
         self.parallel = (
             build_processes() > 1
@@ -330,24 +326,32 @@ class Builder:
         base_key = digest(
             RENDERER_VERSION, self.brand.name, self.brand.base_url, self.brand.languages
         )
+        # Section, FAQ and facts pages name and link the entities they list: workers rendering
+        # them read every entity of the site, and so copied them from their parent (at
+        # 100,000 products, 250-300 MB at once in each worker). They are rendered in this
+        # process while the workers render the entities' own pages.
+        listing_renders: list[Task] = [
+            ("render_range", (start, min(start + LISTING_BATCH, listing_pages)), 0)
+            for start in range(0, listing_pages, LISTING_BATCH)
+        ]
         renders: list[Task] = [
             ("render_range", (start, start + RENDER_BATCH), 0)
-            for start in range(0, len(work), RENDER_BATCH)
+            for start in range(listing_pages, len(work), RENDER_BATCH)
         ]
-        # The graph needs no rendered page: it is built while the pages are, or, when few
-        # pages changed, in a worker while this process makes the other site-wide files
-        # (which need the rendered pages). Those run here, not in workers: a forked worker
-        # copies what it touches of its parent's memory, and the pages it allocates for its
-        # own objects are its parent's free space too (at 100,000 products two such workers
-        # held 300-400 MB each, one making all three 520 MB, for no gain in time).
+        # The graph needs no rendered page: it is built here while the workers render pages
+        # (it reads every entity too), or, when few pages changed, in a worker while this
+        # process makes the other site-wide files (which need the rendered pages). Those run
+        # here, not in workers: a forked worker copies what it touches of its parent's
+        # memory, and the pages it allocates for its own objects are its parent's free space
+        # too (at 100,000 products two such workers held 300-400 MB each, for no gain).
         all_revisions = sorted(
             [e.revision_id for e in site.entities.values()]
             + [s.revision_id for s in (*site.facts, *site.faqs)]
         )
         graph = self.graph_tasks(base_key, all_revisions)
         if len(work) >= PARALLEL_MIN_PAGES:
-            renders, graph = graph + renders, []
-        self.run_tasks(renders)
+            listing_renders, graph = graph + listing_renders, []
+        self.run_tasks(renders, here=listing_renders, workers=build_processes())
         self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key, all_revisions))
         self.result.removed = sorted(self.unseen)
         self.manifest.flush()
@@ -355,10 +359,13 @@ class Builder:
 
     # -- running tasks here or in forked workers --
 
-    def run_tasks(self, tasks: list[Task], here: list[Task] | None = None) -> None:
+    def run_tasks(
+        self, tasks: list[Task], here: list[Task] | None = None, workers: int | None = None
+    ) -> None:
         """Run each task, in forked worker processes when the build is large and this
         process may fork, else here, and the tasks ``here`` in this process meanwhile;
-        record what they made: first the tasks here, then the others, in order."""
+        record what they made: first the tasks here, then the others, in order. ``workers``
+        (default: one per core, less this process when it has tasks) is how many to fork."""
         here = here or []
         if not self.parallel or not tasks or (len(tasks) < 2 and not here):
             for name, args, weight in here + tasks:
@@ -370,17 +377,21 @@ class Builder:
         connections.close_all()
         context = multiprocessing.get_context("fork")
         # This process is one of them when it has tasks of its own.
-        processes = max(1, min(build_processes() - bool(here), len(tasks)))
-        self.result.processes = max(self.result.processes, processes + bool(here))
+        wanted = workers if workers is not None else build_processes() - bool(here)
+        processes = max(1, min(wanted, len(tasks)))
+        self.result.processes = max(
+            self.result.processes, min(build_processes(), processes + bool(here))
+        )
         # Objects the children inherit are left out of their garbage collections: a collection
         # touches every object, which copied the builder's whole heap into each child.
         gc.freeze()
         pool = context.Pool(processes, initializer=_forked_init, maxtasksperchild=TASKS_PER_WORKER)
         try:
             forked = pool.imap(_run_forked, tasks)
+            # Tasks here take the database lock only while they read (revisions_by_id): held
+            # for a whole task, it kept the pool from replacing its workers meanwhile.
             for name, args, weight in here:
-                with database_lock:
-                    self.record_made(self.run_task(name, args), weight)
+                self.record_made(self.run_task(name, args), weight)
             for (_, _, weight), made in zip(tasks, forked, strict=True):
                 self.record_made(made, weight)
             pool.close()  # the workers finish and exit on their own

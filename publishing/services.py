@@ -24,12 +24,8 @@ from django.utils import timezone
 
 from kb.models import Brand
 from kb.services.permissions import require
-from publishing.build import (
-    Builder,
-    database_lock,
-    release_artifacts_discard,
-    release_artifacts_save,
-)
+from publishing.build import Builder, release_artifacts_discard, release_artifacts_save
+from publishing.locks import database_lock
 from publishing.models import (
     BuildLease,
     Deployment,
@@ -194,7 +190,7 @@ class LeaseHeartbeat:
     def run(self) -> None:
         try:
             while not self.stopped.wait(max(1.0, lease_seconds() / 3)):
-                with database_lock:  # see publishing.build.database_lock
+                with database_lock:  # see publishing.locks
                     lease_renew(self.brand, self.holder)
         finally:
             connection.close()

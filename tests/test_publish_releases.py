@@ -562,7 +562,7 @@ def test_a_page_failing_in_a_forked_worker_fails_the_release_and_nothing_else(
 def test_a_fork_waits_while_a_thread_of_the_builder_uses_the_database():
     """A render worker forked while another thread was inside SQLite inherited SQLite's lock
     and hung on its first query: every fork waits until ``database_lock`` is free."""
-    from publishing.build import database_lock
+    from publishing.locks import database_lock
 
     forked = threading.Event()
 
