@@ -39,6 +39,7 @@ from publishing.render.pages import (
 from publishing.render.text import one_line
 from publishing.render.ui import ui
 from publishing.site import (
+    LISTING_KINDS,
     Page,
     SiteContent,
     absolute_url,
@@ -64,8 +65,8 @@ CONTENT_TYPES = {
     "graph": "application/ld+json",
 }
 RENDER_BATCH = 200
-# Pages that list many entities (500 a page) are rendered in the builder's process.
-LISTING_KINDS = ("section", "faq", "facts")
+# Listing pages (500 entities or statements each) per task; they are rendered in the
+# builder's process (see Builder.build).
 LISTING_BATCH = 10
 # Below this many pages to render, forking workers costs more than it saves.
 PARALLEL_MIN_PAGES = 400
@@ -308,7 +309,7 @@ class Builder:
                 page.path,
                 page.language,
                 sorted(inputs.revision_ids(site)),
-                self.section_size(site, page),
+                self.size_shown(site, page),
             )
             if self.reuse_all([page.file, twin_path(page.file)], fingerprint):
                 self.tick(2)
@@ -457,7 +458,7 @@ class Builder:
         times = [t for t in times if t]
         return (max(times) if times else self.brand.updated_at).replace(microsecond=0)
 
-    def section_size(self, site: SiteContent, page: Page) -> int | dict:
+    def size_shown(self, site: SiteContent, page: Page) -> int | dict:
         """What a page shows of the size of the site: the home page its sections' sizes, a
         page of a listing how many pages the listing has (its links to them)."""
         if page.kind == "home":

@@ -302,6 +302,8 @@ SECTION_PAGE_SIZE = 500
 # The FAQ and facts pages list this many questions or facts each: at 100,000 products one
 # facts page of 30,000 facts was 30 MB (Googlebot reads the first 15 MB of a page).
 STATEMENT_PAGE_SIZE = 500
+# Pages that list entities or statements, a page of them at a time.
+LISTING_KINDS = ("section", "faq", "facts")
 
 
 def page_count(total: int, size: int) -> int:

@@ -26,6 +26,7 @@ from publishing.render.text import (
 )
 from publishing.render.ui import language_name, member_label, property_label, ui
 from publishing.site import (
+    LISTING_KINDS,
     LiveEntity,
     LiveStatement,
     Page,
@@ -485,7 +486,7 @@ def render_page(
         main_entity = [{"@id": f["url"]} for f in facts]
         context.update(facts=facts)
 
-    if page.kind in ("section", "faq", "facts"):
+    if page.kind in LISTING_KINDS:
         context.update(pagination=pagination(site, page, language))
         if page.page_number > 1:
             title += f" — {ui(language, 'page')} {page.page_number}"
