@@ -186,16 +186,37 @@ def iso(moment: datetime) -> str:
 def previous_entries(release: Release | None) -> dict[str, Entry]:
     if release is None:
         return {}
-    # Each row read is new objects: equal kinds, fingerprints (a page's and its twin's) and
-    # times are held once (at 100,000 products, 60 MB less).
+    queryset = release.artifacts.values_list(
+        "path", "kind", "sha256", "size", "fingerprint", "changed_at"
+    )
+    # Read with a plain cursor: Django's per-row conversions were most of reading 400,000
+    # rows, and a release's rows share few distinct times, each converted once here.
+    compiler = queryset.query.get_compiler(queryset.db)
+    sql, params = compiler.as_sql()
+    converters, expression = compiler.get_converters(
+        [column for column, _, _ in compiler.select]
+    ).get(5, ((), None))
+    db = connections[queryset.db]
+
+    @functools.cache
+    def moment(raw) -> datetime:
+        for convert in converters:
+            raw = convert(raw, expression, db)
+        return raw
+
+    # Equal kinds and fingerprints (a page's and its twin's) are held once (at 100,000
+    # products, 60 MB less).
     shared: dict = {}
     once = shared.setdefault
-    return {
-        path: Entry(path, once(kind, kind), sha, size, once(fp, fp), once(changed, changed))
-        for path, kind, sha, size, fp, changed in release.artifacts.values_list(
-            "path", "kind", "sha256", "size", "fingerprint", "changed_at"
-        ).iterator(chunk_size=5000)
-    }
+    entries: dict[str, Entry] = {}
+    with db.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(5000):
+            for path, kind, sha, size, fp, changed in rows:
+                entries[path] = Entry(
+                    path, once(kind, kind), sha, size, once(fp, fp), moment(changed)
+                )
+    return entries
 
 
 class Builder:
@@ -294,7 +315,11 @@ class Builder:
             bool(site.faqs),
             bool(site.facts),
         )
-        self.total = 2 * len(pages) + 4 * len(site.languages) + 4
+        # Two files a page; the graph, robots.txt, each sitemap file and their index; per
+        # language, llms.txt (with its parts, if any) and the full text's parts, which are
+        # added when they are planned.
+        sitemaps = len(indexes.sitemap_groups(pages))
+        self.total = 2 * len(pages) + 3 + sitemaps + len(site.languages)
         self.site = site
         self.index = index
         self.pages = pages
@@ -325,7 +350,7 @@ class Builder:
             and can_fork()
         )
         base_key = digest(
-            RENDERER_VERSION, self.brand.name, self.brand.base_url, self.brand.languages
+            renderer_digest(), self.brand.name, self.brand.base_url, self.brand.languages
         )
         # Section, FAQ and facts pages name and link the entities they list: workers rendering
         # them read every entity of the site, and so copied them from their parent (at
@@ -353,7 +378,7 @@ class Builder:
         if len(work) >= PARALLEL_MIN_PAGES:
             listing_renders, graph = graph + listing_renders, []
         self.run_tasks(renders, here=listing_renders, workers=build_processes())
-        self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key, all_revisions))
+        self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key))
         self.result.removed = sorted(self.unseen)
         self.manifest.flush()
         return self.result
@@ -482,7 +507,7 @@ class Builder:
         self.store_chunks("graph.jsonld", "graph", (c.encode("utf-8") for c in chunks), key)
 
     def index_tasks(
-        self, site: SiteContent, site_settings: SiteSettings, base_key: str, all_revisions: list
+        self, site: SiteContent, site_settings: SiteSettings, base_key: str
     ) -> list[Task]:
         """robots.txt here; the sitemaps and each language's llms files as tasks."""
         tasks: list[Task] = []
@@ -497,40 +522,30 @@ class Builder:
         # their tasks, which need not read the builder's pages and entries.
         twins = [self.twins[twin_path(page.file)] for page in self.pages]
         lastmods = [iso(twin.changed_at) for twin in twins]
-        sitemap_key = digest(
-            base_key, "sitemap", sorted(zip((p.path for p in self.pages), lastmods, strict=True))
-        )
-        if not self.reuse_all(self.previous_paths("sitemap"), sitemap_key):
-            located = [
-                (page.language, page.path, lastmod)
-                for page, lastmod in zip(self.pages, lastmods, strict=True)
-            ]
-            tasks.append(("build_sitemaps", (sitemap_key, located), 1))
+        # One task per sitemap file whose URLs or lastmods changed; the index, which names
+        # each file's newest lastmod, with them.
+        located = [
+            (page.language, page.path, lastmod)
+            for page, lastmod in zip(self.pages, lastmods, strict=True)
+        ]
+        files: list[tuple[str, str]] = []
+        for number, group in enumerate(indexes.sitemap_groups(located), start=1):
+            path = indexes.sitemap_path(number)
+            key = digest(base_key, "sitemap", path, group)
+            files.append((path, max((lastmod for _, _, lastmod in group), default="")))
+            if self.reuse(path, key):
+                self.tick()
+            else:
+                tasks.append(("build_sitemap", (path, key, group), 1))
+        index_key = digest(base_key, "sitemap-index", files)
+        if not self.reuse("sitemap.xml", index_key):
+            tasks.append(("build_sitemap_index", (index_key, files), 1))
         else:
             self.tick()
 
-        text_key = digest(
-            base_key,
-            "llms",
-            all_revisions,
-            sorted(page.path for page in self.pages),
-            [
-                indexes.limit(name, default)
-                for name, default in (
-                    ("SOURCEBOOK_LLMS_MAX_CHARS", indexes.LLMS_MAX_CHARS),
-                    ("SOURCEBOOK_LLMS_PART_CHARS", indexes.LLMS_PART_CHARS),
-                    ("SOURCEBOOK_LLMS_FULL_MAX_CHARS", indexes.LLMS_FULL_MAX_CHARS),
-                )
-            ],
-        )
         for language in site.languages:
-            key = digest(text_key, language)
-            llms_paths = self.previous_paths_in("llms", language, site)
-            full_paths = self.previous_paths_in("llms-full", language, site)
-            if llms_paths and full_paths and self.reuse_all(llms_paths + full_paths, key):
-                self.tick(4)
-            else:
-                tasks.append(("build_llms", (language, key, self.llms_rows(language, twins)), 4))
+            rows = self.llms_rows(language, twins)
+            tasks += self.llms_tasks(language, base_key, rows)
         return tasks
 
     def llms_rows(self, language: str, twins: list[Entry]) -> list[LlmsRow]:
@@ -561,24 +576,31 @@ class Builder:
     def build_robots(self, key: str, text: str) -> None:
         self.store("robots.txt", "robots", text.encode("utf-8"), key)
 
-    def build_sitemaps(self, key: str, located: list[tuple[str, str, str]]) -> None:
-        """The sitemaps of the pages given as (language, path, lastmod)."""
+    def build_sitemap(self, path: str, key: str, located: list[tuple[str, str, str]]) -> None:
+        """A sitemap file of the pages given as (language, path, lastmod)."""
         site = self.site
         default = site.default_language
         entries = (
             indexes.SitemapEntry(
-                url=page_url(site, path),
+                url=page_url(site, page_path),
                 lastmod=lastmod,
                 alternates=[
-                    (lang, page_url(site, translated_path(site, path, language, lang)))
+                    (lang, page_url(site, translated_path(site, page_path, language, lang)))
                     for lang in site.languages
                 ]
-                + [("x-default", page_url(site, translated_path(site, path, language, default)))],
+                + [
+                    (
+                        "x-default",
+                        page_url(site, translated_path(site, page_path, language, default)),
+                    )
+                ],
             )
-            for language, path, lastmod in located
+            for language, page_path, lastmod in located
         )
-        for path, chunks in indexes.sitemap_files(site, entries):
-            self.store_chunks(path, "sitemap", chunks, key)
+        self.store_chunks(path, "sitemap", indexes.url_set(entries), key)
+
+    def build_sitemap_index(self, key: str, files: list[tuple[str, str]]) -> None:
+        self.store("sitemap.xml", "sitemap", indexes.sitemap_index(self.site, files), key)
 
     def reuse_all(self, paths: list[str], fingerprint: str) -> bool:
         """Carry over a group of files made together, if there is one and all still fit."""
@@ -605,32 +627,92 @@ class Builder:
             if (path.startswith(prefix) if prefix else not path.startswith(others or ("\0",)))
         ]
 
-    def build_llms(self, language: str, key: str, rows: list[LlmsRow]) -> None:
-        """The llms.txt files and the full text of one language's pages (see ``llms_rows``)."""
+    def llms_tasks(self, language: str, base_key: str, rows: list[LlmsRow]) -> list[Task]:
+        """The tasks that make what changed of one language's llms.txt and full text.
+
+        llms.txt lists the pages by name and summary: it is made again when one of those or
+        the pages listed change, not for an edit of what a page shows. The full text is cut in
+        parts planned from the twins' sizes (see ``indexes.llms_full_parts``): only the parts
+        whose twins changed are made again, reading only their twins.
+        """
+        site = self.site
+        org = site.entities.get(site.organization_iri)
+        head_key = digest(
+            base_key,
+            language,
+            org.revision_id if org else None,
+            [
+                indexes.limit(name, default)
+                for name, default in (
+                    ("SOURCEBOOK_LLMS_MAX_CHARS", indexes.LLMS_MAX_CHARS),
+                    ("SOURCEBOOK_LLMS_PART_CHARS", indexes.LLMS_PART_CHARS),
+                    ("SOURCEBOOK_LLMS_FULL_MAX_CHARS", indexes.LLMS_FULL_MAX_CHARS),
+                )
+            ],
+        )
+        tasks: list[Task] = []
+        listed = [row[:6] for row in rows]
+        key = digest(head_key, "llms", len(site.faqs), len(site.facts), listed)
+        paths = self.previous_paths_in("llms", language, site)
+        if paths and self.reuse_all(paths, key):
+            self.tick()
+        else:
+            tasks.append(("build_llms", (language, key, listed), 1))
+
+        full_text = [row for row in rows if row.kind != "section"]
+        average = sum(row.twin_size for row in full_text) / max(len(full_text), 1)
+        ranges = indexes.llms_full_parts([(r.twin_path, r.twin_size) for r in full_text], average)
+        parts: list[str] = []
+        for start, stop in ranges:
+            members = [(row.twin_path, row.twin_sha256) for row in full_text[start:stop]]
+            first = members[0][0] if len(ranges) > 1 else None
+            path = indexes.llms_full_path(site, language, first)
+            parts.append(path)
+            key = digest(head_key, "llms-full", path, members)
+            if self.reuse(path, key):
+                self.tick()
+            else:
+                tasks.append(("build_llms_full", (language, path, key, members), 1))
+        if len(ranges) > 1:
+            key = digest(head_key, "llms-full-index", parts)
+            self.total += 1
+            if self.reuse(indexes.llms_full_path(site, language), key):
+                self.tick()
+            else:
+                tasks.append(("build_llms_full_index", (language, key, parts), 1))
+        self.total += len(ranges)
+        return tasks
+
+    def llms_head(self, language: str) -> tuple[str, str]:
+        """The title and summary of one language's llms files: the organization's."""
         site = self.site
         default = site.default_language
         org = site.entities.get(site.organization_iri)
-        contents = revisions_by_id([org.revision_id]) if org else {}
-        org_content = contents.get(org.revision_id) if org else None
-        title = (
-            text_of(org_content, "name", language, default) if org_content else ""
-        ) or self.brand.name
+        content = revisions_by_id([org.revision_id]).get(org.revision_id) if org else None
+        title = (text_of(content, "name", language, default) if content else "") or (
+            self.brand.name
+        )
         summary = (
-            one_line(text_of(org_content, "description", language, default), 300)
-            if org_content
-            else ""
+            one_line(text_of(content, "description", language, default), 300) if content else ""
         ) or title
+        return title, summary
+
+    def build_llms(self, language: str, key: str, rows: list[tuple]) -> None:
+        """One language's llms.txt (and its parts): its pages' (kind, section, page number,
+        name, summary, twin path), see ``llms_rows``."""
+        site = self.site
+        title, summary = self.llms_head(language)
         about = indexes.LlmsSection(ui(language, "about"), [])
         by_section: dict[str, list[indexes.LlmsLink]] = {}
-        for row in rows:
-            twin = page_url(site, row.twin_path)
-            if row.kind == "home":
+        for kind, section, page_number, name, note, path in rows:
+            twin = page_url(site, path)
+            if kind == "home":
                 about.links.insert(0, indexes.LlmsLink(title, twin, summary))
-            elif row.kind == "faq" and row.page_number == 1:
+            elif kind == "faq" and page_number == 1:
                 about.links.append(
                     indexes.LlmsLink(ui(language, "faq"), twin, f"{len(site.faqs)} Q&A")
                 )
-            elif row.kind == "facts" and row.page_number == 1:
+            elif kind == "facts" and page_number == 1:
                 about.links.append(
                     indexes.LlmsLink(
                         ui(language, "facts"),
@@ -638,10 +720,8 @@ class Builder:
                         f"{len(site.facts)} facts with sources and dates",
                     )
                 )
-            elif row.kind == "entity":
-                by_section.setdefault(row.section, []).append(
-                    indexes.LlmsLink(row.name, twin, row.summary)
-                )
+            elif kind == "entity":
+                by_section.setdefault(section, []).append(indexes.LlmsLink(name, twin, note))
         sections = [about] + [
             indexes.LlmsSection(ui(language, section), links)
             for section, links in sorted(by_section.items())
@@ -668,12 +748,20 @@ class Builder:
             site, language, title, summary, sections, optional
         ).items():
             self.store(path, "llms", text.encode("utf-8"), key)
-        full_text = [row for row in rows if row.kind != "section"]
-        twins = ((row.twin_path, artifact_read(row.twin_sha256)) for row in full_text)
-        average = sum(row.twin_size for row in full_text) / max(len(full_text), 1)
-        chunks_by_path = indexes.llms_full_files(site, language, title, summary, twins, average)
-        for path, chunks in chunks_by_path:
-            self.store_chunks(path, "llms-full", chunks, key)
+
+    def build_llms_full(
+        self, language: str, path: str, key: str, members: list[tuple[str, str]]
+    ) -> None:
+        """The full text, or one part of it, of the twins given as (path, sha256)."""
+        title, summary = self.llms_head(language)
+        twins = (artifact_read(sha256) for _, sha256 in members)
+        self.store_chunks(path, "llms-full", indexes.llms_full_text(title, summary, twins), key)
+
+    def build_llms_full_index(self, language: str, key: str, parts: list[str]) -> None:
+        title, summary = self.llms_head(language)
+        text = indexes.llms_full_index(self.site, language, title, summary, parts)
+        path = indexes.llms_full_path(self.site, language)
+        self.store(path, "llms-full", text.encode("utf-8"), key)
 
 
 MANIFEST_COLUMNS = (

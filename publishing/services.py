@@ -318,6 +318,7 @@ def release_build(
                 "changed": result.changed,
                 "changed_paths": result.changed_paths,
                 "removed": result.removed[:1000],
+                "removed_count": len(result.removed),
                 "left_out": dict(list(result.left_out.items())[:1000]),
                 "previous": previous.number if previous else None,
                 "seconds": round(time.monotonic() - started, 3),

@@ -19,6 +19,7 @@ from kb.demo_brand import demo_load
 from kb.models import Brand, Entity, Revision
 from kb.services.entities import entity_update
 from kb.services.workflow import object_publish
+from publishing.build import Builder
 from publishing.models import PublishRequest, Release, SiteSettings, Target
 from publishing.store import artifact_name, artifact_storage
 from publishing.tasks import publish_scheduled_and_release
@@ -79,9 +80,10 @@ def test_an_edit_rewrites_only_the_artifacts_it_affects(tmp_path):
     }
     assert second.summary["changed"] == len(changed)
     # Re-rendered: the product's 4 files; the pages listing or naming it (products, FAQ and
-    # facts pages, 12 files), which come out identical; and the 7 site-wide indexes.
-    assert second.summary["rendered"] == 23
-    assert second.summary["reused"] == 144 - 23
+    # facts pages, 12 files), which come out identical; and the 5 site-wide files that show
+    # what changed. llms.txt, which lists the pages' names and summaries, is carried over.
+    assert second.summary["rendered"] == 21
+    assert second.summary["reused"] == 144 - 21
     assert set(second.summary["changed_paths"]) == changed
     # Unchanged files are the same inode: hard links into the store, never rewritten.
     again = (tmp_path / "site" / "current" / "products" / "biluochun" / "index.html").stat()
@@ -99,6 +101,36 @@ def test_an_edit_rewrites_only_the_artifacts_it_affects(tmp_path):
     assert f"<lastmod>{stamp}</lastmod>" not in other
 
 
+def calls_of(monkeypatch, method: str) -> list[str]:
+    """The paths a Builder method is called to make (it still makes them)."""
+    made: list[str] = []
+    original = getattr(Builder, method)
+
+    def recorded(self, *args):
+        made.append(next(a for a in args if isinstance(a, str) and "." in a))
+        return original(self, *args)
+
+    monkeypatch.setattr(Builder, method, recorded)
+    return made
+
+
+def test_an_edit_remakes_only_the_sitemap_files_whose_lastmods_changed(tmp_path, monkeypatch):
+    monkeypatch.setattr("publishing.render.indexes.SITEMAP_MAX_URLS", 10)
+    demo_load()
+    first = publish(tmp_path / "site")
+    assert len([p for p in manifest(first) if p.startswith("sitemaps/")]) == 7
+    time.sleep(1.1)  # lastmod has a resolution of one second
+    edit_price("longjing-meijiawu", "56.00")
+    made = calls_of(monkeypatch, "build_sitemap")
+    second = publish(tmp_path / "site")
+    changed = {p for p, h in manifest(second).items() if manifest(first).get(p) != h}
+    remade = {p for p in changed if p.startswith("sitemaps/")}
+    # The product's two pages, in one or two of the seven files.
+    assert 1 <= len(remade) <= 2
+    assert sorted(made) == sorted(remade)
+    assert "sitemap.xml" in changed  # it names each file's newest lastmod
+
+
 def test_renaming_a_product_updates_the_pages_that_list_it(tmp_path):
     demo_load()
     first = publish(tmp_path / "site")
@@ -113,7 +145,7 @@ def test_renaming_a_product_updates_the_pages_that_list_it(tmp_path):
     assert "products/anji-bai-cha/index.html" not in changed
 
 
-def test_a_longer_description_rewrites_only_its_own_llms_parts(tmp_path, settings):
+def test_a_longer_description_rewrites_only_its_own_llms_parts(tmp_path, settings, monkeypatch):
     """Parts of llms.txt and llms-full.txt are cut by content and named after their first
     item: one product's description growing rewrites the parts holding it (and may add one
     part after them), never the other parts."""
@@ -137,11 +169,14 @@ def test_a_longer_description_rewrites_only_its_own_llms_parts(tmp_path, setting
         *(d for d in data["description"] if d.get("@language") != "en"),
     ]
     object_publish(obj=entity_update(entity=product, data=data, expected_version=product.version))
+    made = calls_of(monkeypatch, "build_llms_full")
     second = publish(tmp_path / "site")
     after = manifest(second)
     assert set(before) <= set(after)
     changed = {p for p in before if after[p] != before[p]}
     added = set(after) - set(before)
+    # Parts are planned from the manifest's sizes: only the parts that change are made.
+    assert sorted(made) == sorted(p for p in changed | added if p.startswith("llms-full-"))
     assert {p for p in changed if p.startswith("llms/")} == {parts[0]}
     assert len({p for p in changed if p.startswith("llms-full-")}) == 1
     assert len(added) <= 2  # a part grown past its limit is cut in two
@@ -508,7 +543,7 @@ def test_a_large_build_renders_in_forked_workers_exactly_as_one_process_does(
     edit_price("longjing-meijiawu", "57.00")
     again = publish(tmp_path / "forked")
     assert again.summary["processes"] == 2
-    assert again.summary["rendered"] == 23
+    assert again.summary["rendered"] == 21  # as in test_an_edit_rewrites_only_the_artifacts_…
     assert len(set(again.summary["changed_paths"])) == again.summary["changed"] == 9
     assert manifest(again) == tree_hashes(tmp_path / "forked" / "current")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
@@ -177,70 +176,54 @@ def split_links(links: list[LlmsLink], limit: int) -> Iterator[list[LlmsLink]]:
         yield chunk
 
 
-def llms_full_files(
-    site: SiteContent,
-    language: str,
-    title: str,
-    summary: str,
-    twins: Iterable[tuple[str, bytes]],
-    average: float,
-) -> Iterator[tuple[str, Iterable[bytes]]]:
-    """The full text of the site in one language, as (path, chunks of bytes), from each
-    page's (path, Markdown twin) and their ``average`` size; split in parts, cut by content
-    (see ``boundary``), when it is larger than the limit.
-
-    The parts' text is spooled to a temporary file, not held: at 100,000 products a
-    language's full text is hundreds of megabytes. Parts are named after their first page
-    and carry no number, so that one added or removed before them leaves them unchanged.
-    """
-    prefix = language_prefix(site, language)
-    head = f"# {llms_note(title)}\n\n> {llms_note(summary)}\n".encode()
-    separator = b"\n---\n\n"
+def llms_full_parts(items: list[tuple[str, int]], average: float) -> list[tuple[int, int]]:
+    """How the full text of pages given as (key, size in bytes), in order, is cut in parts:
+    their ranges (start, stop). Cut by content (see ``boundary``) and before the page that
+    would take a part past the limit; sizes are bytes, never fewer than the characters the
+    limit counts, and known from the manifest, so the parts are planned without reading the
+    pages, and a part whose pages did not change is not made again."""
     most = limit("SOURCEBOOK_LLMS_FULL_MAX_CHARS", LLMS_FULL_MAX_CHARS)
     spacing = spacing_for(most, average)
-    with tempfile.TemporaryFile() as spool:
-        # Each part's first page, and its body's (offset, length) in the spool.
-        parts: list[tuple[str, int, int]] = []
-        first, start, size = "", 0, 0
-        cut = False  # the part ends after the last twin (a content-defined boundary)
-        for key, twin in twins:
-            length = len(twin.decode("utf-8"))
-            if spool.tell() > start and (cut or size + length > most):
-                parts.append((first, start, spool.tell() - start))
-                start, size = spool.tell(), 0
-            if spool.tell() == start:
-                first = key
-            else:
-                spool.write(separator)
-            spool.write(twin)
-            size += length
-            cut = boundary(key, spacing)
-        parts.append((first, start, spool.tell() - start))
-        if len(parts) == 1:
-            yield f"{prefix}llms-full.txt", [head, b"\n", *spooled(spool, *parts[0][1:])]
-            return
-        links = []
-        for number, (key, offset, length) in enumerate(parts, start=1):
-            path = f"{prefix}llms-full-{part_id(key)}.txt"
-            yield path, [head, b"\n", *spooled(spool, offset, length)]
-            links.append(
-                LlmsLink(f"{title} ({number}/{len(parts)})", absolute_url(site.brand, path), "")
-            )
-    index = llms_document(
-        title, summary, ui(language, "full_text"), [LlmsSection(ui(language, "full_text"), links)]
-    )
-    yield f"{prefix}llms-full.txt", [index.encode("utf-8")]
+    ranges: list[tuple[int, int]] = []
+    start, size, cut = 0, 0, False
+    for number, (key, length) in enumerate(items):
+        if number > start and (cut or size + length > most):
+            ranges.append((start, number))
+            start, size = number, 0
+        size += length
+        cut = boundary(key, spacing)
+    ranges.append((start, len(items)))
+    return ranges
 
 
-def spooled(spool, offset: int, length: int, chunk: int = 1 << 20) -> Iterator[bytes]:
-    """``length`` bytes of ``spool`` from ``offset``, a megabyte at a time."""
-    spool.seek(offset)
-    while length > 0:
-        data = spool.read(min(chunk, length))
-        if not data:
-            return
-        length -= len(data)
-        yield data
+def llms_full_path(site: SiteContent, language: str, first: str | None = None) -> str:
+    """``llms-full.txt``, or the part that starts with the page ``first``: parts are named
+    after their first page and carry no number, so that one added or removed before them
+    leaves them unchanged."""
+    prefix = language_prefix(site, language)
+    return f"{prefix}llms-full-{part_id(first)}.txt" if first else f"{prefix}llms-full.txt"
+
+
+def llms_full_text(title: str, summary: str, twins: Iterable[bytes]) -> Iterator[bytes]:
+    """The full text (or one part of it) of the pages' Markdown twins, in chunks."""
+    yield f"# {llms_note(title)}\n\n> {llms_note(summary)}\n\n".encode()
+    for number, twin in enumerate(twins):
+        if number:
+            yield b"\n---\n\n"
+        yield twin
+
+
+def llms_full_index(
+    site: SiteContent, language: str, title: str, summary: str, parts: list[str]
+) -> str:
+    """``llms-full.txt`` of a full text cut in parts: the list of the parts (by path)."""
+    count = len(parts)
+    links = [
+        LlmsLink(f"{title} ({number}/{count})", absolute_url(site.brand, path), "")
+        for number, path in enumerate(parts, start=1)
+    ]
+    name = ui(language, "full_text")
+    return llms_document(title, summary, name, [LlmsSection(name, links)])
 
 
 # --- sitemaps ------------------------------------------------------------------------------
@@ -253,44 +236,43 @@ class SitemapEntry:
     alternates: list[tuple[str, str]]  # (hreflang, url), x-default included
 
 
-def sitemap_files(
-    site: SiteContent, entries: Iterable[SitemapEntry]
-) -> Iterator[tuple[str, Iterator[bytes]]]:
-    """The sitemap files (50,000 URLs each) and then their index, ``sitemap.xml``, as (path,
-    chunks of bytes); each file's chunks must be consumed before the next file is asked for.
+def sitemap_path(number: int) -> str:
+    return f"sitemaps/sitemap-{number}.xml"
 
-    The URL sets are written as text, a thousand URLs at a time, not as ElementTree elements
-    (at 100,000 products a tree of a million elements took more memory than the rest of the
-    publish) nor as one string per file. The output is what ``xml_bytes`` makes of the same
-    tree, byte for byte.
-    """
+
+def sitemap_groups(entries: list) -> list[list]:
+    """``entries`` in the sitemap files' groups (``SITEMAP_MAX_URLS`` each); one, empty, for
+    none."""
+    size = SITEMAP_MAX_URLS
+    return [entries[start : start + size] for start in range(0, len(entries), size)] or [[]]
+
+
+def sitemap_index(site: SiteContent, files: list[tuple[str, str]]) -> bytes:
+    """``sitemap.xml``: the index of the sitemap files given as (path, newest lastmod)."""
     index = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
-    pending = iter(entries)
-    first = next(pending, None)
-    number = 0
-    while first is not None or number == 0:
-        number += 1
-        path = f"sitemaps/sitemap-{number}.xml"
+    for path, newest in files:
         item = ET.SubElement(index, f"{{{SITEMAP_NS}}}sitemap")
         ET.SubElement(item, f"{{{SITEMAP_NS}}}loc").text = absolute_url(site.brand, path)
-        if first is None:
-            yield path, iter([f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" />\n'.encode()])
-            break
-        newest: list[str] = []
-        yield path, url_set(first, pending, newest)
-        ET.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = newest[0]
-        first = next(pending, None)
-    yield "sitemap.xml", iter([xml_bytes(index)])
+        if newest:
+            ET.SubElement(item, f"{{{SITEMAP_NS}}}lastmod").text = newest
+    return xml_bytes(index)
 
 
-def url_set(first: SitemapEntry, pending: Iterator[SitemapEntry], newest: list[str]):
-    """One sitemap file: ``first`` and the next entries, up to the file's limit; the newest
-    lastmod among them is put in ``newest`` when it is done."""
+def url_set(entries: Iterable[SitemapEntry]) -> Iterator[bytes]:
+    """One sitemap file, in chunks of bytes.
+
+    The URLs are written as text, a thousand at a time, not as ElementTree elements (at
+    100,000 products a tree of a million elements took more memory than the rest of the
+    publish) nor as one string per file; the output is what ``xml_bytes`` makes of the same
+    tree, byte for byte.
+    """
+    pending = iter(entries)
+    entry = next(pending, None)
+    if entry is None:
+        yield f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" />\n'.encode()
+        return
     yield f'{XML_DECLARATION}<urlset xmlns="{SITEMAP_NS}" xmlns:xhtml="{XHTML_NS}">\n'.encode()
-    latest = ""
     chunk: list[str] = []
-    count = 0
-    entry: SitemapEntry | None = first
     while entry is not None:
         links = "".join(
             f'    <xhtml:link rel="alternate" hreflang="{xml_attribute(hreflang)}" '
@@ -301,15 +283,12 @@ def url_set(first: SitemapEntry, pending: Iterator[SitemapEntry], newest: list[s
             f"  <url>\n    <loc>{xml_text(entry.url)}</loc>\n"
             f"    <lastmod>{xml_text(entry.lastmod)}</lastmod>\n{links}  </url>\n"
         )
-        latest = max(latest, entry.lastmod)
-        count += 1
         if len(chunk) >= 1000:
             yield "".join(chunk).encode("utf-8")
             chunk = []
-        entry = next(pending, None) if count < SITEMAP_MAX_URLS else None
+        entry = next(pending, None)
     chunk.append("</urlset>\n")
     yield "".join(chunk).encode("utf-8")
-    newest.append(latest)
 
 
 XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"

@@ -78,17 +78,26 @@ def assemble(staging: Path, release: Release) -> int:
     ``Path`` arithmetic and the storage's safe join per file were most of a deploy.
     """
     staging.mkdir(parents=True)
-    made_dirs: set[str] = set()
-    store_root = artifact_local_root()
     base = str(staging)
+    made_dirs: set[str] = {base}
+
+    def make_dir(path: str) -> None:
+        # The tree is new: one mkdir per directory, its parent's first (os.makedirs checks
+        # every level of every path, 40% of a deploy at 400,000 files).
+        parent = os.path.dirname(path)
+        if parent not in made_dirs:
+            make_dir(parent)
+        os.mkdir(path)
+        made_dirs.add(path)
+
+    store_root = artifact_local_root()
     count = 0
     rows = release.artifacts.values_list("path", "sha256").iterator(chunk_size=5000)
     for path, sha256 in rows:
         destination = f"{base}/{path}"
         parent = os.path.dirname(destination)
         if parent not in made_dirs:
-            os.makedirs(parent, exist_ok=True)
-            made_dirs.add(parent)
+            make_dir(parent)
         try:
             if store_root is None:
                 raise OSError("artifact store is not local")
