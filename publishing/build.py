@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +52,12 @@ from publishing.site import (
     text_of,
     twin_path,
 )
-from publishing.store import artifact_put, artifact_put_chunks, artifact_read
+from publishing.store import (
+    artifact_put,
+    artifact_put_chunks,
+    artifact_read,
+    artifact_read_range,
+)
 
 RENDERER_VERSION = "1"
 CONTENT_TYPES = {
@@ -104,6 +109,7 @@ class BuildResult:
     removed: list[str] = field(default_factory=list)
     stored: int = 0
     left_out: dict[str, list[str]] = field(default_factory=dict)
+    graph_parts: list[list] = field(default_factory=list)  # see Release.graph_parts
 
     @property
     def artifacts(self) -> int:
@@ -128,6 +134,7 @@ class LlmsRow(NamedTuple):
 
 Task = tuple[str, tuple, int]  # a Builder method's name, its arguments, its progress weight
 Made = list[tuple[Entry, bool]]  # artifacts stored, and whether their bytes were new
+Done = tuple[Made, dict]  # what a task stored, and what else it tells the builder
 
 # The builder a forked worker inherits from its parent (set only while a pool runs).
 _forked_builder: Builder | None = None
@@ -140,7 +147,7 @@ def _forked_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_forked(task: Task) -> Made:
+def _run_forked(task: Task) -> Done:
     assert _forked_builder is not None
     name, args, _ = task
     return _forked_builder.run_task(name, args)
@@ -224,6 +231,7 @@ class Builder:
         self.release = release
         self.brand = release.brand
         self.previous = previous_entries(previous)
+        self.previous_graph_parts: list[list] = previous.graph_parts if previous else []
         # Paths of the previous release not (yet) in this one: at the end, those removed.
         self.unseen = set(self.previous)
         self.manifest = ManifestWriter(release)
@@ -239,8 +247,10 @@ class Builder:
         self.pages: list[Page] = []
         self.work: list[Work] = []  # the pages to render, with their fingerprints
         self.parallel = False
-        # Where store() puts what it made while a task runs (see run_task).
+        # Where store() puts what it made while a task runs, and what else it tells (see
+        # run_task).
         self.sink: Made | None = None
+        self.notes: dict = {}
 
     # -- bookkeeping --
 
@@ -370,11 +380,7 @@ class Builder:
         # here, not in workers: a forked worker copies what it touches of its parent's
         # memory, and the pages it allocates for its own objects are its parent's free space
         # too (at 100,000 products two such workers held 300-400 MB each, for no gain).
-        all_revisions = sorted(
-            [e.revision_id for e in site.entities.values()]
-            + [s.revision_id for s in (*site.facts, *site.faqs)]
-        )
-        graph = self.graph_tasks(base_key, all_revisions)
+        graph = self.graph_tasks(base_key)
         if len(work) >= PARALLEL_MIN_PAGES:
             listing_renders, graph = graph + listing_renders, []
         self.run_tasks(renders, here=listing_renders, workers=build_processes())
@@ -429,17 +435,21 @@ class Builder:
             gc.unfreeze()
             _forked_builder = None
 
-    def run_task(self, name: str, args: tuple) -> Made:
+    def run_task(self, name: str, args: tuple) -> Done:
         self.sink = []
+        self.notes = {}
         try:
             getattr(self, name)(*args)
-            return self.sink
+            return self.sink, self.notes
         finally:
             self.sink = None
 
-    def record_made(self, made: Made, weight: int) -> None:
+    def record_made(self, done: Done, weight: int) -> None:
+        made, notes = done
         for entry, new in made:
             self.record(entry, new)
+        if "graph_parts" in notes:
+            self.result.graph_parts = notes["graph_parts"]
         self.tick(weight or len(made))
 
     def render_range(self, start: int, stop: int) -> None:
@@ -492,19 +502,56 @@ class Builder:
 
     # -- site-wide artifacts --
 
-    def graph_tasks(self, base_key: str, all_revisions: list[int]) -> list[Task]:
-        graph_key = digest(base_key, "graph", all_revisions)
-        if self.reuse("graph.jsonld", graph_key):
+    def graph_tasks(self, base_key: str) -> list[Task]:
+        """The brand graph, made in parts (see ``indexes.graph_parts``): each part's key is
+        the revisions it shows, and a part the previous graph has is copied from it."""
+        site = self.site
+        entities = sorted(site.entities.values(), key=lambda e: e.iri)
+        graph_key = digest(base_key, "graph", site.organization_iri, sorted(site.hidden))
+        plan = [
+            (digest(graph_key, ids), ids)
+            for start, stop in indexes.graph_parts([e.iri for e in entities])
+            if (ids := [e.revision_id for e in entities[start:stop]])
+        ]
+        key = digest(graph_key, site.organization_iri in site.entities, [part for part, _ in plan])
+        if self.reuse("graph.jsonld", key):
+            self.result.graph_parts = self.previous_graph_parts
             self.tick()
             return []
-        # Its worker is given the revisions, in the graph's order: reading the site's entities
-        # itself, it copied them (250-400 MB at 100,000 products) from its parent.
-        entities = sorted(self.site.entities.values(), key=lambda e: e.iri)
-        return [("build_graph", (graph_key, [e.revision_id for e in entities]), 1)]
+        return [("build_graph", (key, plan), 1)]
 
-    def build_graph(self, key: str, revision_ids: list[int]) -> None:
-        chunks = indexes.brand_graph_chunks(self.site, revision_ids, revisions_by_id)
-        self.store_chunks("graph.jsonld", "graph", (c.encode("utf-8") for c in chunks), key)
+    def build_graph(self, key: str, plan: list[tuple[str, list[int]]]) -> None:
+        """graph.jsonld from the parts planned as (key, revision ids): a part the previous
+        graph has (by key) is copied from it, the others are made from their revisions."""
+        site = self.site
+        old = self.previous.get("graph.jsonld")
+        old_parts = (
+            {part: (offset, length) for part, offset, length in self.previous_graph_parts}
+            if old
+            else {}
+        )
+        parts: list[list] = []
+
+        def chunks() -> Iterator[bytes]:
+            head = indexes.brand_graph_head(site).encode("utf-8")
+            yield head
+            offset = len(head)
+            for part, revision_ids in plan:
+                if part in old_parts:
+                    length = old_parts[part][1]
+                    yield from artifact_read_range(old.sha256, old_parts[part][0], length)
+                else:
+                    found = revisions_by_id(revision_ids)
+                    nodes = indexes.brand_graph_nodes(site, [found[i] for i in revision_ids])
+                    data = nodes.encode("utf-8")
+                    length = len(data)
+                    yield data
+                parts.append([part, offset, length])
+                offset += length
+            yield indexes.BRAND_GRAPH_END.encode("utf-8")
+
+        self.store_chunks("graph.jsonld", "graph", chunks(), key)
+        self.notes["graph_parts"] = parts
 
     def index_tasks(
         self, site: SiteContent, site_settings: SiteSettings, base_key: str

@@ -147,6 +147,9 @@ class Release(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     # {"revisions": [ids that went in], "counts": {kind: n}, "rendered": n, "changed": n, …}
     summary = models.JSONField(default=dict, blank=True)
+    # [[key, offset, length], …]: the parts graph.jsonld was made of, where they are in it,
+    # so that the next build copies those it would make the same (see Builder.build_graph).
+    graph_parts = models.JSONField(default=list, blank=True, editable=False)
     error = models.TextField(blank=True)
 
     class Meta:

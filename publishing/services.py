@@ -308,6 +308,7 @@ def release_build(
             release.state = Release.State.READY
             release.finished_at = timezone.now()
             release.progress_done = release.progress_total = result.artifacts
+            release.graph_parts = result.graph_parts
             release.summary = {
                 "artifacts": result.artifacts,
                 "counts": dict(sorted(result.counts.items())),

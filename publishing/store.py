@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -128,6 +128,23 @@ def artifact_read(sha256: str) -> bytes:
             return handle.read()
     with artifact_storage().open(artifact_name(sha256), "rb") as handle:
         return handle.read()
+
+
+def artifact_read_range(sha256: str, offset: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of an artifact from ``offset``, a megabyte at a time."""
+    root = artifact_local_root()
+    if root is not None:
+        handle = open(f"{root}/{artifact_name(sha256)}", "rb")  # noqa: SIM115
+    else:
+        handle = artifact_storage().open(artifact_name(sha256), "rb")
+    with handle:
+        handle.seek(offset)
+        while length > 0:
+            data = handle.read(min(1 << 20, length))
+            if not data:
+                raise OSError(f"artifact {sha256} ends before byte {offset + length}")
+            length -= len(data)
+            yield data
 
 
 def artifact_local_root() -> str | None:

@@ -131,6 +131,38 @@ def test_an_edit_remakes_only_the_sitemap_files_whose_lastmods_changed(tmp_path,
     assert "sitemap.xml" in changed  # it names each file's newest lastmod
 
 
+def test_an_edit_makes_one_part_of_the_graph_again_and_copies_the_others(tmp_path, monkeypatch):
+    from publishing.render import indexes
+
+    monkeypatch.setattr(indexes, "GRAPH_PART_SPACING", 2)
+    demo_load()
+    first = publish(tmp_path / "site")
+    assert len(first.graph_parts) > 4
+    made: list[list[str]] = []
+    make = indexes.brand_graph_nodes
+
+    def recorded(site, contents):
+        made.append([content["iri"] for content in contents])
+        return make(site, contents)
+
+    monkeypatch.setattr(indexes, "brand_graph_nodes", recorded)
+    product = edit_price("longjing-meijiawu", "58.00")
+    second = publish(tmp_path / "site")
+    assert len(made) == 1 and product.iri in made[0]
+    keys = [[key for key, _, _ in release.graph_parts] for release in (first, second)]
+    assert len(keys[0]) == len(keys[1])
+    assert sum(a != b for a, b in zip(*keys, strict=True)) == 1
+    graph = (tmp_path / "site" / "current" / "graph.jsonld").read_bytes()
+    assert '"58.00"' in json.dumps(json.loads(graph))
+    for _, offset, length in second.graph_parts:
+        assert graph[offset : offset + 8] == b',{"@id":'
+        assert graph[offset + length : offset + length + 8] in (b',{"@id":', b"]}\n")
+    # Byte for byte the graph a build from nothing makes.
+    Release.objects.all().delete()
+    publish(tmp_path / "fresh")
+    assert (tmp_path / "fresh" / "current" / "graph.jsonld").read_bytes() == graph
+
+
 def test_renaming_a_product_updates_the_pages_that_list_it(tmp_path):
     demo_load()
     first = publish(tmp_path / "site")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape as xml_escape
@@ -336,22 +336,51 @@ def robots_txt(site: SiteContent, *, allow_training: bool) -> str:
 # --- the whole-brand graph -----------------------------------------------------------------
 
 
-def brand_graph_chunks(
-    site: SiteContent, revision_ids: list[int], contents: Callable[[list[int]], dict[int, dict]]
-) -> Iterator[str]:
-    """The brand's whole graph (all languages) as one JSON-LD document, in chunks: the
-    entities' nodes in the order of ``revision_ids``, their live revisions (by IRI)."""
-    yield '{"@context":"https://schema.org","@graph":['
-    website = g.website_node(site, absolute_url(site.brand, ""))
-    yield json.dumps(website, ensure_ascii=False)
+# Entities per part of the brand graph, on average (see ``graph_parts``).
+GRAPH_PART_SPACING = 1024
+
+
+def graph_parts(iris: list[str]) -> list[tuple[int, int]]:
+    """The ranges (start, stop) of the parts the graph's entities, in order, are made in.
+
+    A part ends after an entity whose IRI hashes to a boundary (see ``boundary``), or at four
+    times the average: an edit changes one part, and an entity added or removed one part,
+    whose bytes are all that a build makes again (the others are copied from the previous
+    graph).
+    """
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for number, iri in enumerate(iris, start=1):
+        if boundary(iri, GRAPH_PART_SPACING) or number - start >= 4 * GRAPH_PART_SPACING:
+            ranges.append((start, number))
+            start = number
+    if start < len(iris):
+        ranges.append((start, len(iris)))
+    return ranges
+
+
+def brand_graph_head(site: SiteContent) -> str:
+    """The brand graph's opening: its context, the website and, when the brand has none
+    published, the organization."""
+    head = '{"@context":"https://schema.org","@graph":['
+    head += json.dumps(g.website_node(site, absolute_url(site.brand, "")), ensure_ascii=False)
     if site.organization_iri not in site.entities:
-        yield "," + json.dumps(g.synthesized_organization(site), ensure_ascii=False)
-    for start in range(0, len(revision_ids), 1000):
-        chunk = revision_ids[start : start + 1000]
-        found = contents(chunk)
-        for revision_id in chunk:
-            content = found[revision_id]
-            data = g.pruned_data(content["data"], site.hidden)
-            node = g.compact_node(content["types"], data, iri=content["iri"])
-            yield "," + json.dumps(node, ensure_ascii=False)
-    yield "]}\n"
+        head += "," + json.dumps(g.synthesized_organization(site), ensure_ascii=False)
+    return head
+
+
+BRAND_GRAPH_END = "]}\n"
+
+
+def brand_graph_nodes(site: SiteContent, contents: list[dict]) -> str:
+    """The nodes of these live revisions, each after a comma, as they follow the head."""
+    return "".join(
+        ","
+        + json.dumps(
+            g.compact_node(
+                content["types"], g.pruned_data(content["data"], site.hidden), iri=content["iri"]
+            ),
+            ensure_ascii=False,
+        )
+        for content in contents
+    )
