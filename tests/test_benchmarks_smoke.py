@@ -68,7 +68,7 @@ def test_every_publishing_figure_is_in_the_json(suite):
     assert measured["generation"]["products"] == int(SIZE)
     assert measured["generation"]["seconds"] > 0
     assert measured["floor"]["seconds"] > 0 and measured["floor"]["files"] > 2 * int(SIZE)
-    for step in ("full", "incremental"):
+    for step in ("full", "incremental", "incremental_next"):
         figures = measured[step]
         assert figures["seconds"] > 0 and figures["peak_rss_mb"] > 0
         assert figures["artifacts"] == measured["floor"]["files"] - 1  # + the release marker
@@ -77,6 +77,11 @@ def test_every_publishing_figure_is_in_the_json(suite):
     assert 1 <= measured["incremental"]["changed"] < measured["full"]["artifacts"]
     assert measured["incremental"]["changed_paths"]
     assert measured["incremental"]["edit"]["seconds"] > 0
+    # The next edit is another product's, published as the next release.
+    first, then = measured["incremental"], measured["incremental_next"]
+    assert then["edit"]["iri"] != first["edit"]["iri"]
+    assert then["release"] == first["release"] + 1
+    assert 1 <= then["changed"] < measured["full"]["artifacts"]
 
 
 def test_what_was_skipped_is_said(suite):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from kb.demo_brand import demo_load
 from kb.models import Brand, Entity, Revision
 from kb.services.entities import entity_update
-from kb.services.workflow import object_publish
+from kb.services.workflow import object_publish, object_unpublish
 from publishing.build import Builder
 from publishing.models import PublishRequest, Release, SiteSettings, Target
 from publishing.store import artifact_name, artifact_storage
@@ -233,6 +233,34 @@ def test_a_failed_deploy_leaves_the_live_release_intact(tmp_path):
     third = publish(tmp_path / "site")
     assert os.readlink(live) == f".releases/{third.number}"
     assert tree_hashes(live) == manifest(third)
+
+
+def test_a_deploy_makes_the_tree_before_the_live_one_into_the_new_release(tmp_path):
+    """A directory target keeps two trees; a deploy takes the one not live and changes only
+    the files that differ (here a product unpublished: its pages go, and their folders)."""
+    demo_load()
+    publish(tmp_path / "site")
+    releases = tmp_path / "site" / ".releases"
+    folder = (releases / "1" / "products" / "biluochun").stat().st_ino
+    edit_price("longjing-meijiawu", "59.00")
+    second = publish(tmp_path / "site")
+    assert sorted(p.name for p in releases.iterdir()) == ["1", "2"]
+    assert (releases / "2" / "products" / "biluochun").stat().st_ino != folder  # made anew
+    object_unpublish(obj=Entity.objects.get(slug="anji-bai-cha"))
+    third = publish(tmp_path / "site")
+    assert sorted(p.name for p in releases.iterdir()) == ["2", "3"]
+    assert os.readlink(tmp_path / "site" / "current") == ".releases/3"
+    # Release 1's tree, changed: its folders are the same ones.
+    assert (releases / "3" / "products" / "biluochun").stat().st_ino == folder
+    assert tree_hashes(releases / "3") == manifest(third)
+    assert not (releases / "3" / "products" / "anji-bai-cha").exists()
+    assert not (releases / "3" / "zh-Hans" / "products" / "anji-bai-cha").exists()
+    assert "products/longjing-meijiawu/index.html" in manifest(third)
+    assert tree_hashes(releases / "2") == manifest(second)  # rolled back to at once
+    # Rolling back to a release without a tree makes one the same way.
+    call_command("rollback", "westlake-leaf", "1", stdout=StringIO())
+    assert sorted(p.name for p in releases.iterdir()) == ["1", "3"]
+    assert tree_hashes(tmp_path / "site" / "current") == manifest(Release.objects.get(number=1))
 
 
 def test_rollback_redeploys_an_earlier_release(tmp_path):

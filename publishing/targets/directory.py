@@ -3,23 +3,32 @@
 Layout under the target's path::
 
     current -> .releases/7       (a symlink: what the web server serves)
-    .releases/6/…                (kept releases, ready to roll back to)
+    .releases/6/…                (the release deployed before: rolled back to at once)
     .releases/7/…
 
-A release's tree is assembled in a temporary directory (hard links into the artifact store
-when it is on the same file system, copies otherwise), renamed into place, and then the
+A release's tree is made in a temporary directory and renamed into place, and then the
 ``current`` symlink is replaced in one ``rename``: a crash at any point leaves the previous
-release served intact.
+release served intact. Files are hard links into the artifact store when it is on the same
+file system, copies otherwise.
+
+A target keeps two trees: the live one and the one before it. The next deploy takes that
+one and changes it into the new release's: it removes, adds and replaces only the files
+that differ between the two releases' manifests (a few for one edit, where making a tree
+of 400,000 files took seconds). Rolling back to a release without a tree makes its tree
+the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
 from pathlib import Path
 
-from publishing.models import Deployment, Release, Target
+from django.db.models import Exists, OuterRef
+
+from publishing.models import Deployment, Release, ReleaseArtifact, Target
 from publishing.selectors import release_changes_count
 from publishing.store import artifact_local_root, artifact_read
 from publishing.targets.errors import TargetConfigError
@@ -63,12 +72,68 @@ def directory_deploy(
         if tree.exists():  # left by an interrupted deploy
             shutil.rmtree(tree)
         staging = root / RELEASES_DIR / f".staging-{release.number}-{uuid.uuid4().hex[:8]}"
-        assemble(staging, release)
+        spare = spare_tree(root, release)
+        if spare is None:
+            assemble(staging, release)
+        else:
+            os.rename(spare[0], staging)
+            (staging / COMPLETE_MARKER).unlink()
+            tree_update(staging, spare[1], release)
         (staging / COMPLETE_MARKER).write_text(release_marker(release) + "\n")
         os.rename(staging, tree)
     switch(root, tree)
     deployment.uploaded, deployment.deleted = release_changes_count(release, previous)
     deployment.save(update_fields=["uploaded", "deleted"])
+
+
+def spare_tree(root: Path, release: Release) -> tuple[Path, Release] | None:
+    """The newest complete tree that is not live, and its release: made into ``release``'s."""
+    live = live_path(root)
+    trees = sorted(
+        ((int(p.name), p) for p in (root / RELEASES_DIR).iterdir() if p.name.isdigit()),
+        reverse=True,
+    )
+    for number, tree in trees:
+        if number == release.number or (live is not None and tree.resolve() == live):
+            continue
+        owner = Release.objects.filter(brand=release.brand, number=number).first()
+        if owner is not None and tree_complete(tree, owner):
+            return tree, owner
+    return None
+
+
+def live_path(root: Path) -> Path | None:
+    return (root / CURRENT).resolve() if (root / CURRENT).exists() else None
+
+
+def tree_update(staging: Path, old: Release, new: Release) -> None:
+    """Change ``staging``, ``old``'s tree, into ``new``'s: remove the files ``new`` does not
+    have, then add the new ones and replace the changed ones."""
+    base = str(staging)
+    kept = ReleaseArtifact.objects.filter(release=new, path=OuterRef("path"))
+    gone = old.artifacts.exclude(Exists(kept)).values_list("path", flat=True)
+    for path in gone.iterator(chunk_size=5000):
+        destination = f"{base}/{path}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(destination)
+        parent = os.path.dirname(destination)
+        while parent != base:  # directories left empty go too
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
+    same = ReleaseArtifact.objects.filter(
+        release=old, path=OuterRef("path"), sha256=OuterRef("sha256")
+    )
+    changed = new.artifacts.exclude(Exists(same)).values_list("path", "sha256")
+    store_root = artifact_local_root()
+    for path, sha256 in changed.iterator(chunk_size=5000):
+        destination = f"{base}/{path}"
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(destination)
+        place(store_root, sha256, destination)
 
 
 def assemble(staging: Path, release: Release) -> int:
@@ -98,15 +163,20 @@ def assemble(staging: Path, release: Release) -> int:
         parent = os.path.dirname(destination)
         if parent not in made_dirs:
             make_dir(parent)
-        try:
-            if store_root is None:
-                raise OSError("artifact store is not local")
-            os.link(f"{store_root}/{sha256[:2]}/{sha256[2:4]}/{sha256}", destination)
-        except OSError:
-            with open(destination, "wb") as handle:
-                handle.write(artifact_read(sha256))
+        place(store_root, sha256, destination)
         count += 1
     return count
+
+
+def place(store_root: str | None, sha256: str, destination: str) -> None:
+    """Put an artifact at ``destination``: a hard link into the store, else a copy."""
+    try:
+        if store_root is None:
+            raise OSError("artifact store is not local")
+        os.link(f"{store_root}/{sha256[:2]}/{sha256[2:4]}/{sha256}", destination)
+    except OSError:
+        with open(destination, "wb") as handle:
+            handle.write(artifact_read(sha256))
 
 
 def switch(root: Path, tree: Path) -> None:
@@ -117,17 +187,21 @@ def switch(root: Path, tree: Path) -> None:
 
 
 def directory_prune(target: Target, keep_numbers: set[int]) -> int:
-    """Remove release trees that are neither kept nor live."""
+    """Remove the release trees but the live one and the newest other one of a release still
+    kept (the next deploy changes it into its own, or a rollback switches to it)."""
     root = directory_root(target)
     releases = root / RELEASES_DIR
     if not releases.is_dir():
         return 0
-    live = (root / CURRENT).resolve() if (root / CURRENT).exists() else None
+    live = live_path(root)
+    spare_kept = False
     removed = 0
-    for tree in releases.iterdir():
-        if tree.name.isdigit() and int(tree.name) in keep_numbers:
-            continue
+    trees = sorted(releases.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
+    for tree in reversed(trees):
         if live is not None and tree.resolve() == live:
+            continue
+        if not spare_kept and tree.name.isdigit() and int(tree.name) in keep_numbers:
+            spare_kept = True
             continue
         shutil.rmtree(tree, ignore_errors=True)
         removed += 1

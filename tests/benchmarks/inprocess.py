@@ -165,9 +165,8 @@ def last_changed_paths(database: Path) -> list[str]:
     return list(summary.get("changed_paths", []))
 
 
-def edit_one(workspace: Workspace, size: int) -> dict:
-    """Edit one product (in the middle of the catalog) through the services."""
-    number = max(1, size // 2)
+def edit_one(workspace: Workspace, size: int, number: int) -> dict:
+    """Edit one product through the services."""
     result = run([PYTHON, "-m", "tests.benchmarks.edit", "--number", str(number)], workspace.env())
     edit = json.loads(result.stdout.strip().splitlines()[-1])
     edit["wall_seconds"] = round(result.seconds, 3)
@@ -180,8 +179,9 @@ def edit_one(workspace: Workspace, size: int) -> dict:
     return edit
 
 
-def incremental(workspace: Workspace, size: int, code_at_last_build: str) -> dict:
-    """Edit one product, then publish again: time, peak RSS and how many artifacts changed.
+def incremental(workspace: Workspace, size: int, code_at_last_build: str, number: int) -> dict:
+    """Edit product ``number``, then publish again: time, peak RSS and how many artifacts
+    changed.
 
     An incremental publish is only one if the previous release was built by the same code:
     when the product's code changed since (people edit it while the suite runs), the site
@@ -200,7 +200,7 @@ def incremental(workspace: Workspace, size: int, code_at_last_build: str) -> dic
             publish(workspace, size, "re-publish on the current code")
             code_at_last_build = code_fingerprint()
             rebased += 1
-        edit = edit_one(workspace, size)
+        edit = edit_one(workspace, size, number)
         found = publish(workspace, size, "incremental publish")
         if not found.code_changed_during:
             break

@@ -114,20 +114,27 @@ def goal_peak(results: dict) -> Goal:
 
 
 def goal_incremental(results: dict) -> Goal:
+    """Judged on the next edit (see ``run.measure_size``), the first one shown beside it."""
     parts, met = [], []
     for size in goal_sizes(results):
-        incremental = results["sizes"][str(size)].get("incremental")
+        measured = results["sizes"][str(size)]
+        first = measured.get("incremental")
+        judged = measured.get("incremental_next") or first
         full = figure(results, size, "full")
-        if not incremental or not full:
+        if not judged or not full:
             continue
-        share = incremental["seconds"] / full
-        parts.append(f"N={size:,}: {share:.1%} of full, {incremental['changed']} changed")
+        share = judged["seconds"] / full
+        text = f"N={size:,}: {share:.1%} of full, {judged['changed']} changed"
+        if first is not judged and first:
+            text += f" (first edit after it: {first['seconds'] / full:.1%})"
+        parts.append(text)
         met.append(
-            share <= GOAL_INCREMENTAL_SHARE and incremental["changed"] <= GOAL_INCREMENTAL_CHANGED
+            share <= GOAL_INCREMENTAL_SHARE and judged["changed"] <= GOAL_INCREMENTAL_CHANGED
         )
     return Goal(
         f"incremental ≤ {GOAL_INCREMENTAL_SHARE:.0%} of the full publish's time and "
-        f"≤ {GOAL_INCREMENTAL_CHANGED} artifacts rewritten (N ≥ 10k)",
+        f"≤ {GOAL_INCREMENTAL_CHANGED} artifacts rewritten (N ≥ 10k; the next edit after the "
+        "first)",
         "; ".join(parts) or "no incremental publish measured",
         all(met) if met else None,
     )
@@ -180,6 +187,7 @@ STEPS = (
     ("full", "full publish, in-process, SQLite"),
     ("workers", "full publish, 2 Celery workers, PostgreSQL"),
     ("incremental", "incremental publish (1 product edited)"),
+    ("incremental_next", "next incremental publish (1 more edited)"),
     ("hugo", "Hugo (peer), same catalog"),
 )
 
@@ -189,7 +197,7 @@ def step_notes(step: str, data: dict) -> str:
         return f"{data['files']:,} files, {data['bytes'] / 2**20:.0f} MiB"
     if step == "generation":
         return f"{data['products']:,} products, {data['facts']:,} facts, {data['faqs']:,} FAQs"
-    if step in ("full", "workers", "incremental"):
+    if step in ("full", "workers", "incremental", "incremental_next"):
         note = (
             f"{data['artifacts']:,} artifacts, {data['changed']:,} changed; built in "
             f"{data['built_seconds']:.2f}s"
@@ -334,6 +342,7 @@ SERIES = (
     ("full", "full publish (in-process, SQLite)", "o-"),
     ("workers", "full publish (2 workers, PostgreSQL)", "s-"),
     ("incremental", "incremental publish (1 edit)", "^-"),
+    ("incremental_next", "next incremental publish (1 more edit)", "v-"),
     ("floor", "floor (orjson + same files)", "k--"),
     ("hugo", "Hugo (peer)", "d-"),
 )
