@@ -186,6 +186,7 @@ def renderer_digest() -> str:
     return sha.hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # a build's pages share a few times
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
