@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
-
-from storages.backends.s3 import S3Storage
 
 from publishing.models import Deployment, Release, Target
 from publishing.store import artifact_read
 from publishing.targets.errors import TargetConfigError
+
+if TYPE_CHECKING:
+    from storages.backends.s3 import S3Storage
 
 CACHE_CONTROL = "public, max-age=300"
 DEFAULT_REGION = "us-east-1"
@@ -130,6 +132,9 @@ def s3_storage(target: Target) -> S3Storage:
         secret_key = _credential(target, secret_key_env, "secret_key_env")
     else:  # boto3's default credential chain
         access_key = secret_key = None
+
+    # Imported here: boto3 takes a tenth of a second to import, which every publish paid.
+    from storages.backends.s3 import S3Storage
 
     return S3Storage(
         bucket_name=bucket,
