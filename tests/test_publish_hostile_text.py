@@ -157,3 +157,18 @@ def test_sitemap_and_robots_stay_well_formed(hostile_site):
         or not line
         for line in robots.splitlines()
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": "</script><script>alert(1)</script>", "x": "a & b < c > d \u2028\u2029"},
+        {"gtin": 10**30, "name": "<!--"},  # an integer beyond 64 bits, which orjson refuses
+    ],
+)
+def test_json_in_a_script_element_cannot_close_it_and_parses_back(value):
+    from publishing.render.text import json_for_script
+
+    text = str(json_for_script(value))
+    assert not any(c in text for c in "<>&\u2028\u2029")
+    assert json.loads(text) == value

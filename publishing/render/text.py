@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
 import nh3
+import orjson
 from django.utils.safestring import SafeString, mark_safe
 
 # The tags Google keeps in FAQ answers; everything else is shown as text.
@@ -22,7 +23,11 @@ SAFE_SCHEMES = {"http", "https", "mailto"}
 
 def json_for_script(value) -> SafeString:
     """JSON that no text can break out of a <script> element (like Django's json_script)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+    try:
+        # What json.dumps(separators=(",", ":"), ensure_ascii=False) writes, faster.
+        text = orjson.dumps(value).decode("utf-8")
+    except TypeError:  # an integer beyond 64 bits
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     for raw, escaped in (
         ("&", "\\u0026"),
         ("<", "\\u003c"),
