@@ -53,6 +53,7 @@ from publishing.site import (
     twin_path,
 )
 from publishing.store import (
+    artifact_present,
     artifact_put,
     artifact_put_chunks,
     artifact_read,
@@ -526,9 +527,11 @@ class Builder:
         graph has (by key) is copied from it, the others are made from their revisions."""
         site = self.site
         old = self.previous.get("graph.jsonld")
+        # Parts are copied only from a previous graph the store still holds whole (one
+        # removed by hand is made again, never copied short).
         old_parts = (
             {part: (offset, length) for part, offset, length in self.previous_graph_parts}
-            if old
+            if old and artifact_present(old.sha256, old.size)
             else {}
         )
         parts: list[list] = []

@@ -130,6 +130,16 @@ def artifact_read(sha256: str) -> bytes:
         return handle.read()
 
 
+def artifact_present(sha256: str, size: int) -> bool:
+    """Whether the store holds the artifact, whole."""
+    storage = artifact_storage()
+    name = artifact_name(sha256)
+    try:
+        return storage.exists(name) and storage.size(name) == size
+    except OSError:  # removed meanwhile
+        return False
+
+
 def artifact_read_range(sha256: str, offset: int, length: int) -> Iterator[bytes]:
     """``length`` bytes of an artifact from ``offset``, a megabyte at a time."""
     root = artifact_local_root()
