@@ -312,7 +312,7 @@ class EntityList(ApiView):
         access = self.access(slug, "read")
         state = entity_state(self, access)
         language = negotiate_language(request, access.brand)
-        query = Entity.objects.filter(brand=access.brand).select_related("brand", "live_revision")
+        query = Entity.objects.filter(brand=access.brand)
         if state == "published":
             query = query.filter(live_revision__isnull=False)
         params = request.query_params
@@ -342,8 +342,16 @@ class EntityList(ApiView):
         # The page's ids first, then its rows: sorting only narrow rows keeps a page of a
         # 100,000-product catalog as cheap as one of a hundred.
         ids = paginator.paginate_queryset(query.values_list("pk", flat=True), request, view=self)
-        rows = query.in_bulk(ids)
-        page = [rows[pk] for pk in ids]
+        # The page's rows without what its representations do not show: a published entity
+        # is its live revision (not the working copy), and every row's brand is the one
+        # already read (each row's copy of it was parsed again). Half of a page's time.
+        rows = Entity.objects.filter(brand=access.brand)
+        if state == "published":
+            rows = rows.select_related("live_revision").defer("data", "types")
+        found = rows.in_bulk(ids)
+        page = [found[pk] for pk in ids]
+        for entity in page:
+            entity.brand = access.brand
         last = changed_at(access.brand, Entity)
         data = paginator.page_data([entity_representation(e, state, language) for e in page])
         response = self.conditional(data, last_modified=last)
