@@ -253,6 +253,7 @@ class Builder:
         # run_task).
         self.sink: Made | None = None
         self.notes: dict = {}
+        self.llms_heads: dict[str, tuple[str, str]] = {}  # by language, see llms_head
 
     # -- bookkeeping --
 
@@ -735,7 +736,13 @@ class Builder:
         return tasks
 
     def llms_head(self, language: str) -> tuple[str, str]:
-        """The title and summary of one language's llms files: the organization's."""
+        """The title and summary of one language's llms files: the organization's (read
+        once per language, not by each of its files)."""
+        if language not in self.llms_heads:
+            self.llms_heads[language] = self.llms_head_read(language)
+        return self.llms_heads[language]
+
+    def llms_head_read(self, language: str) -> tuple[str, str]:
         site = self.site
         default = site.default_language
         org = site.entities.get(site.organization_iri)

@@ -121,12 +121,16 @@ def artifact_put_chunks(chunks: Iterable[bytes]) -> tuple[str, bool, int]:
             os.unlink(handle.name)
 
 
-def artifact_read(sha256: str) -> bytes:
+def artifact_open(sha256: str):
+    """An artifact's bytes as a binary file, read-only."""
     root = artifact_local_root()
-    if root is not None:  # llms-full.txt reads every Markdown twin: skip the storage layer
-        with open(f"{root}/{artifact_name(sha256)}", "rb") as handle:
-            return handle.read()
-    with artifact_storage().open(artifact_name(sha256), "rb") as handle:
+    if root is not None:  # llms-full.txt reads many Markdown twins: skip the storage layer
+        return open(f"{root}/{artifact_name(sha256)}", "rb")  # noqa: SIM115
+    return artifact_storage().open(artifact_name(sha256), "rb")
+
+
+def artifact_read(sha256: str) -> bytes:
+    with artifact_open(sha256) as handle:
         return handle.read()
 
 
@@ -142,12 +146,7 @@ def artifact_present(sha256: str, size: int) -> bool:
 
 def artifact_read_range(sha256: str, offset: int, length: int) -> Iterator[bytes]:
     """``length`` bytes of an artifact from ``offset``, a megabyte at a time."""
-    root = artifact_local_root()
-    if root is not None:
-        handle = open(f"{root}/{artifact_name(sha256)}", "rb")  # noqa: SIM115
-    else:
-        handle = artifact_storage().open(artifact_name(sha256), "rb")
-    with handle:
+    with artifact_open(sha256) as handle:
         handle.seek(offset)
         while length > 0:
             data = handle.read(min(1 << 20, length))
