@@ -14,10 +14,12 @@ import hashlib
 import multiprocessing
 import os
 import signal
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -79,7 +81,9 @@ PARALLEL_MIN_PAGES = 400
 # A render worker is replaced (forked afresh) after this many tasks: the pages of its
 # parent's memory it wrote to (reference counts, its own objects put in free space) stop
 # being its private copies, and memory it took for large pages goes back to the system.
-TASKS_PER_WORKER = 20
+# At 100,000 products a worker's copies grew by 5 MB a task: at 20 tasks the two workers'
+# held 200 MB more at the peak of a publish than at 5.
+TASKS_PER_WORKER = 5
 
 Progress = Callable[[int, int], None]
 
@@ -115,9 +119,6 @@ class BuildResult:
     @property
     def artifacts(self) -> int:
         return sum(self.counts.values())
-
-
-Work = tuple[Page, str]  # a page to render and its fingerprint
 
 
 class LlmsRow(NamedTuple):
@@ -192,6 +193,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
+@functools.lru_cache(maxsize=4096)
+def iso_seconds(seconds: int) -> str:
+    return iso(datetime.fromtimestamp(seconds, UTC))
+
+
 def previous_entries(release: Release | None) -> dict[str, Entry]:
     if release is None:
         return {}
@@ -237,8 +243,6 @@ class Builder:
         # Paths of the previous release not (yet) in this one: at the end, those removed.
         self.unseen = set(self.previous)
         self.manifest = ManifestWriter(release)
-        # The Markdown twins' entries: the sitemaps' lastmods and the full text come from them.
-        self.twins: dict[str, Entry] = {}
         self.progress = progress
         self.now = timezone.now()
         self.result = BuildResult(previous_release_id=previous.pk if previous else None)
@@ -246,8 +250,18 @@ class Builder:
         self.total = 0
         self.site: SiteContent | None = None
         self.index: StatementIndex | None = None
-        self.pages: list[Page] = []
-        self.work: list[Work] = []  # the pages to render, with their fingerprints
+        self.pages: Sequence[Page] = ()
+        # The pages to render, by their index in ``pages`` (listings first), and each one's
+        # fingerprint (32 bytes). Arrays, not a tuple and a string per page: at 100,000
+        # products they are 8 MB, not 35.
+        self.work = array("l")
+        self.work_fingerprints = bytearray()
+        # What the sitemaps and llms files need of each page's Markdown twin, by the page's
+        # index: its sha256 (32 bytes), size, and when it last changed (POSIX seconds). Held
+        # as an Entry per twin they were 90 MB at 100,000 products.
+        self.twin_sha256 = bytearray()
+        self.twin_size = array("q")
+        self.twin_changed = array("q")
         self.parallel = False
         # Where store() puts what it made while a task runs, and what else it tells (see
         # run_task).
@@ -304,8 +318,15 @@ class Builder:
         """An artifact of this release, rendered or carried over."""
         self.result.counts[entry.kind] += 1
         self.unseen.discard(entry.path)
-        if entry.kind == "markdown":
-            self.twins[entry.path] = entry
+
+    def twin_set(self, number: int, entry: Entry) -> None:
+        """Page ``number``'s Markdown twin is ``entry``."""
+        self.twin_sha256[32 * number : 32 * number + 32] = bytes.fromhex(entry.sha256)
+        self.twin_size[number] = entry.size
+        self.twin_changed[number] = int(entry.changed_at.replace(microsecond=0).timestamp())
+
+    def twin_sha256_of(self, number: int) -> str:
+        return self.twin_sha256[32 * number : 32 * number + 32].hex()
 
     # -- the build --
 
@@ -314,7 +335,7 @@ class Builder:
         self.result.left_out = site.left_out
         site_settings, _ = SiteSettings.objects.get_or_create(brand=self.brand)
         index = StatementIndex.of(site)
-        pages = list(site_pages(site))
+        pages = site_pages(site)
         sections = list(site.section_counts)
         site_key = digest(
             renderer_digest(),
@@ -331,13 +352,18 @@ class Builder:
         # Two files a page; the graph, robots.txt, each sitemap file and their index; per
         # language, llms.txt (with its parts, if any) and the full text's parts, which are
         # added when they are planned.
-        sitemaps = len(indexes.sitemap_groups(pages))
+        sitemaps = len(indexes.sitemap_groups(range(len(pages))))
         self.total = 2 * len(pages) + 3 + sitemaps + len(site.languages)
         self.site = site
         self.index = index
         self.pages = pages
-        work: list[Work] = []
-        for page in pages:
+        self.twin_sha256 = bytearray(32 * len(pages))
+        self.twin_size = array("q", [0]) * len(pages)
+        self.twin_changed = array("q", [-1]) * len(pages)
+        # The listing pages first: they are rendered here (see below).
+        listings, others = array("l"), array("l")
+        listing_fingerprints, other_fingerprints = bytearray(), bytearray()
+        for number, page in enumerate(pages):
             # What a page shows is worked out again when it is rendered, not held for each of
             # hundreds of thousands of pages.
             inputs = page_inputs(site, page, index)
@@ -349,14 +375,20 @@ class Builder:
                 sorted(inputs.revision_ids(site)),
                 self.size_shown(site, page),
             )
-            if self.reuse_all([page.file, twin_path(page.file)], fingerprint):
+            twin = twin_path(page.file)
+            if self.reuse_all([page.file, twin], fingerprint):
+                self.twin_set(number, self.previous[twin])
                 self.tick(2)
                 continue
-            work.append((page, fingerprint))
-        # The listing pages first: they are rendered here (see below).
-        work.sort(key=lambda item: item[0].kind not in LISTING_KINDS)
-        listing_pages = sum(1 for page, _ in work if page.kind in LISTING_KINDS)
-        self.work = work
+            listing = page.kind in LISTING_KINDS
+            (listings if listing else others).append(number)
+            (listing_fingerprints if listing else other_fingerprints).extend(
+                bytes.fromhex(fingerprint)
+            )
+        listing_pages = len(listings)
+        self.work = work = listings + others
+        self.work_fingerprints = listing_fingerprints + other_fingerprints
+        del listings, others, listing_fingerprints, other_fingerprints
         self.parallel = (
             build_processes() > 1
             and max(len(work), len(pages)) >= PARALLEL_MIN_PAGES
@@ -395,15 +427,14 @@ class Builder:
     # -- running tasks here or in forked workers --
 
     def run_tasks(
-        self, tasks: list[Task], here: list[Task] | None = None, workers: int | None = None
+        self, tasks: list[Task], here: Iterable[Task] | None = None, workers: int | None = None
     ) -> None:
         """Run each task, in forked worker processes when the build is large and this
         process may fork, else here, and the tasks ``here`` in this process meanwhile;
         record what they made: first the tasks here, then the others, in order. ``workers``
         (default: one per core, less this process when it has tasks) is how many to fork."""
-        here = here or []
         if not self.parallel or not tasks or (len(tasks) < 2 and not here):
-            for name, args, weight in here + tasks:
+            for name, args, weight in chain(here or (), tasks):
                 self.record_made(self.run_task(name, args), weight)
             return
         global _forked_builder
@@ -425,7 +456,7 @@ class Builder:
             forked = pool.imap(_run_forked, tasks)
             # Tasks here take the database lock only while they read (revisions_by_id): held
             # for a whole task, it kept the pool from replacing its workers meanwhile.
-            for name, args, weight in here:
+            for name, args, weight in here or ():
                 self.record_made(self.run_task(name, args), weight)
             for (_, _, weight), made in zip(tasks, forked, strict=True):
                 self.record_made(made, weight)
@@ -449,8 +480,11 @@ class Builder:
 
     def record_made(self, done: Done, weight: int) -> None:
         made, notes = done
+        twins = iter(notes.get("twins", ()))
         for entry, new in made:
             self.record(entry, new)
+            if entry.kind == "markdown":
+                self.twin_set(next(twins), entry)
         if "graph_parts" in notes:
             self.result.graph_parts = notes["graph_parts"]
         self.tick(weight or len(made))
@@ -459,15 +493,18 @@ class Builder:
         """Render ``work[start:stop]`` and store the bytes of each page and its twin."""
         assert self.sink is not None
         site = self.site
-        batch = [
-            (page, page_inputs(site, page, self.index), fingerprint)
-            for page, fingerprint in self.work[start:stop]
-        ]
-        wanted = {i for _, inputs, _ in batch for i in inputs.content_revision_ids(site)}
+        batch = []
+        for k in range(start, min(stop, len(self.work))):
+            page = self.pages[self.work[k]]
+            fingerprint = self.work_fingerprints[32 * k : 32 * k + 32].hex()
+            batch.append((self.work[k], page, page_inputs(site, page, self.index), fingerprint))
+        # The pages whose twins this task stores, in order (see record_made).
+        self.notes["twins"] = [number for number, *_ in batch]
+        wanted = {i for _, _, inputs, _ in batch for i in inputs.content_revision_ids(site)}
         if site.organization_iri in site.entities:
             wanted.add(site.entities[site.organization_iri].revision_id)
         contents = revisions_by_id(wanted)
-        for page, inputs, fingerprint in batch:
+        for _, page, inputs, fingerprint in batch:
             twin = twin_path(page.file)
             changed_at: list[datetime] = []
 
@@ -560,57 +597,60 @@ class Builder:
 
     def index_tasks(
         self, site: SiteContent, site_settings: SiteSettings, base_key: str
-    ) -> list[Task]:
-        """robots.txt here; the sitemaps and each language's llms files as tasks."""
-        tasks: list[Task] = []
+    ) -> Iterator[Task]:
+        """robots.txt, the sitemaps and each language's llms files: the tasks that make what
+        changed of them, planned one file at a time as they run, so that what a file needs of
+        every page (at 100,000 products, 200,000 rows) is held only while it is made."""
+        assert -1 not in self.twin_changed, "every page's twin is recorded"
         robots_key = digest(base_key, "robots", site_settings.allow_ai_training)
         if not self.reuse("robots.txt", robots_key):
             text = indexes.robots_txt(site, allow_training=site_settings.allow_ai_training)
-            tasks.append(("build_robots", (robots_key, text), 1))
+            yield ("build_robots", (robots_key, text), 1)
         else:
             self.tick()
 
-        # What the sitemaps and llms files need of each page is worked out once and handed to
-        # their tasks, which need not read the builder's pages and entries.
-        twins = [self.twins[twin_path(page.file)] for page in self.pages]
-        lastmods = [iso(twin.changed_at) for twin in twins]
         # One task per sitemap file whose URLs or lastmods changed; the index, which names
-        # each file's newest lastmod, with them.
-        located = [
-            (page.language, page.path, lastmod)
-            for page, lastmod in zip(self.pages, lastmods, strict=True)
-        ]
+        # each file's newest lastmod, after them.
         files: list[tuple[str, str]] = []
-        for number, group in enumerate(indexes.sitemap_groups(located), start=1):
+        pages = iter(self.pages)
+        for number, group in enumerate(indexes.sitemap_groups(range(len(self.pages))), 1):
+            located = [
+                (page.language, page.path, self.twin_lastmod(i))
+                # The group first: zip stops at its end without taking a page past it.
+                for i, page in zip(group, pages, strict=False)
+            ]
             path = indexes.sitemap_path(number)
-            key = digest(base_key, "sitemap", path, group)
-            files.append((path, max((lastmod for _, _, lastmod in group), default="")))
+            key = digest(base_key, "sitemap", path, located)
+            files.append((path, max((lastmod for _, _, lastmod in located), default="")))
             if self.reuse(path, key):
                 self.tick()
             else:
-                tasks.append(("build_sitemap", (path, key, group), 1))
+                yield ("build_sitemap", (path, key, located), 1)
+            del located
         index_key = digest(base_key, "sitemap-index", files)
         if not self.reuse("sitemap.xml", index_key):
-            tasks.append(("build_sitemap_index", (index_key, files), 1))
+            yield ("build_sitemap_index", (index_key, files), 1)
         else:
             self.tick()
 
         for language in site.languages:
-            rows = self.llms_rows(language, twins)
-            tasks += self.llms_tasks(language, base_key, rows)
-        return tasks
+            yield from self.llms_tasks(language, base_key, self.llms_rows(language))
 
-    def llms_rows(self, language: str, twins: list[Entry]) -> list[LlmsRow]:
+    def twin_lastmod(self, number: int) -> str:
+        """Page ``number``'s lastmod: when its twin (what it shows) last changed."""
+        return iso_seconds(self.twin_changed[number])
+
+    def llms_rows(self, language: str) -> list[LlmsRow]:
         site = self.site
         rows: list[LlmsRow] = []
-        for page, twin in zip(self.pages, twins, strict=True):
+        for number, page in enumerate(self.pages):
             if page.language != language:
                 continue
             name = summary = ""
             if page.kind == "entity":
                 entity = site.entities[page.main[0]]
                 name = entity.name(language, site.default_language)
-                summary = entity.summaries.get(language, "")
+                summary = entity.summary(language)
             rows.append(
                 LlmsRow(
                     page.kind,
@@ -618,9 +658,9 @@ class Builder:
                     page.page_number,
                     name,
                     summary,
-                    twin.path,
-                    twin.sha256,
-                    twin.size,
+                    twin_path(page.file),
+                    self.twin_sha256_of(number),
+                    self.twin_size[number],
                 )
             )
         return rows
@@ -679,7 +719,7 @@ class Builder:
             if (path.startswith(prefix) if prefix else not path.startswith(others or ("\0",)))
         ]
 
-    def llms_tasks(self, language: str, base_key: str, rows: list[LlmsRow]) -> list[Task]:
+    def llms_tasks(self, language: str, base_key: str, rows: list[LlmsRow]) -> Iterator[Task]:
         """The tasks that make what changed of one language's llms.txt and full text.
 
         llms.txt lists the pages by name and summary: it is made again when one of those or
@@ -702,18 +742,19 @@ class Builder:
                 )
             ],
         )
-        tasks: list[Task] = []
         listed = [row[:6] for row in rows]
         key = digest(head_key, "llms", len(site.faqs), len(site.facts), listed)
         paths = self.previous_paths_in("llms", language, site)
         if paths and self.reuse_all(paths, key):
             self.tick()
         else:
-            tasks.append(("build_llms", (language, key, listed), 1))
+            yield ("build_llms", (language, key, listed), 1)
+        del listed
 
         full_text = [row for row in rows if row.kind != "section"]
         average = sum(row.twin_size for row in full_text) / max(len(full_text), 1)
         ranges = indexes.llms_full_parts([(r.twin_path, r.twin_size) for r in full_text], average)
+        self.total += len(ranges) + (len(ranges) > 1)
         parts: list[str] = []
         for start, stop in ranges:
             members = [(row.twin_path, row.twin_sha256) for row in full_text[start:stop]]
@@ -724,16 +765,13 @@ class Builder:
             if self.reuse(path, key):
                 self.tick()
             else:
-                tasks.append(("build_llms_full", (language, path, key, members), 1))
+                yield ("build_llms_full", (language, path, key, members), 1)
         if len(ranges) > 1:
             key = digest(head_key, "llms-full-index", parts)
-            self.total += 1
             if self.reuse(indexes.llms_full_path(site, language), key):
                 self.tick()
             else:
-                tasks.append(("build_llms_full_index", (language, key, parts), 1))
-        self.total += len(ranges)
-        return tasks
+                yield ("build_llms_full_index", (language, key, parts), 1)
 
     def llms_head(self, language: str) -> tuple[str, str]:
         """The title and summary of one language's llms files: the organization's (read

@@ -9,6 +9,7 @@ from publishing.render.pages import StatementIndex, page_inputs, render_page
 from publishing.site import (
     LiveEntity,
     Page,
+    by_language,
     entity_path,
     missing_required,
     names_of,
@@ -36,14 +37,16 @@ def entity_preview(*, entity: Entity, language: str) -> dict:
         pk=entity.pk,
         iri=snapshot["iri"],
         slug=snapshot["slug"],
-        types=list(snapshot["types"]),
+        types=tuple(snapshot["types"]),
         revision_id=PREVIEW_REVISION,
         published_at=entity.updated_at,
-        names=names_of(snapshot["data"]),
-        refs=list(dict.fromkeys(refs)),
+        names=by_language(names_of(snapshot["data"])),
+        refs=tuple(dict.fromkeys(refs)),
         missing=missing_required(snapshot["types"], snapshot["data"]),
         section=section_of(snapshot["types"]),
-        summaries=summaries_of(snapshot, entity.brand.languages, entity.brand.default_language),
+        summaries=by_language(
+            summaries_of(snapshot, entity.brand.languages, entity.brand.default_language)
+        ),
     )
     if preview.missing:
         return {"html": None, "graph": None, "missing": preview.missing, "section": None}

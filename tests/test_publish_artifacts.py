@@ -556,3 +556,36 @@ def test_whole_brand_graph_file_expands_without_loss(site):
     assert compact_keys(nodes, set()) == expanded_keys(expanded, set())
     ids = {n["@id"] for n in nodes}
     assert {r for r in references(expanded, set()) if "#" in r and r.startswith(BASE)} <= ids
+
+
+@pytest.mark.django_db
+def test_the_site_pages_made_on_request_are_those_listed_in_order():
+    """A build holds the entities' pages as runs and makes each one when asked for (see
+    SitePages): by index, by slice and in order they are the same pages."""
+    from publishing.site import Page, site_content_load, site_pages
+
+    demo_load()
+    site = site_content_load(brand=Brand.objects.get(slug="westlake-leaf"))
+    pages = site_pages(site)
+    listed = list(pages)
+    assert len(pages) == len(listed) == 68
+    assert [pages[i] for i in range(len(pages))] == listed
+    assert pages[-1] == listed[-1] and pages[3:9] == listed[3:9]
+    with pytest.raises(IndexError):
+        pages[len(pages)]
+    assert listed[0] == Page(kind="home", language="en", path="", main=[site.organization_iri])
+    assert len({page.file for page in listed}) == len(listed)
+    product = next(i for i, page in enumerate(listed) if page.path == "products/longjing-meijiawu/")
+    assert pages[product] == Page(
+        kind="entity",
+        language="en",
+        path="products/longjing-meijiawu/",
+        main=[f"{BASE}/products/longjing-meijiawu/#product"],
+        section="products",
+    )
+    # Each section's listing comes before its entities' pages, in each language.
+    kinds = [(page.language, page.section, page.kind) for page in listed if page.section]
+    for language, section, kind in kinds:
+        first = kinds.index((language, section, "entity")) if kind == "section" else None
+        if first is not None:
+            assert kinds.index((language, section, "section")) < first

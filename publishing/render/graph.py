@@ -51,7 +51,7 @@ def prune_refs(value: Any, hidden: frozenset[str]) -> Any:
 def stub_node(entity: LiveEntity, language: str, default: str, url: str | None) -> dict:
     node: dict[str, Any] = {
         "@id": entity.iri,
-        "@type": entity.types[0] if len(entity.types) == 1 else entity.types,
+        "@type": entity.types[0] if len(entity.types) == 1 else list(entity.types),
         "name": entity.name(language, default),
     }
     if url:

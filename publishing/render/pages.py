@@ -428,7 +428,7 @@ def render_page(
                     "position": position,
                     "text": member.name(language, default),
                     "url": entity_url(site, member, language),
-                    "summary": member.summaries.get(language, ""),
+                    "summary": member.summary(language),
                 }
             )
         extra_nodes.append(
