@@ -16,7 +16,7 @@ import os
 import signal
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -28,6 +28,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from publishing.locks import database_lock
+from publishing.manifest import Entry, previous_manifest_read
 from publishing.models import Release, ReleaseArtifact, SiteSettings
 from publishing.render import indexes
 from publishing.render.pages import (
@@ -44,6 +45,7 @@ from publishing.site import (
     LISTING_KINDS,
     Page,
     SiteContent,
+    SitePages,
     absolute_url,
     digest,
     language_prefix,
@@ -86,16 +88,6 @@ PARALLEL_MIN_PAGES = 400
 TASKS_PER_WORKER = 5
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(slots=True)
-class Entry:
-    path: str
-    kind: str
-    sha256: str
-    size: int
-    fingerprint: str
-    changed_at: datetime
 
 
 # A release's summary lists this many of the paths that changed.
@@ -198,50 +190,12 @@ def iso_seconds(seconds: int) -> str:
     return iso(datetime.fromtimestamp(seconds, UTC))
 
 
-def previous_entries(release: Release | None) -> dict[str, Entry]:
-    if release is None:
-        return {}
-    queryset = release.artifacts.values_list(
-        "path", "kind", "sha256", "size", "fingerprint", "changed_at"
-    )
-    # Read with a plain cursor: Django's per-row conversions were most of reading 400,000
-    # rows, and a release's rows share few distinct times, each converted once here.
-    compiler = queryset.query.get_compiler(queryset.db)
-    sql, params = compiler.as_sql()
-    converters, expression = compiler.get_converters(
-        [column for column, _, _ in compiler.select]
-    ).get(5, ((), None))
-    db = connections[queryset.db]
-
-    @functools.cache
-    def moment(raw) -> datetime:
-        for convert in converters:
-            raw = convert(raw, expression, db)
-        return raw
-
-    # Equal kinds and fingerprints (a page's and its twin's) are held once (at 100,000
-    # products, 60 MB less).
-    shared: dict = {}
-    once = shared.setdefault
-    entries: dict[str, Entry] = {}
-    with db.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(5000):
-            for path, kind, sha, size, fp, changed in rows:
-                entries[path] = Entry(
-                    path, once(kind, kind), sha, size, once(fp, fp), moment(changed)
-                )
-    return entries
-
-
 class Builder:
     def __init__(self, release: Release, previous: Release | None, progress: Progress | None):
         self.release = release
         self.brand = release.brand
-        self.previous = previous_entries(previous)
+        self.previous = previous_manifest_read(previous)
         self.previous_graph_parts: list[list] = previous.graph_parts if previous else []
-        # Paths of the previous release not (yet) in this one: at the end, those removed.
-        self.unseen = set(self.previous)
         self.manifest = ManifestWriter(release)
         self.progress = progress
         self.now = timezone.now()
@@ -250,7 +204,7 @@ class Builder:
         self.total = 0
         self.site: SiteContent | None = None
         self.index: StatementIndex | None = None
-        self.pages: Sequence[Page] = ()
+        self.pages: SitePages | None = None
         # The pages to render, by their index in ``pages`` (listings first), and each one's
         # fingerprint (32 bytes). Arrays, not a tuple and a string per page: at 100,000
         # products they are 8 MB, not 35.
@@ -278,12 +232,7 @@ class Builder:
                 self.progress(self.done, self.total)
 
     def reuse(self, path: str, fingerprint: str) -> bool:
-        old = self.previous.get(path)
-        if old is None or old.fingerprint != fingerprint:
-            return False
-        self.result.reused += 1
-        self.seen(old)
-        return True
+        return self.reuse_all([path], fingerprint)
 
     def store(self, path: str, kind: str, content: bytes, fingerprint: str) -> None:
         self.stored(path, kind, fingerprint, *artifact_put(content), len(content))
@@ -315,15 +264,15 @@ class Builder:
                 self.result.changed_paths.append(entry.path)
 
     def seen(self, entry: Entry) -> None:
-        """An artifact of this release, rendered or carried over."""
+        """An artifact rendered in this release."""
         self.result.counts[entry.kind] += 1
-        self.unseen.discard(entry.path)
+        self.previous.mark_seen(entry.path)
 
-    def twin_set(self, number: int, entry: Entry) -> None:
-        """Page ``number``'s Markdown twin is ``entry``."""
-        self.twin_sha256[32 * number : 32 * number + 32] = bytes.fromhex(entry.sha256)
-        self.twin_size[number] = entry.size
-        self.twin_changed[number] = int(entry.changed_at.replace(microsecond=0).timestamp())
+    def twin_set(self, number: int, sha256: bytes, size: int, changed_at: datetime) -> None:
+        """Page ``number``'s Markdown twin."""
+        self.twin_sha256[32 * number : 32 * number + 32] = sha256
+        self.twin_size[number] = size
+        self.twin_changed[number] = int(changed_at.replace(microsecond=0).timestamp())
 
     def twin_sha256_of(self, number: int) -> str:
         return self.twin_sha256[32 * number : 32 * number + 32].hex()
@@ -363,6 +312,7 @@ class Builder:
         # The listing pages first: they are rendered here (see below).
         listings, others = array("l"), array("l")
         listing_fingerprints, other_fingerprints = bytearray(), bytearray()
+        previous = self.previous
         for number, page in enumerate(pages):
             # What a page shows is worked out again when it is rendered, not held for each of
             # hundreds of thousands of pages.
@@ -377,7 +327,10 @@ class Builder:
             )
             twin = twin_path(page.file)
             if self.reuse_all([page.file, twin], fingerprint):
-                self.twin_set(number, self.previous[twin])
+                old = previous.index[twin]
+                self.twin_set(
+                    number, previous.digest(old), previous.sizes[old], previous.changed_at(old)
+                )
                 self.tick(2)
                 continue
             listing = page.kind in LISTING_KINDS
@@ -420,7 +373,7 @@ class Builder:
             listing_renders, graph = graph + listing_renders, []
         self.run_tasks(renders, here=listing_renders, workers=build_processes())
         self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key))
-        self.result.removed = sorted(self.unseen)
+        self.result.removed = self.previous.unseen()
         self.manifest.flush()
         return self.result
 
@@ -484,7 +437,8 @@ class Builder:
         for entry, new in made:
             self.record(entry, new)
             if entry.kind == "markdown":
-                self.twin_set(next(twins), entry)
+                sha256 = bytes.fromhex(entry.sha256)
+                self.twin_set(next(twins), sha256, entry.size, entry.changed_at)
         if "graph_parts" in notes:
             self.result.graph_parts = notes["graph_parts"]
         self.tick(weight or len(made))
@@ -643,9 +597,7 @@ class Builder:
     def llms_rows(self, language: str) -> list[LlmsRow]:
         site = self.site
         rows: list[LlmsRow] = []
-        for number, page in enumerate(self.pages):
-            if page.language != language:
-                continue
+        for number, page in self.pages.numbered(language):
             name = summary = ""
             if page.kind == "entity":
                 entity = site.entities[page.main[0]]
@@ -696,16 +648,18 @@ class Builder:
 
     def reuse_all(self, paths: list[str], fingerprint: str) -> bool:
         """Carry over a group of files made together, if there is one and all still fit."""
-        if not paths or any(
-            p not in self.previous or self.previous[p].fingerprint != fingerprint for p in paths
-        ):
+        found = self.previous.match(paths, fingerprint) if paths else None
+        if found is None:
             return False
-        for path in paths:
-            self.reuse(path, fingerprint)
+        previous = self.previous
+        for number in found:
+            self.result.reused += 1
+            self.result.counts[previous.kind(number)] += 1
+            previous.seen[number] = 1
         return True
 
     def previous_paths(self, kind: str) -> list[str]:
-        return [path for path, entry in self.previous.items() if entry.kind == kind]
+        return self.previous.paths_of(kind)
 
     def previous_paths_in(self, kind: str, language: str, site: SiteContent) -> list[str]:
         prefix = language_prefix(site, language)

@@ -391,14 +391,11 @@ class EntityPages:
     language: str
     section: str
     members: list[LiveEntity]
+    prefix: str  # the path every page of theirs starts with, see entity_path
 
-    def page(self, site: SiteContent, entity: LiveEntity) -> Page:
+    def page(self, entity: LiveEntity) -> Page:
         return Page(
-            kind="entity",
-            language=self.language,
-            path=entity_path(site, entity, self.language),
-            main=[entity.iri],
-            section=self.section,
+            "entity", self.language, f"{self.prefix}{entity.slug}/", [entity.iri], self.section
         )
 
 
@@ -445,7 +442,7 @@ class SitePages(Sequence[Page]):
                             page_number=number,
                         )
                     )
-                add(EntityPages(language, section, members))
+                add(EntityPages(language, section, members, f"{prefix}{section}/"))
         # Where each run starts, for finding the run of a page by its index.
         self.starts: list[int] = []
         count = 0
@@ -468,15 +465,23 @@ class SitePages(Sequence[Page]):
         run = self.runs[number]
         if isinstance(run, Page):
             return run
-        return run.page(self.site, run.members[index - self.starts[number]])
+        return run.page(run.members[index - self.starts[number]])
 
     def __iter__(self) -> Iterator[Page]:
-        for run in self.runs:
+        for _, page in self.numbered():
+            yield page
+
+    def numbered(self, language: str | None = None) -> Iterator[tuple[int, Page]]:
+        """(index, page) of every page, or of those in ``language``."""
+        for start, run in zip(self.starts, self.runs, strict=True):
+            if language is not None and run.language != language:
+                continue
             if isinstance(run, Page):
-                yield run
+                yield start, run
             else:
-                for entity in run.members:
-                    yield run.page(self.site, entity)
+                page = run.page
+                for number, entity in enumerate(run.members, start):
+                    yield number, page(entity)
 
 
 def site_pages(site: SiteContent) -> SitePages:
@@ -485,9 +490,11 @@ def site_pages(site: SiteContent) -> SitePages:
 
 
 def digest(*parts: object) -> str:
+    """A key of ``parts``: JSON (orjson: the repr of a listing's 100,000 rows was a second
+    of each publish), with anything JSON lacks by its repr."""
     sha = hashlib.sha256()
     for part in parts:
-        sha.update(repr(part).encode())
+        sha.update(orjson.dumps(part, default=repr, option=orjson.OPT_NON_STR_KEYS))
         sha.update(b"\x00")
     return sha.hexdigest()
 

@@ -571,6 +571,10 @@ def test_the_site_pages_made_on_request_are_those_listed_in_order():
     assert len(pages) == len(listed) == 68
     assert [pages[i] for i in range(len(pages))] == listed
     assert pages[-1] == listed[-1] and pages[3:9] == listed[3:9]
+    assert list(pages.numbered("zh-Hans")) == [
+        (i, page) for i, page in enumerate(listed) if page.language == "zh-Hans"
+    ]
+    assert len(list(pages.numbered("zh-Hans"))) == 34
     with pytest.raises(IndexError):
         pages[len(pages)]
     assert listed[0] == Page(kind="home", language="en", path="", main=[site.organization_iri])

@@ -1,6 +1,6 @@
-"""Where the time of a full publish goes: py-spy on ``manage.py publish`` at one size.
+"""Where the time of a publish goes: py-spy on ``manage.py publish`` at one size.
 
-    .venv/bin/python -m tests.benchmarks.profile [--size 10000] [--out docs/benchmarks]
+    .venv/bin/python -m tests.benchmarks.profile [--size 10000] [--incremental] [--out DIR]
 
 Generates the synthetic brand (SQLite on tmpfs, as the suite does), then runs the
 in-process full publish twice under ``py-spy record --subprocesses`` (a sampling profiler
@@ -10,6 +10,12 @@ collapsed stacks (``publish-N.collapsed.txt``, readable by speedscope, inferno o
 flamegraph.pl), once an interactive flame graph (``publish-N.svg``). From the stacks it
 writes ``profile-N.md``: the top functions by cumulative time (the share of samples in
 which the function is on the stack) and by own time (the share in which it is on top).
+
+With ``--incremental`` it profiles the publish after one product's edit instead: the site
+is published once in full (not profiled), then product 1 is edited and the publish
+recorded as the flame graph, then product 2 (the next edit, which the incremental goal is
+judged on) and its publish recorded for the tables; it writes
+``profile-incremental-N.md`` and ``publish-incremental-N.svg``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ if __package__ in (None, ""):
 
 from tests.benchmarks import catalog
 from tests.benchmarks.common import BASE_DIR, PYTHON, SHM_ROOT, fresh_dir, log, manage, run
-from tests.benchmarks.inprocess import Workspace, generate, summary_of
+from tests.benchmarks.inprocess import Workspace, edit_one, generate, summary_of
 
 PY_SPY = str(Path(PYTHON).with_name("py-spy"))
 RATE = "250"
@@ -105,6 +111,11 @@ def profile_publish(workspace: Workspace, size: int, output: Path, kind: str) ->
     for path in (workspace.site, workspace.var / "artifacts"):
         shutil.rmtree(path, ignore_errors=True)
     releases_forget(workspace.database)
+    return profile_run(workspace, size, output, kind)
+
+
+def profile_run(workspace: Workspace, size: int, output: Path, kind: str) -> str:
+    """One ``py-spy record`` of ``manage.py publish`` as the site stands."""
     log("profile", size, f"py-spy record --format {kind} -- manage.py publish")
     command = [PY_SPY, "record", "--subprocesses", "--rate", RATE, "--format", kind,
                "--output", str(output),
@@ -116,32 +127,51 @@ def profile_publish(workspace: Workspace, size: int, output: Path, kind: str) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="Profile the publish after one product's edit, not a full one.",
+    )
     parser.add_argument("--out", type=Path, default=BASE_DIR / "docs" / "benchmarks")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    name = f"incremental-{args.size}" if args.incremental else str(args.size)
+    collapsed = args.out / f"publish-{name}.collapsed.txt"
+    flame = args.out / f"publish-{name}.svg"
     workspace = Workspace(fresh_dir(SHM_ROOT.with_name("sb-profile")))
     try:
         generate(workspace.env(), args.size)
-        collapsed = args.out / f"publish-{args.size}.collapsed.txt"
-        summary = profile_publish(workspace, args.size, collapsed, "raw")
-        profile_publish(workspace, args.size, args.out / f"publish-{args.size}.svg", "flamegraph")
+        if args.incremental:
+            log("publish", args.size, "manage.py publish bench (full, not profiled)")
+            run(manage("publish", catalog.SLUG, "--out", str(workspace.site)), workspace.env())
+            edit_one(workspace, args.size, 1)
+            profile_run(workspace, args.size, flame, "flamegraph")
+            edit_one(workspace, args.size, 2)
+            summary = profile_run(workspace, args.size, collapsed, "raw")
+            what = (
+                "the publish after one product's edit (the second such edit after a full publish)"
+            )
+        else:
+            summary = profile_publish(workspace, args.size, collapsed, "raw")
+            profile_publish(workspace, args.size, flame, "flamegraph")
+            what = "a full publish"
     finally:
         shutil.rmtree(workspace.root, ignore_errors=True)
     cumulative, own, total = tally(collapsed)
     text = (
-        f"# Profile of a full publish at N={args.size:,}\n\n"
+        f"# Profile of {what} at N={args.size:,}\n\n"
         f"`py-spy record --subprocesses --rate {RATE}` on `manage.py publish bench --out …` "
         "(in-process, "
         f"SQLite on tmpfs, debug off); {total:,} samples of the main threads of the builder "
         f"and its forked render workers, so shares are of CPU time, not wall time. "
         f"{summary}\n\n"
-        f"Flame graph: `publish-{args.size}.svg`; stacks: `{collapsed.name}`. Frames on every "
+        f"Flame graph: `{flame.name}`; stacks: `{collapsed.name}`. Frames on every "
         "stack (the interpreter's and the management command's entry points) are left out of "
         "the tables; shares are of all the samples, start-up included.\n\n"
         f"## Top {TOP} by cumulative time\n\n{top_table(cumulative, total, 'function')}\n\n"
         f"## Top {TOP} by own time\n\n{top_table(own, total, 'function')}\n"
     )
-    (args.out / f"profile-{args.size}.md").write_text(text)
+    (args.out / f"profile-{name}.md").write_text(text)
     print(text)
     return 0
 
