@@ -40,6 +40,7 @@ class PreviousManifest:
         self.fingerprints = bytearray()  # 32 bytes each
         self.sizes = array("q")
         self.moments: list[datetime] = []  # the distinct changed_at; moment_of, positions
+        self.moment_seconds = array("q")  # each of them in whole seconds since the epoch
         self.moment_of = array("l")
         self.seen = bytearray()  # 1 once this build has the path (carried over or made)
 
@@ -92,6 +93,10 @@ class PreviousManifest:
     def changed_at(self, number: int) -> datetime:
         return self.moments[self.moment_of[number]]
 
+    def changed_second(self, number: int) -> int:
+        """``changed_at`` in whole seconds since the epoch."""
+        return self.moment_seconds[self.moment_of[number]]
+
     def digest(self, number: int) -> bytes:
         """Its sha256, as 32 bytes."""
         return bytes(self.sha256[32 * number : 32 * number + 32])
@@ -110,6 +115,10 @@ class PreviousManifest:
     def unseen(self) -> list[str]:
         """The paths this build has not had (at the end of a build, those removed)."""
         return sorted(path for path, seen in zip(self.paths, self.seen, strict=True) if not seen)
+
+
+def whole_seconds(moment: datetime) -> int:
+    return int(moment.replace(microsecond=0).timestamp())
 
 
 def digest_bytes(text: str) -> bytes:
@@ -144,6 +153,7 @@ def previous_manifest_read(release: Release | None) -> PreviousManifest:
         for convert in converters:
             value = convert(value, expression, db)
         manifest.moments.append(value)
+        manifest.moment_seconds.append(whole_seconds(value))
         return len(manifest.moments) - 1
 
     @functools.cache

@@ -593,3 +593,46 @@ def test_the_site_pages_made_on_request_are_those_listed_in_order():
         first = kinds.index((language, section, "entity")) if kind == "section" else None
         if first is not None:
             assert kinds.index((language, section, "section")) < first
+
+
+def test_the_previous_manifest_is_read_back_exactly_and_matched_by_fingerprint(site):
+    """A build holds the previous release's manifest packed in arrays (publishing.manifest):
+    every row reads back as it was stored, and a page and its twin are carried over only
+    when both are there with the same fingerprint."""
+    from publishing.manifest import Entry, digest_bytes, previous_manifest_read
+
+    assert len(previous_manifest_read(None)) == 0
+    manifest = previous_manifest_read(site.release)
+    rows = list(
+        site.release.artifacts.values_list(
+            "path", "kind", "sha256", "size", "fingerprint", "changed_at"
+        )
+    )
+    assert len(manifest) == len(rows) == site.release.summary["artifacts"]
+    assert [manifest.get(row[0]) for row in rows] == [Entry(*row) for row in rows]
+    assert manifest.get("no/such/page/index.html") is None
+    assert manifest.paths_of("robots") == ["robots.txt"]
+    assert manifest.paths_of("no-such-kind") == []
+
+    page = manifest.get("products/biluochun/index.html")
+    twin = manifest.get("products/biluochun/index.html.md")
+    assert page.kind == "page" and twin.kind == "markdown"
+    assert page.fingerprint == twin.fingerprint and len(page.fingerprint) == 64
+    found = manifest.match([page.path, twin.path], page.fingerprint)
+    assert [manifest.paths[number] for number in found] == [page.path, twin.path]
+    assert manifest.digest(found[1]) == bytes.fromhex(twin.sha256)
+    assert (
+        manifest.sizes[found[1]] == twin.size and manifest.changed_at(found[1]) == twin.changed_at
+    )
+    assert manifest.changed_second(found[1]) == int(twin.changed_at.timestamp())
+    assert manifest.match([page.path, twin.path], "0" * 64) is None
+    assert manifest.match([page.path, "no/such/page/index.html.md"], page.fingerprint) is None
+
+    # What a build has not had by its end is what it removed.
+    assert manifest.unseen() == sorted(row[0] for row in rows)
+    for row in rows:
+        if row[0] != "robots.txt":
+            manifest.mark_seen(row[0])
+    assert manifest.unseen() == ["robots.txt"]
+    # A fingerprint from before fingerprints were digests matches nothing.
+    assert digest_bytes("legacy") == bytes(32) == digest_bytes("ab" * 31)
