@@ -1292,6 +1292,27 @@ def test_list_queries_do_not_grow_with_rows(
     assert len(few) <= 8, [q["sql"] for q in few.captured_queries]
 
 
+@pytest.mark.parametrize("accept", ["application/json", JSONLD])
+def test_an_entity_read_with_a_token_takes_two_queries(accept, brand, reader):
+    """The delivery API's most frequent read: the token with its brand, then the entity with
+    its live revision; a 304 costs the same and nothing more."""
+    org = organization(brand, "about")
+    path = f"{BASE}/entities/{org.uuid}/"
+    reader.get(path)  # the token's first use records it: not part of the count
+    with CaptureQueriesContext(connection) as queries:
+        first = reader.get(path, headers={"Accept": accept})
+    assert first.status_code == 200
+    tables = [q["sql"].split(" FROM ", 1)[1].split()[0] for q in queries.captured_queries]
+    assert tables == ['"kb_apitoken"', '"kb_entity"'], queries.captured_queries
+    with CaptureQueriesContext(connection) as again:
+        second = reader.get(path, headers={"Accept": accept, "If-None-Match": first["ETag"]})
+    assert (second.status_code, len(again)) == (304, 2)
+    # Another brand's slug with this token is not found, and takes no brand query either.
+    with CaptureQueriesContext(connection) as elsewhere:
+        other = reader.get(f"/api/v1/brands/no-such-brand/entities/{org.uuid}/")
+    assert (other.status_code, len(elsewhere)) == (404, 1)
+
+
 # --- management of entities ------------------------------------------------------------------
 
 

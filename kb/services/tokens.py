@@ -53,8 +53,11 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     parts = raw.split("_")
     if len(parts) < 3 or parts[0] != TOKEN_PREFIX:
         return None
-    token = ApiToken.objects.select_related("brand").filter(prefix=parts[1]).first()
-    if token is None or token.revoked_at is not None:
+    try:
+        token = ApiToken.objects.select_related("brand").get(prefix=parts[1])
+    except ApiToken.DoesNotExist:
+        return None
+    if token.revoked_at is not None:
         return None
     if not hmac.compare_digest(token.token_hash, token_hash(raw)):
         return None
