@@ -232,7 +232,7 @@ class Builder:
                 self.progress(self.done, self.total)
 
     def reuse(self, path: str, fingerprint: str) -> bool:
-        return self.reuse_all([path], fingerprint)
+        return bool(self.reuse_all([path], fingerprint))
 
     def store(self, path: str, kind: str, content: bytes, fingerprint: str) -> None:
         self.stored(path, kind, fingerprint, *artifact_put(content), len(content))
@@ -326,8 +326,8 @@ class Builder:
                 self.size_shown(site, page),
             )
             twin = twin_path(page.file)
-            if self.reuse_all([page.file, twin], fingerprint):
-                old = previous.index[twin]
+            if carried := self.reuse_all([page.file, twin], fingerprint):
+                old = carried[1]
                 self.twin_set(
                     number, previous.digest(old), previous.sizes[old], previous.changed_second(old)
                 )
@@ -651,17 +651,18 @@ class Builder:
     def build_sitemap_index(self, key: str, files: list[tuple[str, str]]) -> None:
         self.store("sitemap.xml", "sitemap", indexes.sitemap_index(self.site, files), key)
 
-    def reuse_all(self, paths: list[str], fingerprint: str) -> bool:
-        """Carry over a group of files made together, if there is one and all still fit."""
+    def reuse_all(self, paths: list[str], fingerprint: str) -> list[int] | None:
+        """Carry over a group of files made together, if there is one and all still fit:
+        their positions in the previous manifest, else None."""
         found = self.previous.match(paths, fingerprint) if paths else None
         if found is None:
-            return False
+            return None
         previous = self.previous
         for number in found:
             self.result.reused += 1
             self.result.counts[previous.kind(number)] += 1
             previous.seen[number] = 1
-        return True
+        return found
 
     def previous_paths(self, kind: str) -> list[str]:
         return self.previous.paths_of(kind)

@@ -47,9 +47,6 @@ class PreviousManifest:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __contains__(self, path: str) -> bool:
-        return path in self.index
-
     def add(
         self, path: str, kind: int, sha256: str, size: int, fingerprint: str, moment: int
     ) -> None:

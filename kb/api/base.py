@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import datetime
 
-import orjson
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
@@ -18,6 +16,7 @@ from rest_framework.views import APIView
 
 from kb.api.auth import Access, BearerTokenAuthentication, IsAuthenticated, access_for
 from kb.api.problems import ParameterError, PreconditionFailed, PreconditionRequired
+from kb.jsontext import json_bytes
 from kb.models import ApiToken, Brand
 
 COMMON_PARAMS = {"format"}
@@ -50,18 +49,6 @@ class TokenRateThrottle(SimpleRateThrottle):
         else:
             ident = f"anon:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
-
-
-def canonical_json(data) -> bytes:
-    """``data`` as JSON with sorted keys, for an ETag: with orjson (a page of a list is
-    60 KB of JSON, serialized again to answer), or the standard library for what orjson
-    refuses (integers past 64 bits, nesting past 254 levels)."""
-    try:
-        return orjson.dumps(
-            data, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-        )
-    except orjson.JSONEncodeError:
-        return json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
 
 
 class ApiView(APIView):
@@ -127,7 +114,8 @@ class ApiView(APIView):
     def conditional(self, data, *, last_modified: datetime | None = None, version: int | None = None,
                     content_type: str | None = None) -> Response:  # fmt: skip
         """A 200 with ETag/Last-Modified, or a 304 when the client's copy is current."""
-        body = canonical_json(data)
+        # Fast JSON (kb.jsontext): a page of a list is 60 KB, serialized again to answer.
+        body = json_bytes(data, sort_keys=True, default=str)
         digest = hashlib.sha256(body + (content_type or "").encode()).hexdigest()[:20]
         etag = quote_etag(f"{version}.{digest}" if version is not None else digest)
         headers = {"ETag": etag}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
 import nh3
-import orjson
 from django.utils.safestring import SafeString, mark_safe
+
+from kb.jsontext import json_bytes
 
 # The tags Google keeps in FAQ answers; everything else is shown as text.
 ANSWER_TAGS = {
@@ -23,11 +23,7 @@ SAFE_SCHEMES = {"http", "https", "mailto"}
 
 def json_for_script(value) -> SafeString:
     """JSON that no text can break out of a <script> element (like Django's json_script)."""
-    try:
-        # What json.dumps(separators=(",", ":"), ensure_ascii=False) writes, faster.
-        text = orjson.dumps(value).decode("utf-8")
-    except TypeError:  # an integer beyond 64 bits
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json_bytes(value).decode("utf-8")
     for raw, escaped in (
         ("&", "\\u0026"),
         ("<", "\\u003c"),
