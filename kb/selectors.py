@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import NamedTuple
+
+import orjson
 
 from kb.jsonld import compact_node, graph_document
+from kb.jsontext import json_text
 from kb.models import Brand, Entity, Revision
 
 STATES = ("published", "latest")
@@ -58,3 +64,38 @@ def property_usage(*, brand: Brand, primary_type: str, sample: int = 500) -> dic
         for prop in data:
             counts[prop] = counts.get(prop, 0) + 1
     return counts
+
+
+class PublishedEntityRow(NamedTuple):
+    """What the API shows of a published entity in a list: its row and its live revision."""
+
+    uuid: uuid.UUID
+    primary_type: str
+    status: str
+    version: int
+    updated_at: datetime
+    last_published_at: datetime | None
+    content: dict  # the live revision's snapshot
+
+
+def entity_published_rows(*, brand: Brand, ids: Iterable[int]) -> dict[int, PublishedEntityRow]:
+    """The brand's published entities among ``ids``, by id, each with its live revision.
+
+    Read as plain rows, the revision's JSON parsed by orjson: model instances and Django's
+    json.loads were more than half of a page of the API's entity list. (orjson reads an
+    integer past 64 bits as a float: validation keeps integers within I-JSON's range.)"""
+    rows = (
+        Entity.objects.filter(brand=brand, pk__in=list(ids), live_revision__isnull=False)
+        .annotate(raw=json_text("live_revision__content"))
+        .values_list(
+            "pk",
+            "uuid",
+            "primary_type",
+            "status",
+            "version",
+            "updated_at",
+            "last_published_at",
+            "raw",
+        )
+    )
+    return {pk: PublishedEntityRow(*values, orjson.loads(raw)) for pk, *values, raw in rows}

@@ -8,6 +8,7 @@ under ``POINTER_KEY``), or into the entity's data otherwise.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ POINTER_KEY = "__pointer__"  # where a node came from in the input (import only)
 KEYS_KEY = "__keys__"  # property name → the key the input used for it (import only)
 
 NUMERIC = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# The integers every JSON reader keeps exactly (I-JSON, RFC 7493; JavaScript's
+# Number.MAX_SAFE_INTEGER): past them a reader, a browser or orjson, which the publisher and
+# the API read stored JSON with, may round them.
+MAX_EXACT_INTEGER = 2**53 - 1
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,13 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
             None
             if vocabulary.BOOLEAN in datatypes
             else f"{meta.name!r} expects {expects}, got {raw!r}"
+        )
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return f"{meta.name!r} expects a finite number, got {raw!r}"
+    if isinstance(raw, int) and abs(raw) > MAX_EXACT_INTEGER:
+        return (
+            f"{meta.name!r}: {raw} is past the integers JSON readers keep exactly "
+            f'(±{MAX_EXACT_INTEGER:,}); give it as text: "{raw}"'
         )
     if isinstance(raw, int | float):
         if vocabulary.NUMBER in datatypes or vocabulary.TEXT in datatypes:

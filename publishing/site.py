@@ -17,12 +17,10 @@ from datetime import datetime
 from urllib.parse import quote
 
 import orjson
-from django.db.models import TextField
-from django.db.models.functions import Cast
 
 from kb import vocabulary
 from kb.jsonld import localize
-from kb.jsontext import json_bytes
+from kb.jsontext import json_bytes, json_text
 from kb.models import FAQ, Brand, Entity, Fact, Revision
 from publishing.locks import database_lock
 from publishing.render.text import one_line
@@ -513,9 +511,3 @@ def revisions_by_id(ids: Iterable[int]) -> dict[int, dict]:
             rows = list(rows)
         found.update((pk, orjson.loads(raw)) for pk, raw in rows)
     return found
-
-
-def json_text(field: str) -> Cast:
-    """A JSON column as its text, parsed by orjson: Django's json.loads was a tenth of a
-    publish (every revision is read twice, for the site map and for rendering)."""
-    return Cast(field, output_field=TextField())

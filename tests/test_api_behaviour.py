@@ -136,6 +136,34 @@ def test_entity_representation_is_the_published_revision(brand, reader, previewe
     )
 
 
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
+def test_a_list_shows_each_entity_as_its_detail_does(language, brand, previewer):
+    """A page of the list reads its rows its own way (plain rows, orjson): each one must equal
+    the entity's own representation, published and latest, in each language."""
+    edited = organization(brand, "edited", en="Edited Tea", zh="改过的茶", description=text("Old."))
+    entity_update(
+        entity=edited,
+        data={"name": text("Edited Tea Draft"), "description": text("New.", "新的。")},
+        expected_version=1,
+    )
+    organization(brand, "plain", en="Plain Tea")
+    organization(brand, "draft", en="Draft Tea", publish=False)
+
+    for state, expected in (("published", 2), ("latest", 3)):
+        listed = previewer.get(f"{BASE}/entities/?state={state}&lang={language}").json()
+        assert listed["count"] == expected
+        for row in listed["results"]:
+            detail = previewer.get(f"{BASE}/entities/{row['id']}/?state={state}&lang={language}")
+            assert row == detail.json()
+        names = {row["slug"]: row["name"] for row in listed["results"]}
+        wanted = (
+            "Edited Tea Draft"
+            if state == "latest"
+            else {"en": "Edited Tea"}.get(language, "改过的茶")
+        )
+        assert names[edited.slug] == wanted
+
+
 def test_drafts_are_delivered_only_with_the_preview_scope(brand, reader, previewer):
     published = organization(brand, "published", en="Published Org")
     draft = organization(brand, "draft", en="Draft Org", publish=False)

@@ -72,6 +72,27 @@ CASES = {
         "/numberOfEmployees",
         "'numberOfEmployees' expects QuantitativeValue, got the number 86",
     ),
+    "integer past what JSON readers keep exactly": (
+        {
+            "@context": CONTEXT,
+            "@type": "Product",
+            "name": "Tea",
+            "offers": {"@type": "Offer", "price": 123456789012345678901234567890},
+        },
+        "/offers/price",
+        "'price': 123456789012345678901234567890 is past the integers JSON readers keep "
+        'exactly (±9,007,199,254,740,991); give it as text: "123456789012345678901234567890"',
+    ),
+    "number that is not finite": (
+        {
+            "@context": CONTEXT,
+            "@type": "Product",
+            "name": "Tea",
+            "offers": {"@type": "Offer", "price": float("nan")},
+        },
+        "/offers/price",
+        "'price' expects a finite number, got nan",
+    ),
     "boolean where text is expected": (
         {"@context": CONTEXT, "@type": "Product", "name": True},
         "/name",
