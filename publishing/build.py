@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from publishing.locks import database_lock
+from publishing.locks import fork_guard
 from publishing.manifest import Entry, previous_manifest_read, whole_seconds
 from publishing.models import Release, ReleaseArtifact, SiteSettings
 from publishing.render import indexes
@@ -228,7 +228,7 @@ class Builder:
     def tick(self, n: int = 1) -> None:
         self.done += n
         if self.progress:
-            with database_lock:  # the progress is saved to the release
+            with fork_guard:  # the progress is saved to the release
                 self.progress(self.done, self.total)
 
     def reuse(self, path: str, fingerprint: str) -> bool:
@@ -875,7 +875,7 @@ class ManifestWriter:
             return
         table, columns, _ = manifest_sql()
         values = ", ".join(["%s"] * len(MANIFEST_COLUMNS))
-        with database_lock, transaction.atomic(), connection.cursor() as cursor:
+        with fork_guard, transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({values})", self.rows)
         self.rows = []
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from kb.models import Brand
 from kb.services.permissions import require
 from publishing.build import Builder, release_artifacts_discard, release_artifacts_save
-from publishing.locks import database_lock
+from publishing.locks import fork_guard
 from publishing.models import (
     BuildLease,
     Deployment,
@@ -190,7 +190,7 @@ class LeaseHeartbeat:
     def run(self) -> None:
         try:
             while not self.stopped.wait(max(1.0, lease_seconds() / 3)):
-                with database_lock:  # see publishing.locks
+                with fork_guard:  # see publishing.locks
                     lease_renew(self.brand, self.holder)
         finally:
             connection.close()

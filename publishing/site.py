@@ -22,7 +22,7 @@ from kb import vocabulary
 from kb.jsonld import localize
 from kb.jsontext import json_bytes, json_text
 from kb.models import FAQ, Brand, Entity, Fact, Revision
-from publishing.locks import database_lock
+from publishing.locks import fork_guard
 from publishing.render.text import one_line
 
 # Entities of these types get a page of their own, in this section of the site.
@@ -507,7 +507,7 @@ def revisions_by_id(ids: Iterable[int]) -> dict[int, dict]:
             .annotate(raw=json_text("content"))
             .values_list("pk", "raw")
         )
-        with database_lock:  # a builder may be forking render workers meanwhile
+        with fork_guard:  # a builder may be forking render workers meanwhile
             rows = list(rows)
         found.update((pk, orjson.loads(raw)) for pk, raw in rows)
     return found

@@ -664,8 +664,8 @@ def test_a_page_failing_in_a_forked_worker_fails_the_release_and_nothing_else(
 
 def test_a_fork_waits_while_a_thread_of_the_builder_uses_the_database():
     """A render worker forked while another thread was inside SQLite inherited SQLite's lock
-    and hung on its first query: every fork waits until ``database_lock`` is free."""
-    from publishing.locks import database_lock
+    and hung on its first query: every fork waits until ``fork_guard`` is free."""
+    from publishing.locks import fork_guard
 
     forked = threading.Event()
 
@@ -676,9 +676,69 @@ def test_a_fork_waits_while_a_thread_of_the_builder_uses_the_database():
         os.waitpid(pid, 0)
         forked.set()
 
-    with database_lock:
+    with fork_guard:
         thread = threading.Thread(target=fork)
         thread.start()
         assert not forked.wait(0.5)
     thread.join(10)
     assert forked.is_set()
+
+
+def test_a_thread_sanitizing_html_holds_off_forks():
+    """nh3 releases the GIL and parses under a Rust mutex of its own: a fork made meanwhile
+    would inherit the mutex held. Sanitizing takes ``fork_guard``, as forks do."""
+    from publishing.locks import fork_guard
+    from publishing.render.text import answer_html, html_to_text
+
+    for sanitize in (answer_html, html_to_text):
+        done = threading.Event()
+
+        def run(sanitize=sanitize, done=done):
+            sanitize("<p>Brewed <b>hot</b></p>")
+            done.set()
+
+        thread = threading.Thread(target=run)
+        with fork_guard:
+            thread.start()
+            assert not done.wait(0.3), f"{sanitize.__name__} ran while a fork could happen"
+        thread.join(10)
+        assert done.is_set()
+
+
+def test_a_render_worker_forked_while_a_thread_renders_pages_renders_too():
+    """A render worker forked by the pool's thread while the builder's thread was looking a
+    template up inherited the lock of Jinja's template cache held, and hung on its first
+    page: the site's templates are cached in a plain dict, without a lock."""
+    from publishing.render.templates import render_site_template, site_templates
+
+    assert type(site_templates().cache) is dict
+    context = {"ui": {}, "rows": [], "facts": []}
+    render_site_template("site/_rows.html", context)
+    stop = threading.Event()
+
+    def render_on():
+        while not stop.is_set():
+            render_site_template("site/_rows.html", context)
+
+    thread = threading.Thread(target=render_on)
+    thread.start()
+    hung = []
+    try:
+        for _ in range(40):
+            pid = os.fork()
+            if pid == 0:
+                render_site_template("site/_rows.html", context)
+                os._exit(0)
+            deadline = time.monotonic() + 10
+            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if done[0] == 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                hung.append(pid)
+            else:
+                assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        stop.set()
+        thread.join(10)
+    assert hung == []

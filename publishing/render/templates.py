@@ -36,6 +36,10 @@ def site_templates() -> jinja2.Environment:
         undefined=jinja2.ChainableUndefined,  # a missing value renders empty, as before
         keep_trailing_newline=True,
         auto_reload=False,
+        # A plain dict for compiled templates (the site has a handful), not Jinja's LRU cache:
+        # that one takes a lock on every lookup, and a render worker forked (by the pool's
+        # thread, to replace one) while the builder's thread held it hung on its first page.
+        cache_size=-1,
     )
 
 

@@ -11,6 +11,7 @@ import nh3
 from django.utils.safestring import SafeString, mark_safe
 
 from kb.jsontext import json_bytes
+from publishing.locks import fork_guard
 
 # The tags Google keeps in FAQ answers; everything else is shown as text.
 ANSWER_TAGS = {
@@ -100,20 +101,22 @@ def answer_html(text: str) -> SafeString:
     parser.close()
     if parser.rawdata:  # an unfinished tag at the end is text
         parser.out.append(html.escape(parser.rawdata))
-    cleaned = nh3.clean(
-        "".join(parser.out),
-        tags=ANSWER_TAGS,
-        attributes={"a": {"href"}},
-        url_schemes=SAFE_SCHEMES,
-        link_rel="nofollow noopener",
-    )
+    with fork_guard:  # see publishing.locks
+        cleaned = nh3.clean(
+            "".join(parser.out),
+            tags=ANSWER_TAGS,
+            attributes={"a": {"href"}},
+            url_schemes=SAFE_SCHEMES,
+            link_rel="nofollow noopener",
+        )
     return mark_safe(cleaned)
 
 
 def html_to_text(text: str) -> str:
     """Plain text of a bit of HTML (tags dropped, entities decoded), one line per block."""
     blocks = re.sub(r"(?i)<\s*(br|/p|/div|/li|/h[1-6])\s*/?>", "\n", text)
-    plain = nh3.clean(blocks, tags=set())
+    with fork_guard:  # see publishing.locks
+        plain = nh3.clean(blocks, tags=set())
     return html.unescape(plain).strip()
 
 
