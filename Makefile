@@ -39,7 +39,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# The benchmark suite (1k / 10k / 100k products; 11–19 minutes on 2 cores): needs Debian's hugo and
+# The benchmark suite (1k / 10k / 100k products; 11–20 minutes on 2 cores): needs Debian's hugo and
 # wrk, PostgreSQL and Redis on loopback. Writes docs/benchmarks/results.{json,md} and publish.png.
 bench: install
 	$(BIN)/python -m tests.benchmarks
