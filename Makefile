@@ -6,6 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_ENGINE_PORT ?= 8765
 DEMO_ENGINE_URL := http://127.0.0.1:$(DEMO_ENGINE_PORT)/v1
+# Outbound calls reach only public addresses; the demo server allows the scripted demo engine's
+# loopback port, and that port only (see config/egress.py).
+DEMO_ENGINE_ALLOW := 127.0.0.1:$(DEMO_ENGINE_PORT)
 
 .PHONY: install demo test bench bench-profile lint format clean
 
@@ -30,11 +33,12 @@ demo: install
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/"
 	@echo "  Login:     demo / sourcebook-demo  (brand admin of the demo brand)"
 	@echo "  AI visibility: http://$(HOST):$(PORT)/admin/visibility/  (demo engines: local, scripted,"
-	@echo "             on $(DEMO_ENGINE_URL); ask them again: .venv/bin/python manage.py visibility_run westlake-leaf)"
+	@echo "             on $(DEMO_ENGINE_URL); ask them again: SOURCEBOOK_EGRESS_ALLOW=$(DEMO_ENGINE_ALLOW) .venv/bin/python manage.py visibility_run westlake-leaf)"
 	@echo ""
 	$(BIN)/python -m visibility.scripted_engine --demo --day 14 --port $(DEMO_ENGINE_PORT) & \
 	  trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
-	  SOURCEBOOK_SERVE_SITE=$(SITE_DIR)/current $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	  SOURCEBOOK_EGRESS_ALLOW=$(DEMO_ENGINE_ALLOW) SOURCEBOOK_SERVE_SITE=$(SITE_DIR)/current \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,7 +1,7 @@
 """/api/v1/: the REST API; /api/schema/ and /api/docs/: its OpenAPI description."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from kb.api import views as kb
 from publishing import api as publishing
@@ -11,7 +11,9 @@ brand = "brands/<slug:slug>"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's setup script as a file, not inline: the docs keep the
+    # app's strict Content-Security-Policy (script-src 'self').
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("v1/brands/", kb.BrandList.as_view(), name="api-brands"),
     path(f"v1/{brand}/", kb.BrandDetail.as_view(), name="api-brand"),
     path(f"v1/{brand}/entities/", kb.EntityList.as_view(), name="api-entities"),
@@ -31,6 +33,7 @@ urlpatterns = [
     path(f"v1/{brand}/faqs/", kb.FAQList.as_view(), name="api-faqs"),
     path(f"v1/{brand}/faqs/<int:pk>/", kb.FAQDetail.as_view(), name="api-faq"),
     path(f"v1/{brand}/import/", kb.BrandImport.as_view(), name="api-import"),
+    path(f"v1/{brand}/imports/<int:pk>/", kb.ImportJobDetail.as_view(), name="api-import-job"),
     path(
         f"v1/{brand}/export.jsonld",
         kb.BrandExport.as_view(),

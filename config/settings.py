@@ -47,6 +47,18 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = dev_secret_key()
+# --- a weak SECRET_KEY is refused in production (Django's security.W009, made fatal) ---
+if not DEBUG:
+    from django.core.checks.security.base import _check_secret_key
+
+    if not _check_secret_key(SECRET_KEY):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak for DJANGO_DEBUG=0: it must have at least 50 characters, "
+            "at least 5 different ones, and not start with 'django-insecure-' (Django's "
+            'security.W009). Generate one: python -c "import secrets; '
+            'print(secrets.token_urlsafe(50))"'
+        )
+# --- end of weak SECRET_KEY refusal ---
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -76,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy, see CONTENT_SECURITY_POLICY
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -139,6 +152,15 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 ARTIFACT_ROOT = Path(os.environ.get("SOURCEBOOK_ARTIFACT_ROOT", VAR_DIR / "artifacts"))
+# Outbound calls to addresses that brand data names (webhooks, engines, S3 endpoints) go
+# only to public addresses (config/egress.py). Operators allow private ones here: host names,
+# host:port, addresses or networks, e.g. "127.0.0.1:8765,minio.internal,10.1.0.0/16".
+SOURCEBOOK_EGRESS_ALLOW = env_list("SOURCEBOOK_EGRESS_ALLOW")
+# The only environment variables that S3 targets and engines may name for credentials
+# (access_key_env, secret_key_env, api_key_env), e.g. "R2_ACCESS_KEY,R2_SECRET_KEY".
+SOURCEBOOK_CREDENTIAL_ENV = env_list("SOURCEBOOK_CREDENTIAL_ENV")
+# Brand-configured directory targets deploy to SITE_ROOT/<brand slug>/<folder>.
+SOURCEBOOK_SITE_ROOT = Path(os.environ.get("SOURCEBOOK_SITE_ROOT", VAR_DIR / "site"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -159,6 +181,27 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp 4) -------------------------------------------------
+# On every response of the app (admin, API docs, the development site): scripts only from our
+# own static files, never inline, so text that slips into a page as markup cannot run.
+# style-src allows inline styles: the admin's templates and widgets use style attributes.
+# The API docs (Swagger UI) load their script as a file (SpectacularSwaggerSplitView), so
+# they need no relaxation. Responses that set their own policy keep it (the entity preview's
+# sandbox, publishing.admin).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+# --- end of Content-Security-Policy ---------------------------------------------------------
 
 # Celery: with no broker configured, tasks run in-process (eager) so the embedded
 # default needs no server. A configured but unreachable broker fails loudly.
@@ -254,6 +297,11 @@ SOURCEBOOK_SERVE_SITE = os.environ.get("SOURCEBOOK_SERVE_SITE", "")
 # Limits on imported JSON-LD: protect the process from huge or hostile input.
 SOURCEBOOK_IMPORT_MAX_BYTES = int(os.environ.get("SOURCEBOOK_IMPORT_MAX_BYTES", 64 * 1024 * 1024))
 SOURCEBOOK_IMPORT_MAX_DEPTH = int(os.environ.get("SOURCEBOOK_IMPORT_MAX_DEPTH", 64))
+# --- API imports larger than this many node objects run as a task (202 + a status URL) ---
+SOURCEBOOK_API_IMPORT_INLINE_MAX_NODES = int(
+    os.environ.get("SOURCEBOOK_API_IMPORT_INLINE_MAX_NODES", 500)
+)
+# --- end of API import task size ---
 
 # LOG_FORMAT=json gives one JSON object per line (for log shippers); plain text otherwise.
 LOGGING = {

@@ -28,68 +28,87 @@ from kb.services import entities as entity_services
 from kb.services import statements as statement_services
 from kb.services import workflow
 from kb.services.errors import InvalidContent, ReferencedError, StaleEditError, WorkflowError
-from kb.services.permissions import brands_for, user_can
+from kb.services.permissions import (
+    EDIT,
+    brands_for,
+    model_rules,
+    user_can,
+    user_can_somewhere,
+)
+from kb.validation import web_url_problem
 
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 SERVICE_ERRORS = (InvalidContent, ReferencedError, StaleEditError, WorkflowError, PermissionDenied)
 
 
-class BrandScopedAdmin(admin.ModelAdmin):
-    """Users see and change only the brands they are members of."""
+class PolicyAdminMixin:
+    """Permissions from the declared policy (``kb.services.permissions.MODEL_POLICY``):
+    each operation needs its capability in the object's brand, or in some brand when there
+    is no object yet; admin actions likewise."""
 
     brand_field = "brand"
+
+    def brand_of(self, obj):
+        return getattr(obj, self.brand_field) if obj is not None else None
+
+    def rules(self):
+        return model_rules(self.model)
+
+    def user_may(self, request, operation: str, obj=None) -> bool:
+        capability = self.rules().capability(operation)
+        if obj is None:
+            return user_can_somewhere(request.user, capability)
+        return user_can(request.user, self.brand_of(obj), capability)
+
+    def has_module_permission(self, request):
+        return self.user_may(request, "view")
+
+    def has_view_permission(self, request, obj=None):
+        return self.user_may(request, "view", obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self.user_may(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return self.user_may(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.user_may(request, "delete", obj)
+
+
+class BrandScopedAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    """Users see only the brands they are members of, and do there what their role may."""
+
     formfield_overrides = URL_FIELDS
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
-        return qs.filter(**{f"{self.brand_field}__in": brands_for(request.user)})
+        brands = brands_for(request.user, self.rules().view)
+        return qs.filter(**{f"{self.brand_field}__in": brands})
 
-    def brand_of(self, obj):
-        return getattr(obj, self.brand_field) if obj is not None else None
-
-    def has_module_permission(self, request):
-        return request.user.is_active and (
-            request.user.is_superuser or brands_for(request.user).exists()
-        )
-
-    def has_view_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_module_permission(request)
-        return user_can(request.user, self.brand_of(obj), "view")
-
-    def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return request.user.is_superuser or brands_for(request.user, "edit").exists()
-        return user_can(request.user, self.brand_of(obj), "edit")
-
-    def has_add_permission(self, request):
-        return self.has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj)
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        declared = self.rules().actions
+        return {
+            name: action
+            for name, action in actions.items()
+            if name == "delete_selected"  # Django checks has_delete_permission itself
+            or (name in declared and self.user_may(request, name))
+        }
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # A new or moved object goes only to a brand where the user may add it.
         if db_field.name == "brand":
-            kwargs["queryset"] = brands_for(request.user, "edit")
+            kwargs["queryset"] = brands_for(request.user, self.rules().add)
         elif db_field.related_model is Entity:
-            kwargs["queryset"] = Entity.objects.filter(brand__in=brands_for(request.user, "edit"))
+            kwargs["queryset"] = Entity.objects.filter(brand__in=brands_for(request.user, EDIT))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class ReadOnlyBrandScopedAdmin(BrandScopedAdmin):
-    """Records nobody edits in the admin (revisions, audit entries, releases): only viewed,
-    and acted on through admin actions that call the services."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# Records nobody edits in the admin: their MODEL_POLICY rules say so (kept as a name).
+ReadOnlyBrandScopedAdmin = BrandScopedAdmin
 
 
 class BrandMembershipInline(admin.TabularInline):
@@ -99,7 +118,7 @@ class BrandMembershipInline(admin.TabularInline):
 
 
 @admin.register(Brand)
-class BrandAdmin(admin.ModelAdmin):
+class BrandAdmin(PolicyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "base_url", "language_list", "entity_count", "dashboard"]
     search_fields = ["name", "slug"]
     inlines = [BrandMembershipInline]
@@ -120,28 +139,12 @@ class BrandAdmin(admin.ModelAdmin):
     def entity_count(self, brand):
         return brand.entity_set.count()
 
+    def brand_of(self, obj):
+        return obj
+
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         return qs if request.user.is_superuser else qs.filter(pk__in=brands_for(request.user))
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser or brands_for(request.user).exists()
-
-    def has_view_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_module_permission(request)
-        return user_can(request.user, obj, "view")
-
-    def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return request.user.is_superuser or brands_for(request.user, "admin").exists()
-        return user_can(request.user, obj, "admin")
-
-    def has_add_permission(self, request):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
 
 
 class ScheduleForm(forms.Form):
@@ -409,9 +412,14 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
                 "Most used",
                 {
                     "fields": [n for p in most_used for n in form.property_fields[p][1]],
-                    "description": f"The properties used most across {obj.brand}'s "
-                    f"{obj.primary_type} entities, then those search and answer engines "
-                    "look for first.",
+                    # The admin shows a fieldset's description unescaped (|safe): the
+                    # brand's name and the type are user text, escaped by format_html.
+                    "description": format_html(
+                        "The properties used most across {}'s {} entities, then those "
+                        "search and answer engines look for first.",
+                        obj.brand,
+                        obj.primary_type,
+                    ),
                 },
             ),
         ]
@@ -624,6 +632,8 @@ class FactAdmin(StatementAdmin):
 
     @admin.display(description="Source")
     def source_link(self, fact):
+        if web_url_problem(fact.source_url):  # only http(s) becomes a link
+            return fact.source_url
         return format_html('<a href="{}" rel="noopener">{}</a>', fact.source_url, fact.source_url)
 
 

@@ -1,7 +1,9 @@
-"""System checks: a configured broker that cannot be reached is an error, never a fallback."""
+"""System checks: a configured broker that cannot be reached is an error, never a fallback;
+a weak secret key with debug off is an error, not a warning."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, register
+from django.core.checks.security.base import SECRET_KEY_WARNING_MSG, _check_secret_key
 
 
 @register("broker", deploy=True)
@@ -23,3 +25,27 @@ def broker_reachable(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security)
+def secret_keys_strong(app_configs=None, **kwargs):
+    """Django's security.W009/W025 (short, low-entropy or ``django-insecure-`` keys) as errors
+    whenever debug is off, on every command, not only ``check --deploy``. config/settings.py
+    refuses a weak SECRET_KEY as it loads; this covers other settings modules and the
+    fallbacks used for key rotation."""
+    if settings.DEBUG:
+        return []
+    keys = [("SECRET_KEY", getattr(settings, "SECRET_KEY", ""))]
+    keys += [
+        (f"SECRET_KEY_FALLBACKS[{index}]", key)
+        for index, key in enumerate(getattr(settings, "SECRET_KEY_FALLBACKS", []))
+    ]
+    return [
+        Error(
+            SECRET_KEY_WARNING_MSG % name,
+            hint='Generate one: python -c "import secrets; print(secrets.token_urlsafe(50))"',
+            id="sourcebook.E002",
+        )
+        for name, key in keys
+        if not _check_secret_key(str(key))
+    ]

@@ -16,12 +16,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.utils.text import slugify
 from pyld.jsonld import JsonLdError
 
 from kb import jsonld
+from kb.jsontext import JsonInputError, loads_checked
 from kb.models import Brand, Entity
 from kb.validation import KEYS_KEY, POINTER_KEY, Problem, join_pointer, validate_node
 
@@ -98,7 +100,51 @@ def read_files(brand: Brand, files: Iterable[SourceFile]) -> list[FileReading]:
             )
         for entity in reading.entities:
             strip_source_markers(entity.data)
+    refuse_foreign_ids(brand, readings)
     return readings
+
+
+def _normalized_url(url: str) -> str:
+    """Scheme and host are case-insensitive: ``HTTPS://Other.Example/x`` is other.example's."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment)
+    )
+
+
+def base_url_match(iri: str, base_url: str) -> int:
+    """How specifically ``iri`` falls under ``base_url`` (the base's length), or -1."""
+    base = _normalized_url(base_url).rstrip("/")
+    iri = _normalized_url(iri)
+    if base and (iri == base or iri.startswith((base + "/", base + "#", base + "?"))):
+        return len(base)
+    return -1
+
+
+def refuse_foreign_ids(brand: Brand, readings: list[FileReading]) -> None:
+    """An @id under another brand's base URL would claim that brand's identity (its pages,
+    its knowledge graph): refused, unless the brand's own base URL is the closer match."""
+    others = list(Brand.objects.exclude(pk=brand.pk).values_list("slug", "base_url"))
+    if not others:
+        return
+    for reading in readings:
+        for entity in reading.entities:
+            own = base_url_match(entity.iri, brand.base_url)
+            for slug, base_url in others:
+                if base_url_match(entity.iri, base_url) > own:
+                    reading.problems.append(
+                        ImportProblem(
+                            reading.name,
+                            join_pointer(entity.pointer, "@id"),
+                            f"the @id {entity.iri} is under the base URL of another brand "
+                            f"({slug}: {base_url}); this brand's entities must not take "
+                            f"other brands' identifiers (its base URL is {brand.base_url})",
+                        )
+                    )
+                    break
 
 
 def read_path(path: str | Path) -> SourceFile:
@@ -116,8 +162,7 @@ def source_from_bytes(name: str, raw: bytes) -> SourceFile:
 def read_document(brand: Brand, source: SourceFile) -> FileReading:
     reading = FileReading(name=source.name)
     try:
-        document = parse_json(source)
-        check_depth(document, settings.SOURCEBOOK_IMPORT_MAX_DEPTH)
+        document = parse_json(source)  # depth checked as it is read
         check_context(document)
         keys_by_pointer = tag_nodes(document)
         try:
@@ -146,24 +191,17 @@ def parse_json(source: SourceFile) -> Any:
             f"the file is {source.size:,} bytes, over the import limit of {limit:,} bytes "
             "(SOURCEBOOK_IMPORT_MAX_BYTES)",
         )
-    try:
-        text = source.raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise FileProblem("", f"not UTF-8 text (byte {error.start})") from None
-    if not text.strip():
+    if not source.raw.strip(b" \t\r\n\xef\xbb\xbf"):
         raise FileProblem("", "the file is empty")
+    # Nesting, numbers, surrogates and NUL characters are checked as the JSON is read (by
+    # orjson, which never recurses in Python): see kb.jsontext.loads_checked.
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise FileProblem(
-            "", f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-        ) from None
-    except RecursionError:
-        raise FileProblem(
-            "",
-            f"nested far deeper than {settings.SOURCEBOOK_IMPORT_MAX_DEPTH} levels "
-            "(SOURCEBOOK_IMPORT_MAX_DEPTH); the JSON cannot even be parsed",
-        ) from None
+        # Numbers that are not finite are read, for validation to refuse naming the property.
+        document = loads_checked(
+            source.raw, max_depth=settings.SOURCEBOOK_IMPORT_MAX_DEPTH, finite=False
+        )
+    except JsonInputError as error:
+        raise FileProblem(error.pointer, error.message) from None
     if not isinstance(document, dict | list):
         raise FileProblem("", "expected a JSON-LD object or array at the top level")
     return document

@@ -31,6 +31,23 @@ def validate_languages(value: object) -> None:
         seen.add(tag.lower())
 
 
+def require_web_url(obj: models.Model, field: str) -> None:
+    """Published URLs are http(s) only (URLField alone lets ftp through; see
+    ``kb.validation.web_url_problem`` for entity data)."""
+    from django.core.validators import URLValidator
+
+    from kb.validation import web_url_problem
+
+    value = getattr(obj, field)
+    try:
+        URLValidator()(value)
+    except ValidationError:
+        return  # not a URL at all: the field's own validator says so
+    problem = web_url_problem(value)
+    if problem:
+        raise ValidationError({field: problem})
+
+
 class Brand(models.Model):
     """The tenant: everything else belongs to exactly one brand."""
 
@@ -57,6 +74,10 @@ class Brand(models.Model):
     def save(self, *args, **kwargs):
         self.base_url = self.base_url.rstrip("/")
         super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        require_web_url(self, "base_url")
 
     @property
     def default_language(self) -> str:
@@ -324,6 +345,10 @@ class Fact(RevisionedModel):
     def __str__(self) -> str:
         return self.brand.localize(self.statement)[:80] or self.key
 
+    def clean(self):
+        super().clean()
+        require_web_url(self, "source_url")
+
 
 class FAQ(RevisionedModel):
     """A question and its answer, optionally about one entity."""
@@ -386,6 +411,7 @@ class ApiToken(models.Model):
         PREVIEW = "preview", "Read drafts too"
         WRITE = "write", "Create, change and delete content"
         PUBLISH = "publish", "Publish and roll back"
+        MANAGE = "manage", "Manage webhooks and settings"
 
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
@@ -407,3 +433,46 @@ class ApiToken(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+# --- API imports run as tasks (kb.tasks.import_run) -----------------------------------------
+
+
+class ImportJob(models.Model):
+    """An import through the API too large to run inside the request: the document is kept
+    here until a worker imports it (all or nothing), then the outcome is what the status URL
+    (``/api/v1/brands/<slug>/imports/<id>/``) shows."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="import_jobs")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    publish = models.BooleanField(default=False)
+    # The uploaded bytes (in the database, which web and workers share); emptied once done.
+    document = models.BinaryField(default=b"", editable=False)
+    size = models.PositiveBigIntegerField(default=0)
+    nodes = models.PositiveIntegerField(default=0, help_text="Node objects in the document.")
+    counts = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.brand.slug} import {self.pk} ({self.state})"
+
+
+# --- end of API imports ---------------------------------------------------------------------

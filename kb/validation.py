@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from urllib.parse import urlsplit
 
 from kb import vocabulary
 
@@ -169,9 +170,38 @@ def _value_problems(meta, value, pointer, lookup_types, languages) -> Iterator[P
     )
 
 
+# What a URL may not hold: whitespace and control characters (browsers strip or stop at
+# them, so "java\tscript:" is javascript:), and backslashes (read as "/" by browsers).
+URL_JUNK = re.compile(r"[\s\x00-\x1f\x7f-\x9f\\]")
+WEB_SCHEMES = ("http", "https")
+SCRIPT_SCHEMES = {"javascript", "vbscript", "data", "file"}
+
+
+def web_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL (None when it is): every value of a
+    URL-typed property is one, nothing else (``javascript:``, ``data:``, ``vbscript:``,
+    ``file:``, relative junk) is published as a link or an image."""
+    if isinstance(url, str) and not URL_JUNK.search(url):
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            parts = None
+        if parts and parts.scheme.lower() in WEB_SCHEMES and parts.hostname:
+            return None
+    return f"{url!r} is not an http(s) URL"
+
+
+def expects_url_string(meta: vocabulary.Property) -> bool:
+    """A string value of this property is a URL: URL is in its range and Text is not (for
+    ``image`` or ``logo``, ImageObject or URL, a string is the image's URL)."""
+    return vocabulary.URL in meta.ranges and vocabulary.TEXT not in meta.ranges
+
+
 def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]) -> str | None:
     raw = value["@value"]
     expects = _or(meta.ranges)
+    if isinstance(raw, str) and expects_url_string(meta):
+        return web_url_problem(raw)
     language = value.get("@language")
     if language is not None and language not in languages:
         return f"language {language!r} is not one of the brand's languages ({', '.join(languages)})"
@@ -239,6 +269,16 @@ def reference_problem(meta: vocabulary.Property, iri: str, lookup_types: TypeLoo
     if member and any(vocabulary.is_enumeration_member(member, e) for e in meta.enumeration_ranges):
         return None
     target_types = lookup_types(iri)
+    if target_types is None and (
+        expects_url_string(meta)
+        or URL_JUNK.search(iri)
+        or iri.split(":", 1)[0].lower() in SCRIPT_SCHEMES
+    ):
+        # Not one of the brand's entities: a link to somewhere else, which must be http(s)
+        # (and no IRI, whatever the property, is a script or holds junk).
+        problem = web_url_problem(iri)
+        if problem:
+            return problem
     if target_types is not None and meta.class_ranges:
         if any(vocabulary.is_subclass(t, r) for t in target_types for r in meta.class_ranges):
             return None

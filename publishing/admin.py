@@ -19,6 +19,7 @@ from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
 from kb.quality import brand_summary, entity_findings
 from kb.services.permissions import brands_for, user_can
 from publishing.compare import releases_compare
+from publishing.forms import TargetForm
 from publishing.models import (
     Deployment,
     PublishRequest,
@@ -175,8 +176,10 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
         _, _, preview = self.preview_entity(request, entity_id, language)
         response = HttpResponse(preview["html"] or "", content_type="text/html; charset=utf-8")
         # Shown in an iframe of the admin: no scripts, no forms, no navigation of the admin.
+        # Images load from the web as on the published page (only http(s) URLs are ever
+        # published as images).
         response["Content-Security-Policy"] = (
-            "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:"
         )
         response["X-Frame-Options"] = "SAMEORIGIN"
         return response
@@ -247,6 +250,7 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
 
 @admin.register(Target)
 class TargetAdmin(BrandScopedAdmin):
+    form = TargetForm
     list_display = ("name", "brand", "kind", "enabled", "last_deployment")
     list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "kind", "enabled")
 
@@ -269,12 +273,6 @@ class PublishRequestAdmin(BrandScopedAdmin):
                     "dispatched_at", "release")  # fmt: skip
     list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "state", "source")
     readonly_fields = [f.name for f in PublishRequest._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -299,9 +297,3 @@ class WebhookDeliveryAdmin(BrandScopedAdmin):
 
     def brand_of(self, obj):
         return obj.target.brand if obj is not None else None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

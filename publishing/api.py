@@ -320,7 +320,7 @@ class WebhookList(ApiView):
         operation_id="v1_brands_webhooks_list",
     )
     def get(self, request, slug):
-        access = self.access(slug, "publish")
+        access = self.access(slug, "manage")
         hooks = Target.objects.filter(brand=access.brand, kind=Target.Kind.WEBHOOK).order_by("pk")
         return self.conditional([webhook_data(t) for t in hooks])
 
@@ -332,7 +332,7 @@ class WebhookList(ApiView):
     )
     def post(self, request, slug):
         """Subscribe a URL to release events; the response holds the signing secret, once."""
-        access = self.access(slug, "publish")
+        access = self.access(slug, "manage")
         payload = WebhookSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         if Target.objects.filter(brand=access.brand, name=payload.validated_data["name"]).exists():
@@ -365,7 +365,7 @@ class WebhookDetail(ApiView):
         parameters=[SLUG], responses={200: WebhookSerializer, **READ_PROBLEMS}, tags=["webhooks"]
     )
     def get(self, request, slug, pk):
-        access = self.access(slug, "publish")
+        access = self.access(slug, "manage")
         return self.conditional(webhook_data(self.hook(access, pk)))
 
     @extend_schema(
@@ -375,7 +375,7 @@ class WebhookDetail(ApiView):
         tags=["webhooks"],
     )
     def put(self, request, slug, pk):
-        access = self.access(slug, "publish")
+        access = self.access(slug, "manage")
         target = self.hook(access, pk)
         payload = WebhookSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -399,6 +399,6 @@ class WebhookDetail(ApiView):
         tags=["webhooks"],
     )
     def delete(self, request, slug, pk):
-        access = self.access(slug, "publish")
+        access = self.access(slug, "manage")
         self.hook(access, pk).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

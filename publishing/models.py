@@ -51,9 +51,13 @@ class Target(models.Model):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     enabled = models.BooleanField(default=True)
-    # directory: {"path"}; s3: {"bucket", "endpoint_url", "region_name", "location",
-    # "access_key_env", "secret_key_env"}; webhook: {"url"}.
+    # directory: {"folder"}; s3: {"bucket", "endpoint_url", "region_name", "location",
+    # "access_key_env", "secret_key_env"}; webhook: {"url", "events"}
+    # (publishing.targets.config.target_config_clean checks it).
     config = models.JSONField(default=dict, blank=True)
+    # A directory the operator chose (``publish --out DIR``): deployed to as is, instead of
+    # SOURCEBOOK_SITE_ROOT/<brand>/<folder>. No form or API exposes it.
+    operator_path = models.CharField(max_length=1000, blank=True, default="", editable=False)
     secret = models.CharField(
         max_length=200, blank=True, help_text="Webhook signing secret (HMAC-SHA256)."
     )

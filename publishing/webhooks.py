@@ -33,8 +33,10 @@ up to that cap) until ``SOURCEBOOK_WEBHOOK_MAX_ATTEMPTS`` attempts (default 6) w
 ``self.retry(countdown=...)``; see :func:`webhook_deliver` for eager mode.
 
 Target URLs must be http(s) and must not resolve to private, loopback, link-local,
-multicast, reserved or otherwise non-global addresses, unless
-``SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE`` is true (see :func:`webhook_url_problem`).
+multicast, reserved or otherwise non-global addresses, unless the operator allowed the host
+in ``SOURCEBOOK_EGRESS_ALLOW``. Requests go through :mod:`config.egress`: the host is
+resolved once per connection and the socket goes to the address that was checked, so a DNS
+answer that changes in between (rebinding) cannot reach a refused address.
 """
 
 from __future__ import annotations
@@ -45,16 +47,13 @@ import email.utils
 import functools
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import math
-import socket
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from celery import shared_task
@@ -63,6 +62,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.egress import (
+    EgressRefused,
+    EgressUnresolved,
+    egress_session,
+    egress_url_problem,
+    url_endpoint,
+)
 from publishing.models import Release, Target, WebhookAttempt, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -189,91 +195,21 @@ def _queue_delivery(delivery_pk: int) -> None:
 
 # --- URL safety -------------------------------------------------------------------------
 
-
-class WebhookURLRefused(Exception):
-    """The URL may never be sent to (scheme, host, address): a permanent failure."""
-
-
-class WebhookHostUnresolved(Exception):
-    """The host does not resolve now: a network error, worth retrying."""
-
-
-def _address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why an address is not a public unicast one, or None if it is."""
-    embedded: list[ipaddress.IPv4Address] = []
-    if isinstance(address, ipaddress.IPv6Address):
-        # IPv4 inside IPv6 (::ffff:a.b.c.d, 6to4, Teredo) reaches the IPv4 address.
-        embedded = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
-        if address.teredo is not None:
-            embedded.append(address.teredo[1])
-    for candidate in (*embedded, address):
-        for label, flag in (
-            ("loopback", candidate.is_loopback),
-            ("link-local", candidate.is_link_local),
-            ("multicast", candidate.is_multicast),
-            ("unspecified", candidate.is_unspecified),
-            ("reserved", candidate.is_reserved),
-            ("private", candidate.is_private),
-            ("non-global", not candidate.is_global),
-        ):
-            if flag:
-                return f"a {label} address ({candidate})"
-    return None
-
-
-def _url_check(url: str) -> None:
-    """Raise WebhookURLRefused or WebhookHostUnresolved unless ``url`` may be sent to."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as error:
-        raise WebhookURLRefused(f"The URL is malformed: {error}.") from None
-    if parts.scheme not in {"http", "https"}:
-        raise WebhookURLRefused("The URL must start with http:// or https://.")
-    host = parts.hostname
-    if not host:
-        raise WebhookURLRefused("The URL has no host.")
-    if getattr(settings, "SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE", False):
-        return
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            infos = socket.getaddrinfo(
-                host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-            )
-        except (socket.gaierror, UnicodeError) as error:
-            raise WebhookHostUnresolved(f"The host {host} does not resolve: {error}.") from None
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-        if not addresses:
-            raise WebhookHostUnresolved(f"The host {host} does not resolve.")
-    for address in addresses:
-        problem = _address_problem(address)
-        if problem:
-            raise WebhookURLRefused(
-                f"The host {host} is {problem}; webhooks are only sent to public addresses "
-                "(SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE is off)."
-            )
+# Kept for callers: both are the egress module's exceptions.
+WebhookURLRefused = EgressRefused
+WebhookHostUnresolved = EgressUnresolved
 
 
 def webhook_url_problem(url: str) -> str | None:
     """Why webhooks may not be sent to ``url``, or None if they may.
 
-    Only http and https URLs with a host are accepted. Unless the setting
-    ``SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE`` is true, the host is resolved and refused if any of
-    its addresses is private, loopback, link-local, multicast, reserved, unspecified or
-    otherwise not globally routable (IPv4 embedded in IPv6 included). A host that does not
-    resolve is a problem too. The check is repeated before every attempt.
+    Only http and https URLs with a host are accepted; the host is resolved and refused if
+    any of its addresses is private, loopback, link-local, multicast, reserved, unspecified
+    or otherwise not globally routable (IPv4 embedded in IPv6 included), unless the operator
+    allowed it in ``SOURCEBOOK_EGRESS_ALLOW`` (see :mod:`config.egress`). A host that does
+    not resolve is a problem too. Every attempt connects only to an address checked then.
     """
-    try:
-        _url_check(url)
-    except (WebhookURLRefused, WebhookHostUnresolved) as error:
-        return str(error)
-    return None
+    return egress_url_problem(url)
 
 
 # --- Signing ----------------------------------------------------------------------------
@@ -390,6 +326,17 @@ def _read_body(response: requests.Response) -> tuple[str, str]:
     return text[:RESPONSE_BODY_MAX_CHARS], error
 
 
+def _unresolved_in(error: BaseException | None) -> EgressUnresolved | None:
+    """The EgressUnresolved under a requests ConnectionError, if the host did not resolve."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, EgressUnresolved):
+            return error
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
 def _finish(delivery: WebhookDelivery, state: str) -> None:
     """Move a pending delivery to its final state (never a delivered or failed one)."""
     fields: dict[str, Any] = {"state": state}
@@ -411,11 +358,9 @@ def _refusal(delivery: WebhookDelivery) -> tuple[str, bool] | None:
     if not isinstance(url, str) or not url:
         return "The target has no URL (config.url).", False
     try:
-        _url_check(url)
-    except WebhookURLRefused as error:
+        url_endpoint(url)  # the address is checked when connecting, once, in webhook_deliver
+    except EgressRefused as error:
         return f"Refused: {error}", False
-    except WebhookHostUnresolved as error:
-        return str(error), True
     try:
         webhook_secret_key(target.secret)
     except ValueError as error:
@@ -458,23 +403,30 @@ def webhook_deliver(self, delivery_id: int) -> Any:
         body = webhook_body(delivery.payload)
         headers = webhook_headers(delivery=delivery, key=key, body=body, timestamp=int(time.time()))
         try:
-            response = requests.post(
-                delivery.target.config["url"],
-                data=body,
-                headers=headers,
-                timeout=_timeout(),
-                allow_redirects=False,
-                stream=True,
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+            with egress_session() as session:
+                response = session.post(
+                    delivery.target.config["url"],
+                    data=body,
+                    headers=headers,
+                    timeout=_timeout(),
+                    allow_redirects=False,
+                    stream=True,
+                )
+                attempt.status_code = response.status_code
+                attempt.response_body, read_error = _read_body(response)
+        except EgressRefused as exc:
+            attempt.error = f"Refused: {exc}"
+        except requests.ConnectionError as exc:
+            unresolved = _unresolved_in(exc)
+            attempt.error = str(unresolved) if unresolved else f"{type(exc).__name__}: {exc}"
+            retryable = True
+        except requests.Timeout as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             retryable = True
         except requests.RequestException as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
         else:
             status = response.status_code
-            attempt.status_code = status
-            attempt.response_body, read_error = _read_body(response)
             if 200 <= status < 300:
                 delivered = True
             elif 300 <= status < 400:

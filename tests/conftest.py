@@ -86,3 +86,21 @@ def other_brand(db):
 def jsonld_source(document, name="input.jsonld"):
     raw = document if isinstance(document, bytes) else json.dumps(document).encode()
     return source_from_bytes(name, raw)
+
+
+@pytest.fixture(scope="session")
+def live_server_sessions_ended(django_db_setup, django_db_blocker):
+    """End the database sessions the live server's threads left open, once every test is
+    done: the server lives for the whole test session, and on PostgreSQL a session left open
+    keeps pytest-django from dropping the test database at the end. Not sooner: the main
+    thread's own connections (Playwright runs its event loop there) are among them."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

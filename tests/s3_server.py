@@ -17,6 +17,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 # Dummy credentials: moto accepts any. Tests put these env var NAMES in Target.config.
+# Processes the tests start (workers) need these settings in their environment.
+EGRESS_ENV = {"SOURCEBOOK_EGRESS_ALLOW": "127.0.0.1",
+              "SOURCEBOOK_CREDENTIAL_ENV": "SB_TEST_S3_KEY,SB_TEST_S3_SECRET"}  # fmt: skip
 ACCESS_KEY_ENV = "SB_TEST_S3_KEY"
 SECRET_KEY_ENV = "SB_TEST_S3_SECRET"
 ACCESS_KEY = "sb-test-access-key"
@@ -54,8 +57,14 @@ def s3_server():
 
 
 @pytest.fixture
-def s3_bucket(s3_server, monkeypatch):
-    """A fresh, empty bucket (unique name); the credentials' env vars set for the test."""
+def s3_bucket(s3_server, monkeypatch, settings):
+    """A fresh, empty bucket (unique name); the credentials' env vars set for the test.
+
+    The operator settings a loopback server needs are set too: its address allowed for
+    outbound calls, the key variables allowed for credentials.
+    """
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]
+    settings.SOURCEBOOK_CREDENTIAL_ENV = [ACCESS_KEY_ENV, SECRET_KEY_ENV]
     monkeypatch.setenv(ACCESS_KEY_ENV, ACCESS_KEY)
     monkeypatch.setenv(SECRET_KEY_ENV, SECRET_KEY)
     # Never reach for real credentials or an instance metadata service.

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 
-from kb.models import FAQ, ApiToken, AuditEntry, Entity, Fact, Revision
+from kb.models import FAQ, ApiToken, AuditEntry, Entity, Fact, ImportJob, Revision
 from kb.services.brands import membership_grant
 from kb.services.entities import entity_create
 from kb.services.statements import statement_create
@@ -30,7 +30,7 @@ from visibility.models import Engine, Prompt, PromptSet, Run
 
 pytestmark = pytest.mark.django_db
 
-ALL_SCOPES = ("read", "preview", "write", "publish")
+ALL_SCOPES = ("read", "preview", "write", "publish", "manage")
 PROBLEM = "application/problem+json"
 PUBLIC_HOOK_URL = "https://93.184.215.14/sourcebook-hook"  # a public literal: no DNS needed
 
@@ -73,7 +73,7 @@ def content(brand, tmp_path, prefix: str, releases: int = 1) -> dict:
     object_publish(obj=faq)
     Target.objects.create(
         brand=brand, name="site", kind=Target.Kind.DIRECTORY,
-        config={"path": str(tmp_path / f"site-{brand.slug}")},
+        operator_path=str(tmp_path / f"site-{brand.slug}"),
     )  # fmt: skip
     hook = Target.objects.create(
         brand=brand, name="hook", kind=Target.Kind.WEBHOOK, enabled=False,
@@ -89,7 +89,9 @@ def content(brand, tmp_path, prefix: str, releases: int = 1) -> dict:
     run = Run.objects.create(
         brand=brand, prompt_set=prompt_set, started_at=release.created_at, expected=3
     )
+    job = ImportJob.objects.create(brand=brand, state=ImportJob.State.SUCCEEDED)  # imports/<id>/
     return {
+        "job": job.pk,
         "run": run.pk,
         "prompt_set": prompt_set.pk,
         "slug": brand.slug,
@@ -161,7 +163,8 @@ CALLS = [
     call("faq update", "PUT", "faqs/{faq}/", "write", 200, body=FAQ_BODY, if_match="1", objects=("faq",)),
     call("faq delete", "DELETE", "faqs/{faq}/", "write", 204, if_match="1", objects=("faq",)),
     call("import", "POST", "import/", "write", 200, body=IMPORT, content_type="application/ld+json"),
-    call("import+publish", "POST", "import/?publish=true", "publish", 200, body=IMPORT, content_type="application/ld+json"),
+    call("import+publish", "POST", "import/?publish=true", "write+publish", 200, body=IMPORT, content_type="application/ld+json"),
+    call("import status", "GET", "imports/{job}/", "write", 200, objects=("job",)),
     call("export .jsonld", "GET", "export.jsonld", "read", 200),
     call("export .jsonl", "GET", "export.jsonl", "read", 200),
     call("export latest", "GET", "export.jsonl?state=latest", "read+preview", 200),
@@ -172,11 +175,11 @@ CALLS = [
     call("rollback", "POST", "releases/{release}/rollback/", "publish", 200, objects=("release",)),
     call("publish", "POST", "publish/", "publish", 202, body={"reason": "matrix"}),
     call("publish request", "GET", "publish-requests/{request}/", "read", 200, objects=("request",)),
-    call("webhooks", "GET", "webhooks/", "publish", 200),
-    call("webhook create", "POST", "webhooks/", "publish", 201, body=HOOK),
-    call("webhook", "GET", "webhooks/{hook}/", "publish", 200, objects=("hook",)),
-    call("webhook update", "PUT", "webhooks/{hook}/", "publish", 200, body=HOOK, objects=("hook",)),
-    call("webhook delete", "DELETE", "webhooks/{hook}/", "publish", 204, objects=("hook",)),
+    call("webhooks", "GET", "webhooks/", "manage", 200),
+    call("webhook create", "POST", "webhooks/", "manage", 201, body=HOOK),
+    call("webhook", "GET", "webhooks/{hook}/", "manage", 200, objects=("hook",)),
+    call("webhook update", "PUT", "webhooks/{hook}/", "manage", 200, body=HOOK, objects=("hook",)),
+    call("webhook delete", "DELETE", "webhooks/{hook}/", "manage", 204, objects=("hook",)),
     call("visibility runs", "GET", "visibility/runs/", "read", 200),
     call("visibility run start", "POST", "visibility/runs/", "write", 202, body={"prompt_set": "<prompt_set>"}),
     call("visibility run", "GET", "visibility/runs/{run}/", "read", 200, objects=("run",)),
@@ -199,6 +202,7 @@ PLACEHOLDERS = {
     "{request}": "<int:pk>",
     "{release}": "<int:number>",
     "{run}": "<int:pk>",
+    "{job}": "<int:pk>",
     "{artifact}": "<path:path>",
 }
 
@@ -222,7 +226,31 @@ def test_the_matrix_covers_every_operation():
             route = route.replace(placeholder, converter)
         covered.add((route, c.method))
     assert operations == covered
-    assert len(operations) == 42
+    assert len(operations) == 43
+
+
+def test_the_matrix_agrees_with_the_declared_policy():
+    """Each row's scope is the one kb.services.permissions.API_POLICY declares (a row may
+    need one more: preview for drafts, publish for an import that publishes)."""
+    from django.urls import resolve
+
+    from kb.services.permissions import API_POLICY
+
+    uuid = "00000000-0000-4000-8000-000000000000"
+    values = {"slug": "acme-tea", "entity": uuid, "spare": uuid, "artifact": "llms.txt",
+              **dict.fromkeys(("fact", "faq", "hook", "request", "release", "run", "job"), 1)}  # fmt: skip
+    declared = {}
+    for c in CALLS:
+        match = resolve(c.path.format(**values).split("?")[0])
+        declared[(match.url_name, c.method)] = API_POLICY[match.url_name][c.method]
+        assert declared[(match.url_name, c.method)] in c.needs, c.name
+        assert c.needs - {declared[(match.url_name, c.method)]} <= {"preview", "publish"}, c.name
+    assert set(declared) == {
+        (name, method)
+        for name, methods in API_POLICY.items()
+        if name != "api-brands"
+        for method in methods
+    }
 
 
 @dataclass
@@ -244,9 +272,11 @@ CREDENTIALS = [
     "preview",
     "write",
     "publish",
+    "manage",
     "read+preview",
     "session editor",
     "session reviewer",
+    "session admin",
     "session outsider",
 ]
 
@@ -266,7 +296,11 @@ def credential(name, brand, other_brand, django_user_model) -> Credential:
     if name.startswith("session"):
         role = name.split()[1]
         user = django_user_model.objects.create_user(f"{role}-user")
-        scopes = {"editor": {"read", "preview", "write"}, "reviewer": set(ALL_SCOPES)}
+        scopes = {
+            "editor": {"read", "preview", "write"},
+            "reviewer": {"read", "preview", "write", "publish"},
+            "admin": set(ALL_SCOPES),
+        }
         if role == "outsider":
             membership_grant(brand=other_brand, user=user, role="admin")
             return Credential(name, "session", False, frozenset(ALL_SCOPES), user=user)
@@ -304,9 +338,9 @@ def expected_status(c: Call, cred: Credential) -> int:
 
 def denial(c: Call, cred: Credential) -> str:
     """The 403 detail: the endpoint's own scope is checked first, then preview."""
-    [scope] = c.needs - {"preview"} or {"preview"}
-    if scope not in cred.scopes:
-        return f"This needs the {scope!r} scope; the credentials have {', '.join(sorted(cred.scopes))}."
+    for scope in ("read", "write", "manage", "publish"):  # the declared scope comes first
+        if scope in c.needs and scope not in cred.scopes:
+            return f"This needs the {scope!r} scope; the credentials have {', '.join(sorted(cred.scopes))}."
     return "state=latest needs the 'preview' scope."
 
 
@@ -401,9 +435,11 @@ def test_brand_list_per_credential(brand, other_brand, django_user_model):
         "preview": [],
         "write": [],
         "publish": [],
+        "manage": [],
         "read+preview": ["acme-tea"],
         "session editor": ["acme-tea"],
         "session reviewer": ["acme-tea"],
+        "session admin": ["acme-tea"],
         "session outsider": ["other"],
     }
 
@@ -429,7 +465,7 @@ def test_objects_of_another_brand_are_not_found(c, brand, other_brand, tmp_path)
     _, raw = api_token_create(brand=brand, scopes=list(ALL_SCOPES))
     client = Client(headers={"Authorization": f"Bearer {raw}"})
     missing = {"entity": "00000000-0000-4000-8000-000000000000", "release": 999, "request": 999999,
-               "fact": 999999, "faq": 999999, "hook": 999999, "run": 999999}  # fmt: skip
+               "fact": 999999, "faq": 999999, "hook": 999999, "run": 999999, "job": 999999}  # fmt: skip
     missing["spare"] = missing["entity"]
     before = fingerprint()
     foreign = send(client, c, {**ours, **{k: theirs[k] for k in c.objects}})

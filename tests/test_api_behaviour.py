@@ -81,7 +81,8 @@ def writer(brand):
 
 @pytest.fixture
 def publisher(brand):
-    return token_client(brand, "read", "preview", "write", "publish")
+    # With manage too: the webhook tests below use it.
+    return token_client(brand, "read", "preview", "write", "publish", "manage")
 
 
 def send(client, method, path, body=None, content_type="application/json", **headers):
@@ -326,7 +327,7 @@ def site(brand, tmp_path):
         brand=brand,
         name="site",
         kind=Target.Kind.DIRECTORY,
-        config={"path": str(tmp_path / "site")},
+        operator_path=str(tmp_path / "site"),
     )
     hook = Target.objects.create(
         brand=brand, name="hook", kind=Target.Kind.WEBHOOK, enabled=False,
@@ -1003,7 +1004,7 @@ def test_publish_then_follow_the_request_to_the_release_and_its_artifacts(
         brand=brand,
         name="site",
         kind=Target.Kind.DIRECTORY,
-        config={"path": str(tmp_path / "site")},
+        operator_path=str(tmp_path / "site"),
     )
     with django_capture_on_commit_callbacks(execute=True) as queued:
         response = send(publisher, "POST", f"{BASE}/publish/", {"reason": "Spring catalogue"})
@@ -1075,7 +1076,7 @@ def test_rollback_deploys_an_earlier_release_again(brand, publisher, tmp_path):
     org = organization(brand)
     site_dir = tmp_path / "site"
     Target.objects.create(
-        brand=brand, name="site", kind=Target.Kind.DIRECTORY, config={"path": str(site_dir)}
+        brand=brand, name="site", kind=Target.Kind.DIRECTORY, operator_path=str(site_dir)
     )
     for reason in ("first", "second"):
         publish_request_create(brand=brand, reason=reason, dispatch=False)
@@ -1120,26 +1121,27 @@ def test_rollback_deploys_an_earlier_release_again(brand, publisher, tmp_path):
     ("url", "detail"),
     [
         ("ftp://93.184.215.14/hook", "The URL must start with http:// or https://."),
-        ("http://127.0.0.1:8000/hook", "The host 127.0.0.1 is a loopback address (127.0.0.1)"),
-        ("http://[::1]/hook", "The host ::1 is a loopback address (::1)"),
-        ("http://10.0.0.7/hook", "The host 10.0.0.7 is a private address (10.0.0.7)"),
-        ("http://192.168.1.20/hook", "The host 192.168.1.20 is a private address (192.168.1.20)"),
-        ("http://169.254.169.254/latest/meta-data", "The host 169.254.169.254 is a link-local address (169.254.169.254)"),
-        ("http://[::ffff:127.0.0.1]/hook", "The host ::ffff:127.0.0.1 is a loopback address (127.0.0.1)"),
+        ("http://127.0.0.1:8000/hook", "The host 127.0.0.1 resolves to 127.0.0.1, a loopback address"),
+        ("http://[::1]/hook", "The host ::1 resolves to ::1, a loopback address"),
+        ("http://10.0.0.7/hook", "The host 10.0.0.7 resolves to 10.0.0.7, a private address"),
+        ("http://192.168.1.20/hook", "The host 192.168.1.20 resolves to 192.168.1.20, a private address"),
+        ("http://169.254.169.254/latest/meta-data", "The host 169.254.169.254 resolves to 169.254.169.254, a link-local address"),
+        ("http://[::ffff:127.0.0.1]/hook", "The host ::ffff:127.0.0.1 resolves to ::ffff:7f00:1, a loopback address (127.0.0.1 inside)"),
     ],
 )  # fmt: skip
 def test_webhook_urls_must_be_public_http(url, detail, brand, publisher, settings):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
+    settings.SOURCEBOOK_EGRESS_ALLOW = []
     body = problem(send(publisher, "POST", f"{BASE}/webhooks/", {"name": "cms", "url": url}), 400)
     suffix = "" if url.startswith("ftp") else (
-        "; webhooks are only sent to public addresses (SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE is off)."
+        "; outbound calls go only to public addresses (an operator can allow a host with "
+        "SOURCEBOOK_EGRESS_ALLOW)."
     )  # fmt: skip
     assert body["errors"] == [{"pointer": "/url", "detail": detail + suffix}]
     assert not Target.objects.exists()
 
 
 def test_private_webhook_urls_when_the_setting_allows_them(brand, publisher, settings):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = True
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]
     response = send(
         publisher,
         "POST",
@@ -1156,7 +1158,7 @@ def test_private_webhook_urls_when_the_setting_allows_them(brand, publisher, set
 
 
 def test_manage_webhook_subscriptions(brand, publisher, settings):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
+    settings.SOURCEBOOK_EGRESS_ALLOW = []
     url = "https://93.184.215.14/hook"
     created = send(publisher, "POST", f"{BASE}/webhooks/", {"name": "cms", "url": url})
     assert created.status_code == 201
@@ -1305,7 +1307,7 @@ def test_list_queries_do_not_grow_with_rows(
         client = Client()
         client.force_login(admin)
     else:
-        client = token_client(brand, "read", "publish")
+        client = token_client(brand, "read", "publish", "manage")
     client.get(LISTS[kind])  # the token's first use records it: not part of the count
     add_rows(kind, brand, 0, 3, org, release)
     with CaptureQueriesContext(connection) as few:

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from config.wsgi import application
 from kb.api.base import TokenRateThrottle
 from kb.demo_brand import demo_load
-from kb.models import FAQ, Entity, Fact
+from kb.models import FAQ, Entity, Fact, ImportJob
 from kb.services.tokens import api_token_create
 from publishing.models import PublishRequest, Release, Target
 
@@ -76,6 +76,7 @@ def known_values(brand, tmp_path) -> dict[str, dict[str, list]]:
             ),
             "webhooks": [hook.pk],
             "runs": runs,
+            "imports": [ImportJob.objects.create(brand=brand, state=ImportJob.State.SUCCEEDED).pk],
         },
         "number": {"releases": [release.number]},
         "path": {"artifacts": ["llms.txt", "zh-Hans/llms.txt", "robots.txt", "sitemap.xml"]},
@@ -133,7 +134,9 @@ def test_the_api_keeps_its_schema(tmp_path, caplog, monkeypatch):
     demo = demo_load()
     brand = demo["brand"]
     known = known_values(brand, tmp_path)
-    _, token = api_token_create(brand=brand, scopes=["read", "preview", "write", "publish"])
+    _, token = api_token_create(
+        brand=brand, scopes=["read", "preview", "write", "publish", "manage"]
+    )
 
     # As Django's test client does: the in-process requests run inside the test's
     # transaction, which closing "old" connections at each request would break.
@@ -152,7 +155,7 @@ def test_the_api_keeps_its_schema(tmp_path, caplog, monkeypatch):
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
 
-    assert len(operations) == 43
+    assert len(operations) == 44
     failures = [report for report in reports if report]
     assert not failures, "\n\n".join(failures)
     # The runs reached the endpoints: every read answered 200 to some generated request.
@@ -168,7 +171,9 @@ def test_successful_writes_keep_the_schema(tmp_path, caplog):
     caplog.set_level(logging.CRITICAL, logger="django.request")
     brand = demo_load()["brand"]
     known_values(brand, tmp_path)  # release 1, deployed to a directory target
-    _, token = api_token_create(brand=brand, scopes=["read", "preview", "write", "publish"])
+    _, token = api_token_create(
+        brand=brand, scopes=["read", "preview", "write", "publish", "manage"]
+    )
     org = str(Entity.objects.get(brand=brand, iri__endswith="/#organization").uuid)
 
     signals.request_started.disconnect(close_old_connections)

@@ -104,7 +104,7 @@ def test_production_stack_publishes_and_nginx_serves_it(services, tmp_path, sett
     brand = Brand.objects.get(slug="westlake-leaf")
     site = tmp_path / "site"
     Target.objects.create(
-        brand=brand, name="nginx root", kind=Target.Kind.DIRECTORY, config={"path": str(site)}
+        brand=brand, name="nginx root", kind=Target.Kind.DIRECTORY, operator_path=str(site)
     )
     _, token = api_token_create(brand=brand, scopes=["read", "publish"])
     artifacts = tmp_path / "artifacts"

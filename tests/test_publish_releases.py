@@ -433,7 +433,7 @@ def test_webhook_subscribers_hear_of_deployed_releases_with_what_changed(  # noq
     brand = Brand.objects.get(slug="westlake-leaf")
     secret = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
     Target.objects.create(
-        brand=brand, name="site", kind=Target.Kind.DIRECTORY, config={"path": str(tmp_path / "d")}
+        brand=brand, name="site", kind=Target.Kind.DIRECTORY, operator_path=str(tmp_path / "d")
     )
     Target.objects.create(
         brand=brand,

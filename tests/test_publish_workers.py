@@ -106,6 +106,7 @@ def child_env(broker: str, artifact_root: Path, **extra: str) -> dict[str, str]:
         "CELERY_BROKER_URL": broker,
         "CELERY_RESULT_BACKEND": broker,
         "SOURCEBOOK_ARTIFACT_ROOT": str(artifact_root),
+        **moto_s3.EGRESS_ENV,  # loopback servers (moto, scripted engines) allowed
         **extra,
     }
 
@@ -354,7 +355,7 @@ def test_a_real_worker_builds_and_deploys_to_a_directory_and_s3(
     brand = demo_load()["brand"]
     site = tmp_path / "site"
     Target.objects.create(
-        brand=brand, name="site", kind=Target.Kind.DIRECTORY, config={"path": str(site)}
+        brand=brand, name="site", kind=Target.Kind.DIRECTORY, operator_path=str(site)
     )
     Target.objects.create(
         brand=brand,
@@ -409,7 +410,8 @@ def test_a_real_worker_builds_and_deploys_to_a_directory_and_s3(
         assert second.state == Release.State.DEPLOYED
         cli_request = PublishRequest.objects.get(release=second)
         assert (cli_request.state, cli_request.source) == ("done", "cli")
-        assert cli_request.target.config == {"path": str(out_dir.resolve())}
+        assert cli_request.target.operator_path == str(out_dir.resolve())
+        assert cli_request.target.config == {}
         summary = second.summary
         assert summary["artifacts"] == len(manifest(second)) == len(files)
         assert manifest(second) == files  # nothing changed in between
@@ -484,7 +486,7 @@ def test_a_worker_killed_mid_build_leaves_the_site_intact_and_the_next_build_rec
     brand = demo_load()["brand"]
     site = tmp_path / "site"
     Target.objects.create(
-        brand=brand, name="site", kind=Target.Kind.DIRECTORY, config={"path": str(site)}
+        brand=brand, name="site", kind=Target.Kind.DIRECTORY, operator_path=str(site)
     )
     env = child_env(private_redis.url, artifact_root, SOURCEBOOK_BUILD_LEASE_SECONDS="3")
     first_worker = Worker(env, tmp_path / "worker-1.log")

@@ -392,11 +392,11 @@ def test_alert_detail_lists_its_reasons(client, brand, editor, history):
     assert f"{HOSTILE_ESCAPED} states 2005 for founded" in changelist
 
 
-def test_alert_settings_take_only_the_brands_webhooks(client, brand, other_brand, editor):
+def test_alert_settings_take_only_the_brands_webhooks(client, brand, other_brand, brand_admin):
     from publishing.models import Target
 
     foreign = Target.objects.create(brand=other_brand, name="Their hook", kind="webhook")
-    client.force_login(editor)
+    client.force_login(brand_admin)
     add = reverse("admin:visibility_alertsettings_add")
     assert "Their hook" not in client.get(add).content.decode()
     response = client.post(add, {"brand": brand.pk, "emails": "ok@tea.example\nnot-an-address",
@@ -417,7 +417,8 @@ ENGINE_FORM = {
 }  # fmt: skip
 
 
-def test_api_key_is_stored_encrypted_and_never_shown(client, brand, brand_admin):
+def test_api_key_is_stored_encrypted_and_never_shown(client, brand, brand_admin, settings):
+    settings.SOURCEBOOK_CREDENTIAL_ENV = ["OPENAI_API_KEY"]  # the operator's allow-list
     client.force_login(brand_admin)
     add = reverse("admin:visibility_engine_add")
     assert 'name="api_key"' in client.get(add).content.decode()

@@ -296,8 +296,9 @@ def test_a_run_of_another_brand_or_none_is_404(history, reader, other_brand):
 
 
 def test_posting_a_run_asks_the_engines_for_real(
-    brand, writer, reader, django_capture_on_commit_callbacks
+    brand, writer, reader, django_capture_on_commit_callbacks, settings
 ):
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]  # the scripted engine runs on loopback
     chatgpt = Engine.objects.create(
         brand=brand, name="ChatGPT", base_url="http://127.0.0.1:9/v1", model="gpt-4o",
         max_retries=0, timeout_seconds=5,

@@ -103,6 +103,14 @@ def prompt_sets(brand, repetitions=2):
     ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings):
+    """The scripted engines and webhook receivers of these tests listen on loopback, which
+    outbound calls reach only when the operator allows it (config.egress)."""
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]
+    settings.SOURCEBOOK_CREDENTIAL_ENV = ["BETA_ENGINE_KEY", "GAMMA_ENGINE_KEY"]
+
+
 def engine(brand, server, name="Alpha", model="gpt-test", **fields):
     return engine_save(brand=brand, name=name, base_url=server.base_url, model=model, **fields)
 
@@ -233,7 +241,6 @@ class Receiver:
 def test_one_alert_per_change_with_its_reasons_by_email_and_webhook(
     acme, settings, tmp_path, django_capture_on_commit_callbacks
 ):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = True
     call_command("publish", "acme-tea", "--out", str(tmp_path / "site"), stdout=StringIO())
     call_command("import_access_log", "acme-tea", str(DATA / "access-sample.log"),
                  "--skip-bad-lines", stdout=StringIO(), stderr=StringIO())  # fmt: skip

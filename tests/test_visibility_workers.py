@@ -45,7 +45,10 @@ def asked(brand):
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_the_engines_and_a_killed_one_is_resumed(request, asked, brand, tmp_path):
+def test_a_worker_runs_the_engines_and_a_killed_one_is_resumed(
+    request, asked, brand, tmp_path, settings
+):
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]  # the scripted engine; workers: child_env
     # The fixtures imported from the publishing worker tests: Redis + PostgreSQL, one store.
     broker, store = request.getfixturevalue("services"), request.getfixturevalue("artifact_root")
     env = child_env(broker, store)

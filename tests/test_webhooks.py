@@ -132,7 +132,7 @@ def eager():
 
 @pytest.fixture
 def webhook_settings(settings):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = True
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]  # the receivers listen on loopback
     settings.SOURCEBOOK_WEBHOOK_MAX_ATTEMPTS = 3
     settings.SOURCEBOOK_WEBHOOK_TIMEOUT = (1, 2)
     return settings
@@ -384,7 +384,7 @@ def test_only_webhook_targets_of_the_release_brand_get_deliveries(
     brand, other_brand, target, release1
 ):
     directory = Target.objects.create(
-        brand=brand, name="Dir", kind=Target.Kind.DIRECTORY, config={"path": "/tmp/x"}
+        brand=brand, name="Dir", kind=Target.Kind.DIRECTORY, operator_path="/tmp/x"
     )
     with pytest.raises(ValueError, match="not a webhook"):
         webhook_delivery_create(target=directory, release=release1, previous=None)
@@ -554,13 +554,15 @@ def test_a_target_without_secret_is_never_sent_to(target, receiver, release1):
 
 @committing_db
 def test_a_loopback_url_is_refused_unless_allowed(target, receiver, release1, settings):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
+    settings.SOURCEBOOK_EGRESS_ALLOW = []
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
     delivery.refresh_from_db()
     assert receiver.requests == []
     [attempt] = attempts_of(delivery)
     assert attempt.status_code is None
-    assert attempt.error.startswith("Refused: The host 127.0.0.1 is a loopback address")
+    assert attempt.error.startswith(
+        "Refused: The host 127.0.0.1 resolves to 127.0.0.1, a loopback address; outbound calls"
+    )
     assert attempt.will_retry is False
     assert delivery.state == WebhookDelivery.State.FAILED
 
@@ -569,7 +571,7 @@ def test_a_loopback_url_is_refused_unless_allowed(target, receiver, release1, se
 def test_a_host_that_does_not_resolve_is_a_network_error_and_retried(
     target, receiver, release1, settings, retries
 ):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
+    settings.SOURCEBOOK_EGRESS_ALLOW = []
     target.config = {"url": "https://hooks.invalid/sourcebook"}  # RFC 6761: never resolves
     target.save()
     delivery = webhook_delivery_create(target=target, release=release1, previous=None)
@@ -588,11 +590,11 @@ def test_a_host_that_does_not_resolve_is_a_network_error_and_retried(
         ("file:///etc/passwd", "must start with http:// or https://"),
         ("http:///path-only", "has no host"),
         ("http://example.com:99999/", "malformed"),
-        ("http://127.0.0.1:8000/hook", "loopback address (127.0.0.1)"),
+        ("http://127.0.0.1:8000/hook", "127.0.0.1, a loopback address;"),
         ("http://localhost/hook", "loopback address"),
-        ("http://[::1]/hook", "loopback address (::1)"),
-        ("http://[::ffff:127.0.0.1]/hook", "loopback address (127.0.0.1)"),
-        ("http://10.1.2.3/hook", "private address (10.1.2.3)"),
+        ("http://[::1]/hook", "::1, a loopback address;"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback address (127.0.0.1 inside)"),
+        ("http://10.1.2.3/hook", "10.1.2.3, a private address"),
         ("http://192.168.0.10/hook", "private address"),
         ("http://172.16.5.4/hook", "private address"),
         ("http://[fd00::1]/hook", "private address"),
@@ -602,21 +604,22 @@ def test_a_host_that_does_not_resolve_is_a_network_error_and_retried(
         ("http://0.0.0.0/hook", "unspecified address"),
         ("http://240.0.0.1/hook", "reserved address"),
         ("http://100.64.0.1/hook", "non-global address"),
-        ("http://[2002:7f00:1::1]/hook", "loopback address (127.0.0.1)"),  # 6to4
+        ("http://[2002:7f00:1::1]/hook", "loopback address (127.0.0.1 inside)"),  # 6to4
         ("https://hooks.invalid/x", "The host hooks.invalid does not resolve"),
     ],
 )
 def test_webhook_url_problem_refuses(url, problem, settings):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
+    settings.SOURCEBOOK_EGRESS_ALLOW = []
     assert problem in (webhook_url_problem(url) or "")
 
 
 def test_webhook_url_problem_accepts_public_and_allowed_private_addresses(settings):
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = False
+    settings.SOURCEBOOK_EGRESS_ALLOW = []
     assert webhook_url_problem("https://93.184.215.14/hooks") is None
     assert webhook_url_problem("http://[2606:4700:4700::1111]:8443/hooks") is None
-    settings.SOURCEBOOK_WEBHOOK_ALLOW_PRIVATE = True
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1:8000"]
     assert webhook_url_problem("http://127.0.0.1:8000/hook") is None
+    assert "loopback" in webhook_url_problem("http://127.0.0.1:8001/hook")
     assert webhook_url_problem("ftp://hooks.example/x") is not None
 
 

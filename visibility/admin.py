@@ -31,7 +31,13 @@ from django.utils.safestring import mark_safe
 
 from kb.admin import BrandScopedAdmin, ReadOnlyBrandScopedAdmin
 from kb.models import Brand
-from kb.services.permissions import brands_for, user_can
+from kb.services.permissions import (
+    ADMIN,
+    brands_for,
+    model_rules,
+    user_can,
+    user_can_somewhere,
+)
 from visibility.charts import trend_svg
 from visibility.crawlers import crawler_summary
 from visibility.metrics import (
@@ -186,16 +192,6 @@ class EngineAdmin(BrandScopedAdmin):
         # engine_save finds the engine by brand and name: renaming would create a second one.
         return ("brand", "name", "key") if obj else ()
 
-    def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return request.user.is_superuser or brands_for(request.user, "admin").exists()
-        return user_can(request.user, obj.brand, "admin")
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "brand":
-            kwargs["queryset"] = brands_for(request.user, "admin")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def save_model(self, request, obj, form, change):
         typed_key = form.cleaned_data.get("api_key") or None  # None keeps the stored key
         saved = engine_save(
@@ -321,22 +317,24 @@ class PromptInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(active=True)
 
-    # Same brand rules as the prompt set itself, instead of Django's model permissions.
-    def has_view_permission(self, request, obj=None):
+    # The declared policy of questions, in the brand of the prompt set (``obj``).
+    def user_may(self, request, operation: str, obj=None) -> bool:
+        capability = model_rules(self.model).capability(operation)
         if obj is None:
-            return brands_for(request.user).exists()
-        return user_can(request.user, obj.brand, "view")
+            return user_can_somewhere(request.user, capability)
+        return user_can(request.user, obj.brand, capability)
+
+    def has_view_permission(self, request, obj=None):
+        return self.user_may(request, "view", obj)
 
     def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return brands_for(request.user, "edit").exists()
-        return user_can(request.user, obj.brand, "edit")
+        return self.user_may(request, "change", obj)
 
     def has_add_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj)
+        return self.user_may(request, "add", obj)
 
     def has_delete_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj)
+        return self.user_may(request, "delete", obj)
 
 
 def prompt_texts(formsets) -> list[str]:
@@ -665,7 +663,7 @@ class AlertSettingsAdmin(BrandScopedAdmin):
             from publishing.models import Target
 
             kwargs["queryset"] = Target.objects.filter(
-                kind="webhook", brand__in=brands_for(request.user, "edit")
+                kind="webhook", brand__in=brands_for(request.user, ADMIN)
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

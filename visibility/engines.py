@@ -7,11 +7,20 @@ engine never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from config.credentials import credential_env_problem
+from config.egress import (
+    EgressRefused,
+    EgressUnresolved,
+    egress_httpx_client,
+    egress_url_check,
+    refusal_in,
+)
 from visibility.models import Engine
 from visibility.secrets import SecretUnavailable, secret_decrypt
 
@@ -33,6 +42,10 @@ class EngineReply:
 
 def engine_api_key(engine: Engine) -> str:
     if engine.api_key_env:
+        # Checked again at use: an engine saved before the allow-list could name SECRET_KEY.
+        problem = credential_env_problem(engine.api_key_env)
+        if problem:
+            raise SecretUnavailable(f"The API key of {engine}: api_key_env {problem}.")
         value = os.environ.get(engine.api_key_env)
         if not value:
             raise SecretUnavailable(
@@ -45,13 +58,25 @@ def engine_api_key(engine: Engine) -> str:
 
 
 def engine_client(engine: Engine):
+    """An ``openai`` client of the engine whose connections go through :mod:`config.egress`.
+
+    Every connection resolves the base URL's host once and connects to that checked address
+    (public, or allowed by the operator in ``SOURCEBOOK_EGRESS_ALLOW``); redirects are not
+    followed.
+    """
     import openai  # imported when an engine is asked: it takes a second to import
 
+    # Fail fast, without the client's retries; every connection is checked again. A host
+    # that does not resolve is a network error: the client retries and reports it.
+    with contextlib.suppress(EgressUnresolved):
+        egress_url_check(engine.base_url)
+    timeout = float(engine.timeout_seconds)
     return openai.OpenAI(
         base_url=engine.base_url,
         api_key=engine_api_key(engine),
-        timeout=float(engine.timeout_seconds),
+        timeout=timeout,
         max_retries=engine.max_retries,
+        http_client=egress_httpx_client(timeout=timeout),
     )
 
 
@@ -80,7 +105,7 @@ def engine_ask(engine: Engine, question: str, *, client=None) -> EngineReply:
             messages=[{"role": "user", "content": question}],
             **(engine.parameters or {}),
         )
-    except SecretUnavailable as error:
+    except (SecretUnavailable, EgressRefused) as error:
         return EngineReply(ok=False, error=str(error))
     except openai.APITimeoutError:
         return EngineReply(
@@ -93,6 +118,9 @@ def engine_ask(engine: Engine, question: str, *, client=None) -> EngineReply:
             latency_ms=elapsed(),
         )
     except openai.APIConnectionError as error:
+        refused = refusal_in(error)
+        if refused is not None:
+            return EngineReply(ok=False, error=f"Refused: {refused}", latency_ms=elapsed())
         return EngineReply(ok=False, error=f"Could not connect: {error}", latency_ms=elapsed())
     except (ValueError, openai.APIResponseValidationError) as error:
         # The openai client raises json's ValueError for a body that is not JSON.

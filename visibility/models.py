@@ -7,6 +7,7 @@ analysis can be re-run when the brand's names or facts change.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from kb.models import Brand
@@ -57,6 +58,25 @@ class Engine(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        # Brand admins type these: the URL must reach a public address (or one the operator
+        # allowed), and the key may come only from a variable the operator listed.
+        from config.credentials import credential_env_problem
+        from config.egress import egress_url_problem
+
+        super().clean()
+        errors = {}
+        if self.base_url:
+            problem = egress_url_problem(self.base_url, unresolved_ok=True)
+            if problem:
+                errors["base_url"] = problem
+        if self.api_key_env:
+            problem = credential_env_problem(self.api_key_env)
+            if problem:
+                errors["api_key_env"] = f"api_key_env {problem}."
+        if errors:
+            raise ValidationError(errors)
 
 
 class PromptSet(models.Model):

@@ -17,6 +17,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from config.egress import EgressRefused
 from kb.models import Brand
 from kb.services.permissions import require
 from visibility.analysis import analyse
@@ -249,7 +250,7 @@ def run_engine_execute(*, run_id: int, engine_id: int, progress: Progress | None
     asked = 0
     try:
         client = engine_client(engine)  # one connection pool for the whole run
-    except SecretUnavailable:
+    except (SecretUnavailable, EgressRefused):
         client = None  # engine_ask reports it on every answer
     for prompt in prompt_set.prompts.filter(active=True):
         for repetition in range(prompt_set.repetitions):

@@ -9,14 +9,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from kb.models import ApiToken, Brand
-from kb.services.permissions import brand_role, user_can
+from kb.services.permissions import ALL_SCOPES, brand_role, scopes_for_role, user_can
 from kb.services.tokens import api_token_authenticate
-
-ROLE_SCOPES = {
-    "editor": {"read", "preview", "write"},
-    "reviewer": {"read", "preview", "write", "publish"},
-    "admin": {"read", "preview", "write", "publish"},
-}
 
 
 class TokenUser(AnonymousUser):
@@ -73,11 +67,11 @@ def access_for(request, brand: Brand) -> Access | None:
     if not user or not user.is_authenticated:
         return None
     if user.is_superuser:
-        return Access(brand, frozenset({"read", "preview", "write", "publish"}), user)
+        return Access(brand, ALL_SCOPES, user)
     role = brand_role(user, brand)
     if role is None or not user_can(user, brand, "view"):
         return None
-    return Access(brand, frozenset(ROLE_SCOPES[role]), user)
+    return Access(brand, scopes_for_role(role), user)
 
 
 def brands_visible(request):

@@ -6,6 +6,7 @@ import hashlib
 import re
 from datetime import datetime
 
+from django.conf import settings
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
@@ -15,11 +16,20 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from kb.api.auth import Access, BearerTokenAuthentication, IsAuthenticated, access_for
-from kb.api.problems import ParameterError, PreconditionFailed, PreconditionRequired
-from kb.jsontext import json_bytes
+from kb.api.problems import (
+    BadRequest,
+    MalformedBody,
+    ParameterError,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+)
+from kb.jsontext import JsonInputError, json_bytes, loads_checked
 from kb.models import ApiToken, Brand
+from kb.services.permissions import api_scope
 
 COMMON_PARAMS = {"format"}
+MAX_VERSION_DIGITS = 18  # versions are 64-bit integers; int() of thousands of digits fails
 SAFE = ("GET", "HEAD", "OPTIONS")
 
 
@@ -30,7 +40,65 @@ class JsonLdRenderer(JSONRenderer):
     format = "jsonld"
 
 
-class JsonLdParser(JSONParser):
+# Django's limit on a body read whole (2.5 MB by default); also the API's, but for imports.
+DEFAULT_MAX_BODY_BYTES = 2_621_440
+
+
+def max_body_bytes(view) -> int:
+    """What a view reads at most: its ``max_body_bytes`` (the import endpoint's is
+    SOURCEBOOK_IMPORT_MAX_BYTES), else DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    limit = getattr(view, "max_body_bytes", None)
+    if callable(limit):
+        limit = limit()
+    return limit or settings.DATA_UPLOAD_MAX_MEMORY_SIZE or DEFAULT_MAX_BODY_BYTES
+
+
+def check_declared_size(request, limit: int) -> int:
+    """The body's Content-Length: a 413 problem when over ``limit``, before reading."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise BadRequest("Content-Length is not a number.") from None
+    if declared > limit:
+        raise PayloadTooLarge(
+            f"The body is {declared:,} bytes, over this endpoint's limit of {limit:,} bytes."
+        )
+    return declared
+
+
+def read_body(request, limit: int) -> bytes:
+    """The request's body, at most ``limit`` bytes: a 413 problem past it, refused by its
+    Content-Length before anything is read when it declares one."""
+    if check_declared_size(request, limit) <= 0:
+        return b""
+    stream = request.stream if hasattr(request, "stream") else request
+    raw = stream.read(limit + 1) if stream is not None else b""
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The body is over this endpoint's limit of {limit:,} bytes.")
+    return raw
+
+
+class JsonParser(JSONParser):
+    """JSON bodies read safely (kb.jsontext.loads_checked): the view's size limit before
+    reading, then nesting, numbers, surrogates and NUL characters, each refused with a 400
+    problem naming the JSON pointer instead of a 500 (or storing what cannot be stored)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        context = parser_context or {}
+        limit = max_body_bytes(context.get("view"))
+        request = context.get("request")
+        if request is not None:
+            check_declared_size(request, limit)
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The body is over this endpoint's limit of {limit:,} bytes.")
+        try:
+            return loads_checked(raw, max_depth=settings.SOURCEBOOK_IMPORT_MAX_DEPTH)
+        except JsonInputError as error:
+            raise MalformedBody(error.pointer, error.message) from None
+
+
+class JsonLdParser(JsonParser):
     """Request bodies sent as ``Content-Type: application/ld+json``."""
 
     media_type = "application/ld+json"
@@ -62,15 +130,30 @@ class ApiView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [TokenRateThrottle]
     query_params: frozenset[str] = frozenset()
+    # JSON only (no form or multipart bodies), read with limits: see JsonParser.
+    parser_classes = [JsonParser, JsonLdParser]
     # Views that answer with a media type of their own (exports, artifact bytes) serve any
     # Accept instead of refusing it with 406.
     any_accept = False
+
+    def get_parsers(self):
+        # A view that names DRF's JSONParser gets the safe one (DRF's lets a deeply nested
+        # body crash with RecursionError, and keeps NaN, 1e400 and lone surrogates).
+        return [JsonParser() if cls is JSONParser else cls() for cls in self.parser_classes]
 
     def perform_content_negotiation(self, request, force=False):
         return super().perform_content_negotiation(request, force=force or self.any_accept)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        nul = sorted(
+            name for name, values in request.query_params.lists()
+            if "\x00" in name or any("\x00" in v for v in values)
+        )  # fmt: skip
+        if nul:
+            raise ParameterError(
+                {name.replace("\x00", "\\u0000"): ["Contains a NUL character."] for name in nul}
+            )
         unknown = sorted(set(request.query_params) - self.query_params - COMMON_PARAMS)
         if unknown:
             raise ParameterError(
@@ -86,15 +169,21 @@ class ApiView(APIView):
     # -- brands and scopes --
 
     def access(self, slug: str, scope: str) -> Access:
+        """The caller's access to the brand, which must grant the scope the endpoint is
+        declared with in ``API_POLICY`` (and ``scope``, which a view asks for on top: a
+        publishing import needs ``publish``)."""
         brand = self.brand_named(slug)
         access = access_for(self.request, brand) if brand else None
         if access is None:
             raise exceptions.NotFound(f"No brand {slug!r}.")
-        if scope not in access.scopes:
-            raise exceptions.PermissionDenied(
-                f"This needs the {scope!r} scope; the credentials have "
-                f"{', '.join(sorted(access.scopes)) or 'none'}."
-            )
+        method = "GET" if self.request.method == "HEAD" else self.request.method
+        declared = api_scope(self.request.resolver_match.url_name, method)
+        for needed in dict.fromkeys((declared, scope)):
+            if needed not in access.scopes:
+                raise exceptions.PermissionDenied(
+                    f"This needs the {needed!r} scope; the credentials have "
+                    f"{', '.join(sorted(access.scopes)) or 'none'}."
+                )
         return access
 
     def brand_named(self, slug: str) -> Brand | None:
@@ -146,6 +235,11 @@ class ApiView(APIView):
         match = re.match(r'^\s*(?:W/)?"?(\d+)(?:\.[0-9a-f]+)?"?\s*$', header)
         if not match:
             raise PreconditionFailed("If-Match must be the ETag you read (or the version number).")
+        if len(match.group(1)) > MAX_VERSION_DIGITS:
+            raise BadRequest(
+                f"The If-Match header holds a version number of {len(match.group(1)):,} digits; "
+                f"a version has at most {MAX_VERSION_DIGITS}. Send the ETag you read."
+            )
         version = int(match.group(1))
         if version != current:
             raise PreconditionFailed(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -48,6 +50,39 @@ class UnprocessableContent(exceptions.APIException):
         super().__init__(title)
 
 
+class BadRequest(exceptions.APIException):
+    """A request the API cannot read (a header, a body): 400 with an optional list of
+    {pointer, detail} (JSON pointers into the body)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request cannot be read."
+    default_code = "bad-request"
+
+    def __init__(self, detail=None, errors: list[dict] | None = None):
+        self.errors = errors
+        super().__init__(detail)
+
+
+class MalformedBody(BadRequest):
+    """A body that is not acceptable JSON: malformed, too deep, numbers out of range, lone
+    surrogates, NUL characters (see kb.jsontext.loads_checked)."""
+
+    default_detail = "The body is not acceptable JSON."
+    default_code = "malformed-body"
+
+    def __init__(self, pointer: str, message: str):
+        super().__init__(
+            f"The body is not acceptable JSON: {message} (at {pointer or '/'}).",
+            [{"pointer": pointer or "/", "detail": message}],
+        )
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The body is larger than this endpoint accepts."
+    default_code = "payload-too-large"
+
+
 TITLES = {
     400: "Bad request",
     401: "Authentication required",
@@ -57,6 +92,7 @@ TITLES = {
     406: "Not acceptable",
     409: "Conflict",
     412: "Precondition failed",
+    413: "Content too large",
     415: "Unsupported media type",
     428: "Precondition required",
     429: "Too many requests",
@@ -81,11 +117,33 @@ def flatten(detail, pointer: str = "") -> list[dict]:
     return [{"pointer": pointer or "/", "detail": str(detail)}]
 
 
+def too_large_detail(request) -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+    except ValueError:
+        size = 0
+    if size and limit:
+        return (
+            f"The body is {size:,} bytes, over this endpoint's limit of {limit:,} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE)."
+        )
+    return "The body is larger than this endpoint accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+
+
 def problem_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        # Django's own limit on a body read whole (DRF reads JSON bodies so): a problem, not
+        # Django's HTML error page.
+        exc = PayloadTooLarge(too_large_detail(context.get("request")))
+    elif isinstance(exc, SuspiciousOperation):  # too many form fields or files, bad headers…
+        exc = BadRequest(f"The request cannot be read: {exc}")
+    elif isinstance(exc, UnreadablePostError):  # the client went away mid-body
+        exc = BadRequest("The body could not be read to its end.")
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -16,17 +17,21 @@ from django.urls import Resolver404, resolve
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kb import jsonld, vocabulary
 from kb.api.auth import brands_visible
-from kb.api.base import ApiView, JsonLdParser, JsonLdRenderer
-from kb.api.problems import Conflict, ParameterError, PreconditionFailed, UnprocessableContent
+from kb.api.base import ApiView, JsonLdParser, JsonLdRenderer, JsonParser, read_body
+from kb.api.problems import (
+    Conflict,
+    ParameterError,
+    PreconditionFailed,
+    UnprocessableContent,
+)
 from kb.api.serializers import (
     BrandSerializer,
     EntityPageSerializer,
@@ -38,8 +43,9 @@ from kb.api.serializers import (
     ImportResultSerializer,
     ProblemSerializer,
 )
-from kb.importing import SourceFile, read_files, source_from_bytes
-from kb.models import FAQ, AuditEntry, Brand, Entity, Fact, localized_text
+from kb.importing import read_files, source_from_bytes
+from kb.jsontext import JsonInputError, loads_checked
+from kb.models import FAQ, ApiToken, AuditEntry, Brand, Entity, Fact, ImportJob, localized_text
 from kb.selectors import PublishedEntityRow, entity_nodes, entity_published_rows
 from kb.services import entities as entity_services
 from kb.services import statements as statement_services
@@ -50,7 +56,7 @@ from kb.services.errors import (
     StaleEditError,
     WorkflowError,
 )
-from kb.services.imports import ImportRefused, jsonld_import
+from kb.services.imports import ImportRefused, count_nodes, import_job_create, jsonld_import
 from kb.services.workflow import object_publish
 
 JSONLD = "application/ld+json"
@@ -163,7 +169,8 @@ class Pagination(PageNumberPagination):
         problems = {}
         for name in (self.page_query_param, self.page_size_query_param):
             raw = request.query_params.get(name)
-            if raw is not None and not (raw.isdigit() and int(raw) > 0):
+            # ASCII digits only, and few (int() of thousands of digits fails; "²" is a digit).
+            if raw is not None and not (re.fullmatch(r"[0-9]{1,9}", raw) and int(raw) > 0):
                 problems[name] = [f"Give a positive whole number, not {raw!r}."]
         if problems:
             raise ParameterError(problems)
@@ -307,7 +314,7 @@ class EntityList(ApiView):
     query_params = frozenset(
         {"type", "lang", "q", "updated_since", "page", "page_size", "state", "slug"}
     )
-    parser_classes = [JSONParser, JsonLdParser]
+    parser_classes = [JsonParser, JsonLdParser]
 
     @extend_schema(
         parameters=[
@@ -354,7 +361,12 @@ class EntityList(ApiView):
         if params.get("slug"):
             query = query.filter(slug=params["slug"])
         if "updated_since" in params:
-            since = parse_datetime(params["updated_since"])
+            try:  # parse_datetime raises on well-formed nonsense (9999-99-99T00:00:00Z)
+                since = parse_datetime(params["updated_since"])
+                if since is not None:
+                    since.astimezone(UTC)  # year 1 at +14:00 is before the first UTC date
+            except (ValueError, OverflowError):
+                since = None
             if since is None or since.tzinfo is None:
                 raise ParameterError(
                     {"updated_since": ["Give an ISO 8601 date-time with a time zone."]}
@@ -446,7 +458,7 @@ def plan_single_node(brand: Brand, body) -> object:
 class EntityDetail(ApiView):
     query_params = frozenset({"lang", "state"})
     renderer_classes = [JSONRenderer, JsonLdRenderer]
-    parser_classes = [JSONParser, JsonLdParser]
+    parser_classes = [JsonParser, JsonLdParser]
 
     def entity(self, access, entity_id) -> Entity:
         # get() on the unique uuid, not first() (an ORDER BY to build), and the brand that
@@ -762,30 +774,107 @@ FAQList, FAQDetail = statement_views(FAQ, FAQSerializer, FAQPageSerializer, "faq
 # --- import and export ---------------------------------------------------------------------
 
 
+class ImportJobSerializer(serializers.Serializer):
+    """An import run as a task: follow it at its status URL until it is done."""
+
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=ImportJob.State.choices)
+    publish = serializers.BooleanField()
+    size = serializers.IntegerField(help_text="Bytes of the uploaded document.")
+    nodes = serializers.IntegerField(help_text="Node objects in the document.")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Once succeeded: how many entities were created, updated, unchanged, published.",
+    )
+    errors = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text='Once failed: each {"pointer": JSON pointer into the document, "detail": '
+        "what is wrong}. Nothing was imported.",
+    )
+
+
+def import_refused(pointer: str, message: str) -> UnprocessableContent:
+    return UnprocessableContent(
+        [{"pointer": pointer or "/", "detail": message}], title="Nothing was imported."
+    )
+
+
 class BrandImport(ApiView):
     query_params = frozenset({"publish"})
+    parser_classes = []  # the body is read here (see post), not by DRF's parsers
 
     @extend_schema(
         parameters=[SLUG, OpenApiParameter("publish", bool, description="Publish what was imported (publish scope).")],
         request={JSONLD: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
-        responses={200: ImportResultSerializer, **WRITE_PROBLEMS},
+        responses={
+            200: ImportResultSerializer,
+            202: OpenApiResponse(
+                ImportJobSerializer,
+                description="More nodes than SOURCEBOOK_API_IMPORT_INLINE_MAX_NODES (default "
+                "500): the import runs as a task; follow it at the Location (the status URL).",
+            ),
+            **WRITE_PROBLEMS,
+        },
         tags=["management"],
+        description="Up to SOURCEBOOK_API_IMPORT_INLINE_MAX_NODES node objects (default 500) "
+        "are imported in the request (200, with what was created, updated, unchanged, "
+        "published). A larger document is checked (size, JSON, nesting) and then imported by "
+        "a worker: 202 Accepted with a Location to follow (`GET .../imports/{id}/`), which "
+        "shows the counts, or the errors with JSON pointers. Either way nothing is written "
+        "unless the whole document is valid. Bodies are limited by SOURCEBOOK_IMPORT_MAX_BYTES "
+        "(64 MB), not Django's 2.5 MB.",
     )  # fmt: skip
     def post(self, request, slug):
         """Import a JSON-LD document with the CLI's semantics: all or nothing, upsert by @id."""
         publish = request.query_params.get("publish", "false").lower() in ("1", "true", "yes")
         access = self.access(slug, "publish" if publish else "write")
         # The stream, not request.body: Django caps a body read whole at
-        # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB, with an HTML 400); imports are limited by
-        # SOURCEBOOK_IMPORT_MAX_BYTES, as on the command line.
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB); imports are limited by
+        # SOURCEBOOK_IMPORT_MAX_BYTES, as on the command line, and refused by their
+        # Content-Length alone when over it.
+        limit = settings.SOURCEBOOK_IMPORT_MAX_BYTES
         size = int(request.META.get("CONTENT_LENGTH") or 0)
-        if size > settings.SOURCEBOOK_IMPORT_MAX_BYTES:
-            source = SourceFile(name="request", raw=None, size=size)
-        else:
-            source = source_from_bytes("request", request.stream.read() if size else b"")
+        if size > limit:
+            raise import_refused(
+                "",
+                f"the file is {size:,} bytes, over the import limit of {limit:,} bytes "
+                "(SOURCEBOOK_IMPORT_MAX_BYTES)",
+            )
+        raw = read_body(request, limit)
+        # Read once here (malformed JSON, nesting, NUL… are a 400 before anything is queued)
+        # to count the nodes: what an import's time grows with.
+        nodes = 0
+        if raw.strip():
+            try:
+                document = loads_checked(
+                    raw, max_depth=settings.SOURCEBOOK_IMPORT_MAX_DEPTH, finite=False
+                )
+            except JsonInputError as error:
+                raise import_refused(error.pointer, error.message) from None
+            nodes = count_nodes(document)
+            del document
+        if nodes > getattr(settings, "SOURCEBOOK_API_IMPORT_INLINE_MAX_NODES", 500):
+            token = request.auth if isinstance(request.auth, ApiToken) else None
+            with transaction.atomic():
+                job = import_job_create(
+                    brand=access.brand, raw=raw, nodes=nodes, publish=publish,
+                    user=access.user, token=token,
+                )  # fmt: skip
+            job.refresh_from_db()
+            return Response(
+                ImportJobSerializer(job).data,
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Location": f"/api/v1/brands/{slug}/imports/{job.pk}/"},
+            )
         try:
             result = jsonld_import(
-                brand=access.brand, sources=[source], user=access.user, publish=publish
+                brand=access.brand,
+                sources=[source_from_bytes("request", raw)],
+                user=access.user,
+                publish=publish,
             )
         except ImportRefused as refused:
             raise UnprocessableContent(
@@ -793,6 +882,23 @@ class BrandImport(ApiView):
                 title="Nothing was imported.",
             ) from None
         return Response(ImportResultSerializer(result).data)
+
+
+class ImportJobDetail(ApiView):
+    @extend_schema(
+        parameters=[SLUG],
+        responses={200: ImportJobSerializer, **READ_PROBLEMS},
+        tags=["management"],
+        description="An import run as a task (see the import endpoint's 202): queued, running, "
+        "succeeded (with counts) or failed (with errors, JSON pointers into the document; "
+        "nothing was imported).",
+    )
+    def get(self, request, slug, pk):
+        access = self.access(slug, "write")
+        job = ImportJob.objects.filter(brand=access.brand, pk=pk).first()
+        if job is None:
+            raise exceptions.NotFound("No such import in this brand.")
+        return self.conditional(ImportJobSerializer(job).data, version=None)
 
 
 class BrandExport(ApiView):

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from kb.importing import FileReading, ImportProblem, PlannedEntity, SourceFile, read_files
-from kb.models import Brand, Entity
+from kb.models import Brand, Entity, ImportJob
 from kb.quality import ERROR, entity_findings
 from kb.services.entities import (
     entity_create,
@@ -155,3 +160,86 @@ def apply_plan(
         if progress:
             progress(1)
     return touched
+
+
+# --- imports run as tasks (large imports through the API) -----------------------------------
+
+
+def count_nodes(document) -> int:
+    """Node objects in a parsed JSON-LD document: objects outside @context that are not
+    values (``@value``), lists or a bare ``@graph`` wrapper; what an import's cost grows with."""
+    count = 0
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            if not value.keys() & {"@value", "@list", "@set"} and value.keys() - {
+                "@context",
+                "@graph",
+            }:
+                count += 1
+            stack.extend(v for k, v in value.items() if k != "@context")
+    return count
+
+
+def import_job_create(
+    *, brand: Brand, raw: bytes, nodes: int, publish: bool = False, user=None, token=None
+) -> ImportJob:
+    """Record the document and queue its import once the record is committed."""
+    require(user, brand, "publish" if publish else "edit")
+    job = ImportJob.objects.create(
+        brand=brand, publish=publish, document=raw, size=len(raw), nodes=nodes,
+        created_by=user if user is not None and user.is_authenticated else None, token=token,
+    )  # fmt: skip
+    transaction.on_commit(lambda: import_job_dispatch(job_id=job.pk))
+    return job
+
+
+def import_job_dispatch(*, job_id: int) -> None:
+    from kb.tasks import import_run
+
+    import_run.delay(job_id)
+
+
+def import_job_run(*, job_id: int) -> str:
+    """Import a queued job's document: all or nothing. Safe to run twice: a job is claimed
+    once (a second delivery finds it taken or done), unless a worker died holding it for
+    longer than a task may run."""
+    stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    claimed = ImportJob.objects.filter(
+        Q(state=ImportJob.State.QUEUED) | Q(state=ImportJob.State.RUNNING, started_at__lt=stale),
+        pk=job_id,
+    ).update(state=ImportJob.State.RUNNING, started_at=timezone.now())
+    job = ImportJob.objects.select_related("brand", "created_by").filter(pk=job_id).first()
+    if job is None or not claimed:
+        return job.state if job else "missing"
+    source = SourceFile(name="request", raw=bytes(job.document), size=job.size)
+    try:
+        result = jsonld_import(
+            brand=job.brand, sources=[source], user=job.created_by, publish=job.publish
+        )
+    except ImportRefused as refused:
+        job.state = ImportJob.State.FAILED
+        job.errors = [{"pointer": p.pointer or "/", "detail": p.message} for p in refused.problems]
+    except PermissionDenied as denied:  # the user lost their role since
+        job.state = ImportJob.State.FAILED
+        job.errors = [{"pointer": "/", "detail": str(denied)}]
+    except Exception:
+        # Nothing was written (the import is one transaction); say so, and let the worker log it.
+        ImportJob.objects.filter(pk=job.pk).update(
+            state=ImportJob.State.FAILED, finished_at=timezone.now(), document=b"",
+            errors=[{"pointer": "/", "detail": "The import failed unexpectedly; nothing was imported."}],
+        )  # fmt: skip
+        raise
+    else:
+        job.state = ImportJob.State.SUCCEEDED
+        job.counts = {
+            "created": len(result.created), "updated": len(result.updated),
+            "unchanged": len(result.unchanged), "published": len(result.published),
+        }  # fmt: skip
+    job.document = b""
+    job.finished_at = timezone.now()
+    job.save(update_fields=["state", "errors", "counts", "document", "finished_at"])
+    return job.state

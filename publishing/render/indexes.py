@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape as xml_escape
 from django.conf import settings
 
 from publishing.render import graph as g
-from publishing.render.text import llms_note, llms_title, llms_url, one_line
+from publishing.render.text import link_target, llms_note, llms_title, one_line
 from publishing.render.ui import language_name, ui
 from publishing.site import SiteContent, absolute_url, language_prefix
 
@@ -54,7 +54,10 @@ class LlmsLink:
     note: str
 
     def line(self) -> str:
-        text = f"- [{llms_title(self.title)}]({llms_url(self.url)})"
+        target = link_target(self.url)
+        text = (
+            f"- [{llms_title(self.title)}]({target})" if target else f"- {llms_title(self.title)}"
+        )
         note = llms_note(self.note)
         return f"{text}: {note}" if note else text
 

@@ -18,7 +18,7 @@ from publishing.render.text import (
     answer_html,
     html_to_text,
     json_for_script,
-    llms_url,
+    link_target,
     md,
     md_block,
     one_line,
@@ -178,7 +178,7 @@ def display_values(site: SiteContent, value: Any, language: str) -> list[dict]:
             ):
                 shown.append({"text": vocabulary.label_words(member), "url": None})
             else:
-                shown.append({"text": item, "url": item})
+                shown.append({"text": item, "url": web_url(item)})
         else:
             shown.append({"text": format_scalar(item), "url": None})
     return shown
@@ -595,7 +595,9 @@ def pagination(site: SiteContent, page: Page, language: str) -> dict:
 
 
 def md_link(text: str, url: str | None) -> str:
-    return f"[{md(text)}]({llms_url(url)})" if url else md(text)
+    """A Markdown link to an http(s) URL or a site path; anything else is the text alone."""
+    target = link_target(url)
+    return f"[{md(text)}]({target})" if target else md(text)
 
 
 def page_markdown(context: dict) -> str:
@@ -606,7 +608,8 @@ def page_markdown(context: dict) -> str:
     kind = context["kind"]
     if kind in ("home", "entity"):
         for image in context.get("images", []):
-            lines += [f"![{md(context['title'])}]({llms_url(image)})", ""]
+            if target := link_target(image):
+                lines += [f"![{md(context['title'])}]({target})", ""]
         if context.get("offers"):
             lines += [f"## {md(u['offers'])}", ""]
             for offer in context["offers"]:

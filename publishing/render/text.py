@@ -11,6 +11,7 @@ import nh3
 from django.utils.safestring import SafeString, mark_safe
 
 from kb.jsontext import json_bytes
+from kb.validation import URL_JUNK, web_url_problem
 from publishing.locks import fork_guard
 
 # The tags Google keeps in FAQ answers; everything else is shown as text.
@@ -149,24 +150,39 @@ def md_block(text: str) -> str:
 
 
 def llms_title(text: str) -> str:
-    """A link title for llms.txt: one line, no square brackets (the parser stops at ``]``)."""
-    return " ".join(str(text).replace("[", "(").replace("]", ")").split())
+    """A link title for llms.txt: one line, no square brackets (the reference parser stops at
+    ``]``), and escaped like all Markdown text (no HTML, autolink or emphasis survives)."""
+    return md(str(text).replace("[", "(").replace("]", ")"))
 
 
 def llms_note(text: str) -> str:
-    return " ".join(str(text).split())
+    """Text of llms.txt (title, summary, notes): one line of escaped Markdown."""
+    return md(text)
 
 
 def llms_url(url: str) -> str:
-    """A URL for llms.txt and Markdown links: ``(``, ``)`` and spaces percent-encoded."""
+    """A URL for llms.txt and Markdown links: ``(``, ``)``, ``<``, ``>``, quotes, backslashes
+    and spaces percent-encoded, so that it cannot end the link's ``(...)`` early.
+
+    Only http(s) URLs and site-relative paths are link targets (see ``link_target``)."""
     return quote(url, safe=":/?#@!$&'*+,;=-._~%")
 
 
 def web_url(value) -> str | None:
-    """The value if it is an http(s) URL, else None: nothing else becomes a link."""
-    if isinstance(value, str) and urlsplit(value).scheme.lower() in {"http", "https"}:
-        return value
-    return None
+    """The value if it is an absolute http(s) URL, else None: nothing else becomes a link
+    (no ``javascript:``, ``data:``, ``vbscript:``, ``file:``, no relative junk). The rule of
+    ``kb.validation.web_url_problem``, which refuses such values on the way in."""
+    return value if isinstance(value, str) and not web_url_problem(value) else None
+
+
+def link_target(url) -> str | None:
+    """A Markdown link target: an http(s) URL or a site-relative path the builder made
+    (``/…``, not ``//host``), percent-encoded; None for anything else (the text stays, the
+    link goes)."""
+    if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
+        return None if URL_JUNK.search(url) else llms_url(url)
+    safe = web_url(url)
+    return llms_url(safe) if safe else None
 
 
 def one_line(text: str, limit: int = 300) -> str:

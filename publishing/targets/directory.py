@@ -1,6 +1,7 @@
 """A local directory target, switched atomically.
 
-Layout under the target's path::
+The target's directory is ``SOURCEBOOK_SITE_ROOT/<brand slug>/<folder>`` (see
+:func:`directory_root`), or the operator's ``publish --out DIR``. Layout under it::
 
     current -> .releases/7       (a symlink: what the web server serves)
     .releases/6/…                (the release deployed before: rolled back to at once)
@@ -21,17 +22,22 @@ the same way.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import uuid
 from pathlib import Path
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from publishing.models import Deployment, Release, ReleaseArtifact, Target
 from publishing.selectors import release_changes_count
 from publishing.store import artifact_local_root, artifact_read
+from publishing.targets.config import target_config_clean
 from publishing.targets.errors import TargetConfigError
+
+logger = logging.getLogger(__name__)
 
 RELEASES_DIR = ".releases"
 CURRENT = "current"
@@ -39,10 +45,29 @@ COMPLETE_MARKER = ".sourcebook-release"
 
 
 def directory_root(target: Target) -> Path:
-    path = (target.config or {}).get("path")
-    if not path:
-        raise TargetConfigError(f"Target {target.name!r}: config has no 'path' for the directory.")
-    return Path(path)
+    """Where the target's trees live.
+
+    An operator's directory (``Target.operator_path``, set by ``publish --out DIR``) as is;
+    else ``SOURCEBOOK_SITE_ROOT/<brand slug>/<folder>`` from the brand's ``{"folder"}``
+    config, which must stay inside the brand's folder once symlinks are resolved.
+    """
+    if target.operator_path:
+        return Path(target.operator_path)
+    config = target_config_clean(
+        brand=target.brand, kind=target.kind, config=target.config or {}, name=target.name
+    )
+    site_root = Path(settings.SOURCEBOOK_SITE_ROOT)
+    brand_dir = site_root / target.brand.slug
+    root = brand_dir / config["folder"] if config.get("folder") else brand_dir
+    resolved_site = site_root.resolve()
+    resolved_brand = brand_dir.resolve()
+    resolved = root.resolve()
+    if resolved_brand.parent != resolved_site or not resolved.is_relative_to(resolved_brand):
+        raise TargetConfigError(
+            f"Directory target {target.name!r} (brand {target.brand}): {root} leads to "
+            f"{resolved} (a symlink), outside the brand's folder {brand_dir}; refused."
+        )
+    return root
 
 
 def release_tree(root: Path, number: int) -> Path:
@@ -189,7 +214,11 @@ def switch(root: Path, tree: Path) -> None:
 def directory_prune(target: Target, keep_numbers: set[int]) -> int:
     """Remove the release trees but the live one and the newest other one of a release still
     kept (the next deploy changes it into its own, or a rollback switches to it)."""
-    root = directory_root(target)
+    try:
+        root = directory_root(target)
+    except TargetConfigError as error:  # nothing of ours to prune there
+        logger.warning("Not pruning %s: %s", target, error)
+        return 0
     releases = root / RELEASES_DIR
     if not releases.is_dir():
         return 0

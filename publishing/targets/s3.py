@@ -10,7 +10,11 @@ The target's ``config``::
     secret_key_env  optional: the NAME of the environment variable holding the secret key
 
 Credentials are never stored in the database: without ``access_key_env``/``secret_key_env``
-boto3's default credential chain is used (environment, shared files, instance role …).
+boto3's default credential chain is used (environment, shared files, instance role …). The
+two may only name variables the operator listed in ``SOURCEBOOK_CREDENTIAL_ENV`` (checked
+when saved and again here), and the endpoint must be a public address or one the operator
+allowed in ``SOURCEBOOK_EGRESS_ALLOW``: every connection goes to an address checked by
+:mod:`config.egress`.
 
 A deploy is incremental and idempotent: it lists the keys under the prefix, uploads only the
 artifacts that are missing or that changed since ``previous`` (the release last deployed to the
@@ -26,25 +30,24 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
+from config.credentials import credential_env_problem
+from config.egress import egress_botocore_pin
 from publishing.models import Deployment, Release, Target
 from publishing.store import artifact_read
+from publishing.targets.config import S3_KEYS, target_config_clean
 from publishing.targets.errors import TargetConfigError
 
 if TYPE_CHECKING:
     from storages.backends.s3 import S3Storage
 
 CACHE_CONTROL = "public, max-age=300"
-DEFAULT_REGION = "us-east-1"
 
 # Uploaded after every page, in this order: an index never points at a page not yet uploaded,
 # and robots.txt (which points at the sitemap) comes last.
 INDEX_KINDS = ("graph", "llms", "sitemap", "robots")
 
-CONFIG_KEYS = frozenset(
-    {"bucket", "endpoint_url", "region_name", "location", "access_key_env", "secret_key_env"}
-)
+CONFIG_KEYS = S3_KEYS
 
 # Manifest rows read per query, and keys per DeleteObjects request (the S3 maximum).
 BATCH_SIZE = 1000
@@ -59,16 +62,11 @@ def _config_error(target: Target, key: str, problem: str) -> TargetConfigError:
     return TargetConfigError(f'S3 target "{target.name}" (brand {target.brand}): {key} {problem}')
 
 
-def _optional_str(target: Target, config: dict, key: str) -> str | None:
-    value = config.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _config_error(target, f'config key "{key}"', "must be a string")
-    return value.strip() or None
-
-
 def _credential(target: Target, name: str, key: str) -> str:
+    # Checked again here (target_config_clean did): only variables the operator listed.
+    problem = credential_env_problem(name)
+    if problem:
+        raise _config_error(target, f'config key "{key}"', problem)
     value = os.environ.get(name)
     if not value:
         raise _config_error(
@@ -79,68 +77,50 @@ def _credential(target: Target, name: str, key: str) -> str:
     return value
 
 
+def _egress_storage_class():
+    from storages.backends.s3 import S3Storage
+
+    class EgressS3Storage(S3Storage):
+        """S3Storage whose boto3 clients connect only to checked addresses (config.egress)."""
+
+        @property
+        def connection(self):
+            resource = super().connection
+            egress_botocore_pin(resource.meta.client)
+            return resource
+
+        @property
+        def unsigned_connection(self):
+            resource = super().unsigned_connection
+            egress_botocore_pin(resource.meta.client)
+            return resource
+
+    return EgressS3Storage
+
+
 def s3_storage(target: Target) -> S3Storage:
-    """The storage of an S3 target, built from its config only (not the project's AWS_* settings)."""
+    """The storage of an S3 target, built from its config only (not the project's AWS_* settings).
+
+    The config is checked by :func:`~publishing.targets.config.target_config_clean` (as when
+    it was saved), and the storage's connections go through :mod:`config.egress`.
+    """
     if target.kind != Target.Kind.S3:
         raise _config_error(target, "kind", f'is "{target.kind}", not "s3"')
-    config = target.config
-    if not isinstance(config, dict):
-        raise _config_error(target, "config", "must be a JSON object")
-    unknown = sorted(set(config) - CONFIG_KEYS)
-    if unknown:
-        # A misspelt "location" would otherwise make the whole bucket the target's prefix.
-        raise _config_error(
-            target,
-            f'config key "{unknown[0]}"',
-            f"is not known (known keys: {', '.join(sorted(CONFIG_KEYS))})",
-        )
-
-    bucket = _optional_str(target, config, "bucket")
-    if bucket is None:
-        raise _config_error(target, 'config key "bucket"', "is missing")
-    if "/" in bucket or any(char.isspace() for char in bucket):
-        raise _config_error(target, 'config key "bucket"', f'is not a bucket name: "{bucket}"')
-
-    endpoint_url = _optional_str(target, config, "endpoint_url")
-    if endpoint_url is not None:
-        parsed = urlparse(endpoint_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise _config_error(
-                target, 'config key "endpoint_url"', f'is not an http(s) URL: "{endpoint_url}"'
-            )
-
-    region_name = _optional_str(target, config, "region_name") or DEFAULT_REGION
-
-    location = _optional_str(target, config, "location") or ""
-    if location.startswith("/"):
-        raise _config_error(target, 'config key "location"', "must not start with a slash")
-    location = location.rstrip("/")
-    if location and any(part in ("", ".", "..") for part in location.split("/")):
-        raise _config_error(target, 'config key "location"', f'is not a clean prefix: "{location}"')
-
-    access_key_env = _optional_str(target, config, "access_key_env")
-    secret_key_env = _optional_str(target, config, "secret_key_env")
-    if (access_key_env is None) != (secret_key_env is None):
-        missing = "secret_key_env" if secret_key_env is None else "access_key_env"
-        raise _config_error(
-            target,
-            f'config key "{missing}"',
-            "is missing (give both access_key_env and secret_key_env, or neither)",
-        )
-    if access_key_env is not None and secret_key_env is not None:
-        access_key = _credential(target, access_key_env, "access_key_env")
-        secret_key = _credential(target, secret_key_env, "secret_key_env")
+    config = target_config_clean(
+        brand=target.brand, kind=target.kind, config=target.config, name=target.name
+    )
+    if "access_key_env" in config:
+        access_key = _credential(target, config["access_key_env"], "access_key_env")
+        secret_key = _credential(target, config["secret_key_env"], "secret_key_env")
     else:  # boto3's default credential chain
         access_key = secret_key = None
 
     # Imported here: boto3 takes a tenth of a second to import, which every publish paid.
-    from storages.backends.s3 import S3Storage
-
-    return S3Storage(
-        bucket_name=bucket,
-        endpoint_url=endpoint_url,
-        region_name=region_name,
-        location=location,
+    return _egress_storage_class()(
+        bucket_name=config["bucket"],
+        endpoint_url=config.get("endpoint_url"),
+        region_name=config["region_name"],
+        location=config.get("location", ""),
         access_key=access_key,
         secret_key=secret_key,
         # Explicit, so that the project's own AWS_* settings never leak into a target.

@@ -14,7 +14,7 @@ class Command(BaseCommand):
             action="append",
             required=True,
             choices=SCOPES,
-            help="read, preview, write or publish; repeat for several.",
+            help="read, preview, write, publish or manage (webhooks); repeat for several.",
         )
         parser.add_argument("--name", default="", help="What the token is for.")
 

@@ -36,12 +36,16 @@ class Command(BaseCommand):
         target = None
         if out:
             path = str(Path(out).resolve())
+            # The operator's directory: kept in operator_path, which brand users cannot edit.
             target, _ = Target.objects.get_or_create(
                 brand=brand,
                 kind=Target.Kind.DIRECTORY,
                 name=f"directory {path}"[:100],
-                defaults={"config": {"path": path}},
+                defaults={"config": {}, "operator_path": path},
             )
+            if target.operator_path != path:
+                target.operator_path = path
+                target.save(update_fields=["operator_path"])
         request = publish_request_create(
             brand=brand,
             reason=reason or "Published from the command line",
@@ -121,7 +125,7 @@ class Command(BaseCommand):
                 "to it are not published."
             )
         for deployment in release.deployments.select_related("target"):
-            where = deployment.target.config.get("path") or deployment.target.name
+            where = deployment.target.operator_path or deployment.target.name
             if deployment.state == deployment.State.DONE:
                 self.stdout.write(
                     f"Deployed to {where}: {summary['artifacts']} files, {deployment.uploaded} "

@@ -20,7 +20,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         failed = [d for d in deployments if d.state == Deployment.State.FAILED]
         for deployment in deployments:
-            where = deployment.target.config.get("path") or deployment.target.name
+            where = deployment.target.operator_path or deployment.target.name
             status = (
                 "done"
                 if deployment.state == Deployment.State.DONE
