@@ -92,7 +92,7 @@ def target_config_clean(
             raise error('config key "url"', "is missing")
         problem = egress_url_problem(url, unresolved_ok=True) if check_addresses else None
         if problem:
-            raise error('config key "url"', problem)
+            raise error('config key "url"', f"is refused: {problem}")
         return cleaned
 
     def optional_str(key: str) -> str | None:
@@ -116,7 +116,7 @@ def target_config_clean(
             raise error('config key "endpoint_url"', f'is not an http(s) URL: "{endpoint_url}"')
         problem = egress_url_problem(endpoint_url, unresolved_ok=True) if check_addresses else None
         if problem:
-            raise error('config key "endpoint_url"', problem)
+            raise error('config key "endpoint_url"', f"is refused: {problem}")
 
     location = optional_str("location") or ""
     if location.startswith("/"):
