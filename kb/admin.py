@@ -30,6 +30,7 @@ from kb.services import workflow
 from kb.services.errors import InvalidContent, ReferencedError, StaleEditError, WorkflowError
 from kb.services.permissions import (
     EDIT,
+    admin_page_allowed,
     brands_for,
     model_rules,
     user_can,
@@ -357,8 +358,9 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
         """Search the brand's entities for the reference picker (select2's JSON protocol)."""
         from django.http import JsonResponse
 
-        brand = brands_for(request.user).filter(pk=request.GET.get("brand") or None).first()
-        if brand is None:
+        brand_id = request.GET.get("brand", "")
+        brand = Brand.objects.filter(pk=int(brand_id)).first() if brand_id.isdigit() else None
+        if brand is None or not admin_page_allowed(request, brand):
             raise PermissionDenied
         names = tuple(t for t in request.GET.get("types", "").split(",") if vocabulary.is_class(t))
         found = Entity.objects.filter(brand=brand).order_by("label", "pk")

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from kb.admin import BrandScopedAdmin, ReadOnlyBrandScopedAdmin
 from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
 from kb.quality import brand_summary, entity_findings
-from kb.services.permissions import brands_for, user_can
+from kb.services.permissions import admin_page_require, brands_for, user_can
 from publishing.compare import releases_compare
 from publishing.forms import TargetForm
 from publishing.models import (
@@ -111,8 +111,7 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
     def dashboard_view(self, request, brand_id: int):
         """A brand at a glance: content by type and state, checks, releases, targets."""
         brand = get_object_or_404(Brand, pk=brand_id)
-        if not user_can(request.user, brand, "view"):
-            raise PermissionDenied
+        admin_page_require(request, brand)
         counts = (
             Entity.objects.filter(brand=brand)
             .values("primary_type", "status")
@@ -149,8 +148,7 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
 
     def preview_entity(self, request, entity_id: int, language: str):
         entity = get_object_or_404(Entity.objects.select_related("brand"), pk=entity_id)
-        if not user_can(request.user, entity.brand, "view"):
-            raise PermissionDenied
+        admin_page_require(request, entity.brand)
         language = entity.brand.canonical_language(language) or entity.brand.default_language
         return entity, language, entity_preview(entity=entity, language=language)
 
@@ -195,7 +193,8 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
 
     def publish_view(self, request, brand_id: int):
         brand = get_object_or_404(Brand, pk=brand_id)
-        if request.method != "POST" or not user_can(request.user, brand, "publish"):
+        admin_page_require(request, brand)
+        if request.method != "POST":
             raise PermissionDenied
         publish_request = publish_request_create(
             brand=brand,

@@ -30,6 +30,14 @@ class TargetForm(forms.ModelForm):
     class Meta:
         model = Target
         fields = ["brand", "name", "kind", "enabled", "config", "secret"]
+        help_texts = {
+            "config": 'As JSON, by kind. Directory: {"folder": "blog"}, a folder of the '
+            "brand's own on the site server ({} for the brand's folder itself). S3: "
+            '{"bucket": "…", "endpoint_url": "https://…", "region_name": "…", "location": '
+            '"prefix", "access_key_env": "…", "secret_key_env": "…"}, the key variables '
+            'among those the operator allowed. Webhook: {"url": "https://…", "events": '
+            '["release.deployed"]}. Addresses must be public.'
+        }
 
     def clean_secret(self):
         secret = self.cleaned_data.get("secret") or ""

@@ -68,6 +68,8 @@ BRAND_ADMIN_ONLY = {
     "visibility.engine": {"add", "change", "delete"},
     "visibility.alertsettings": {"add", "change", "delete"},
 }
+# And for the admin's own pages: publishing needs the publish capability, the rest show.
+ADMIN_PAGES = {"publishing_release_publish": "publish"}
 # Admin URL names that are not pages of a model: the site's own (login, index …).
 SITE_URL_NAMES = {"index", "login", "logout", "password_change", "password_change_done",
                   "autocomplete", "jsi18n", "view_on_site", "app_list", None}  # fmt: skip
@@ -243,6 +245,8 @@ def test_every_admin_page_is_a_model_page_or_declared():
         for suffix in MODEL_URL_SUFFIXES
     }
     names = _admin_url_names(admin.site.get_urls())
+    for name, capability in ADMIN_VIEW_POLICY.items():
+        assert capability == ADMIN_PAGES.get(name, "view"), name
     undeclared = names - model_pages - SITE_URL_NAMES - set(ADMIN_VIEW_POLICY)
     # Django's own page for setting a user's password belongs to the user admin.
     assert undeclared - {"auth_user_password_change"} == set()

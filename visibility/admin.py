@@ -33,6 +33,7 @@ from kb.admin import BrandScopedAdmin, ReadOnlyBrandScopedAdmin
 from kb.models import Brand
 from kb.services.permissions import (
     ADMIN,
+    admin_page_require,
     brands_for,
     model_rules,
     user_can,
@@ -685,8 +686,7 @@ class CrawlerHitAdmin(ReadOnlyBrandScopedAdmin):
 
 def brand_for_view(request, brand_id: int) -> Brand:
     brand = get_object_or_404(Brand, pk=brand_id)
-    if not user_can(request.user, brand, "view"):
-        raise PermissionDenied
+    admin_page_require(request, brand)
     return brand
 
 

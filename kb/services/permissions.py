@@ -235,6 +235,24 @@ def require(user, brand: Brand, capability: str) -> None:
         raise PermissionDenied(f"{user} may not {ACTION_WORDS[capability]} brand {brand.slug!r}.")
 
 
+def admin_page_allowed(request, brand: Brand | None) -> bool:
+    """Whether the request's user may open this admin page (its URL name, declared in
+    ``ADMIN_VIEW_POLICY``) for ``brand``; an undeclared page is an error."""
+    name = request.resolver_match.url_name
+    try:
+        capability = ADMIN_VIEW_POLICY[name]
+    except KeyError:
+        raise LookupError(
+            f"The admin page {name} has no entry in kb.services.permissions.ADMIN_VIEW_POLICY."
+        ) from None
+    return user_can(request.user, brand, capability)
+
+
+def admin_page_require(request, brand: Brand | None) -> None:
+    if not admin_page_allowed(request, brand):
+        raise PermissionDenied(f"{request.user} may not open this page of brand {brand}.")
+
+
 def brands_for(user, capability: str = VIEW):
     if user is None or not user.is_authenticated or not user.is_active or capability == NOBODY:
         return Brand.objects.none()
