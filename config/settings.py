@@ -180,6 +180,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # --- health checks answer on plain HTTP too (load balancers, container probes) ---
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # --- end of health checks on plain HTTP ---
 X_FRAME_OPTIONS = "DENY"
 
 # --- Content-Security-Policy (django-csp 4) -------------------------------------------------
@@ -303,7 +306,10 @@ SOURCEBOOK_API_IMPORT_INLINE_MAX_NODES = int(
 )
 # --- end of API import task size ---
 
+# --- logging --------------------------------------------------------------------------------------
 # LOG_FORMAT=json gives one JSON object per line (for log shippers); plain text otherwise.
+# gunicorn's own lines: config/gunicorn.py; Celery's (banner, shutdown): config/celery.py.
+LOG_JSON = os.environ.get("LOG_FORMAT") == "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -318,8 +324,22 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json" if os.environ.get("LOG_FORMAT") == "json" else "plain",
+            "formatter": "json" if LOG_JSON else "plain",
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        # Django's default handlers would print django.* records a second time, in plain text
+        # (its DEBUG-only console); they reach the root handler only. (ADMINS is not set, so
+        # its mail_admins handler had nothing to send.)
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # runserver's request lines too, under LOG_FORMAT=json.
+        **({"django.server": {"handlers": [], "propagate": True}} if LOG_JSON else {}),
+    },
 }
+if LOG_JSON:
+    import logging
+
+    # Python's warnings as records of the py.warnings logger (JSON), not bare stderr lines.
+    logging.captureWarnings(True)
+# --- end of logging -------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ one and changes it into the new release's: it removes, adds and replaces only th
 that differ between the two releases' manifests (a few for one edit, where making a tree
 of 400,000 files took seconds). Rolling back to a release without a tree makes its tree
 the same way.
+
+Every file of a tree is 0644 and every directory 0755, whatever the worker's umask: the web
+server reads them as another user (Debian's nginx workers run as www-data). A hard link has
+its store file's mode, which the store sets (:func:`publishing.store.artifact_modes_fix`
+fixes a store made before that once, on the first deploy after the upgrade).
 """
 
 from __future__ import annotations
@@ -33,7 +38,14 @@ from django.db.models import Exists, OuterRef
 
 from publishing.models import Deployment, Release, ReleaseArtifact, Target
 from publishing.selectors import release_changes_count
-from publishing.store import artifact_local_root, artifact_read
+from publishing.store import (
+    DIR_MODE,
+    artifact_local_root,
+    artifact_modes_fix,
+    artifact_read,
+    make_dirs,
+    write_file,
+)
 from publishing.targets.config import target_config_clean
 from publishing.targets.errors import TargetConfigError
 
@@ -91,7 +103,8 @@ def directory_deploy(
     *, target: Target, release: Release, deployment: Deployment, previous: Release | None
 ) -> None:
     root = directory_root(target)
-    (root / RELEASES_DIR).mkdir(parents=True, exist_ok=True)
+    make_dirs(str(root / RELEASES_DIR))
+    artifact_modes_fix()  # once per store: files stored 0600 before modes were set
     tree = release_tree(root, release.number)
     if not tree_complete(tree, release):
         if tree.exists():  # left by an interrupted deploy
@@ -104,7 +117,7 @@ def directory_deploy(
             os.rename(spare[0], staging)
             (staging / COMPLETE_MARKER).unlink()
             tree_update(staging, spare[1], release)
-        (staging / COMPLETE_MARKER).write_text(release_marker(release) + "\n")
+        write_file(str(staging / COMPLETE_MARKER), (release_marker(release) + "\n").encode())
         os.rename(staging, tree)
     switch(root, tree)
     deployment.uploaded, deployment.deleted = release_changes_count(release, previous)
@@ -155,7 +168,7 @@ def tree_update(staging: Path, old: Release, new: Release) -> None:
     store_root = artifact_local_root()
     for path, sha256 in changed.iterator(chunk_size=5000):
         destination = f"{base}/{path}"
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        make_dirs(os.path.dirname(destination))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(destination)
         place(store_root, sha256, destination)
@@ -167,8 +180,9 @@ def assemble(staging: Path, release: Release) -> int:
     Paths are plain strings and the store's location is looked up once: at 400,000 files,
     ``Path`` arithmetic and the storage's safe join per file were most of a deploy.
     """
-    staging.mkdir(parents=True)
     base = str(staging)
+    os.mkdir(base, DIR_MODE)
+    os.chmod(base, DIR_MODE)  # the umask may have taken bits off
     made_dirs: set[str] = {base}
 
     def make_dir(path: str) -> None:
@@ -177,7 +191,8 @@ def assemble(staging: Path, release: Release) -> int:
         parent = os.path.dirname(path)
         if parent not in made_dirs:
             make_dir(parent)
-        os.mkdir(path)
+        os.mkdir(path, DIR_MODE)
+        os.chmod(path, DIR_MODE)  # the umask may have taken bits off
         made_dirs.add(path)
 
     store_root = artifact_local_root()
@@ -200,8 +215,7 @@ def place(store_root: str | None, sha256: str, destination: str) -> None:
             raise OSError("artifact store is not local")
         os.link(f"{store_root}/{sha256[:2]}/{sha256[2:4]}/{sha256}", destination)
     except OSError:
-        with open(destination, "wb") as handle:
-            handle.write(artifact_read(sha256))
+        write_file(destination, artifact_read(sha256))
 
 
 def switch(root: Path, tree: Path) -> None:
