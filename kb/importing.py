@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils.text import slugify
 from pyld.jsonld import JsonLdError
 
-from kb import jsonld
+from kb import jsonld, vocabulary
 from kb.jsontext import JsonInputError, loads_checked
 from kb.models import Brand, Entity
 from kb.validation import KEYS_KEY, POINTER_KEY, Problem, join_pointer, validate_node
@@ -51,9 +51,23 @@ class PlannedEntity:
 
 
 @dataclass
+class PlannedFAQ:
+    """A Question of a FAQPage, to become an FAQ of the brand (``kb.models.FAQ``)."""
+
+    key: str
+    question: dict[str, str]  # language → text
+    answer: dict[str, str]
+    order: int
+    file: str
+    pointer: str
+    about_iri: str | None = None
+
+
+@dataclass
 class FileReading:
     name: str
     entities: list[PlannedEntity] = field(default_factory=list)
+    faqs: list[PlannedFAQ] = field(default_factory=list)
     problems: list[ImportProblem] = field(default_factory=list)
 
     @property
@@ -100,8 +114,79 @@ def read_files(brand: Brand, files: Iterable[SourceFile]) -> list[FileReading]:
             )
         for entity in reading.entities:
             strip_source_markers(entity.data)
+    merge_faqs(readings)
+    for reading in readings:
+        for faq in reading.faqs:
+            if faq.about_iri and lookup_types(faq.about_iri) is None:
+                faq.about_iri = None  # ``about`` is kept only when it names one of our entities
+            for field_name in ("question", "answer"):
+                if not getattr(faq, field_name).get(brand.default_language, "").strip():
+                    reading.problems.append(
+                        ImportProblem(
+                            reading.name,
+                            faq.pointer,
+                            f"the FAQ's {field_name} has no text in the brand's default "
+                            f"language ({brand.default_language})",
+                        )
+                    )
     refuse_foreign_ids(brand, readings)
     return readings
+
+
+def merge_faqs(readings: list[FileReading]) -> None:
+    """The same Question (same key) in several files, e.g. one file per language, is one FAQ:
+    its texts are merged into the first file's."""
+    first: dict[str, PlannedFAQ] = {}
+    for reading in readings:
+        kept = []
+        for faq in reading.faqs:
+            into = first.get(faq.key)
+            if into is None:
+                first[faq.key] = faq
+                kept.append(faq)
+                continue
+            into.question = {**faq.question, **into.question}
+            into.answer = {**faq.answer, **into.answer}
+            into.about_iri = into.about_iri or faq.about_iri
+        reading.faqs = kept
+
+
+# Chinese region subtags that imply a script (BCP 47 leaves it to the reader): the one place
+# where a regional tag is mapped by a table rather than by dropping subtags.
+SCRIPT_BY_REGION = {
+    "zh-cn": "zh-Hans", "zh-sg": "zh-Hans", "zh-my": "zh-Hans",
+    "zh-tw": "zh-Hant", "zh-hk": "zh-Hant", "zh-mo": "zh-Hant",
+}  # fmt: skip
+
+
+def brand_language(languages: list[str], tag: str) -> str | None:
+    """The brand's language a BCP 47 tag falls under, or None.
+
+    Case-insensitive exact match first; then the table above (zh-CN → zh-Hans, zh-TW →
+    zh-Hant); then the longest prefix of whole subtags (RFC 4647 lookup): en-CA → en,
+    zh-Hans-CN → zh-Hans. The brand's tag replaces the document's.
+    """
+    if not isinstance(tag, str) or not tag:
+        return None
+    by_lower = {language.lower(): language for language in languages}
+    lower = tag.lower()
+    if lower in by_lower:
+        return by_lower[lower]
+    scripted = SCRIPT_BY_REGION.get(lower)
+    if scripted and scripted.lower() in by_lower:
+        return by_lower[scripted.lower()]
+    subtags = lower.split("-")
+    while len(subtags) > 1:
+        subtags.pop()
+        if subtags[-1] and len(subtags[-1]) == 1:  # never end on a singleton (x-, u-)
+            continue
+        candidate = "-".join(subtags)
+        if candidate in by_lower:
+            return by_lower[candidate]
+        scripted = SCRIPT_BY_REGION.get(candidate)
+        if scripted and scripted.lower() in by_lower:
+            return by_lower[scripted.lower()]
+    return None
 
 
 def _normalized_url(url: str) -> str:
@@ -164,20 +249,22 @@ def read_document(brand: Brand, source: SourceFile) -> FileReading:
     try:
         document = parse_json(source)  # depth checked as it is read
         check_context(document)
-        keys_by_pointer = tag_nodes(document)
+        keys_by_pointer = tag_nodes(document, keyword_aliases(document))
         try:
             expanded = jsonld.expand(document, base=f"{brand.base_url}/")
         except JsonLdError as error:
             raise FileProblem("", f"invalid JSON-LD: {describe_jsonld_error(error)}") from None
         except RecursionError:
             raise FileProblem("", "the document is nested too deeply to process") from None
-        reading.entities = _Planner(
+        planner = _Planner(
             brand,
             keys_by_pointer,
             reading,
             language_maps=container_terms(document, "@language"),
             aliases=context_aliases(document),
-        ).plan(expanded)
+        )
+        reading.entities = planner.plan(expanded)
+        reading.faqs = list(planner.faqs.values())
     except FileProblem as problem:
         reading.problems.append(ImportProblem(source.name, problem.pointer, problem.message))
     return reading
@@ -233,8 +320,8 @@ def check_depth(document: Any, max_depth: int) -> None:
             stack.extend((v, join_pointer(pointer, i), depth + 1) for i, v in enumerate(value))
 
 
-def inline_term_definitions(document: Any) -> Iterator[tuple[str, Any]]:
-    """(term, definition) for every term that an inline ``@context`` in the document defines."""
+def contexts_in(document: Any) -> Iterator[Any]:
+    """Every ``@context`` entry in the document: inline objects and context URLs."""
     stack = [document]
     while stack:
         value = stack.pop()
@@ -245,9 +332,14 @@ def inline_term_definitions(document: Any) -> Iterator[tuple[str, Any]]:
                 if key != "@context":
                     stack.append(item)
                     continue
-                for context in item if isinstance(item, list) else [item]:
-                    if isinstance(context, dict):
-                        yield from context.items()
+                yield from item if isinstance(item, list) else [item]
+
+
+def inline_term_definitions(document: Any) -> Iterator[tuple[str, Any]]:
+    """(term, definition) for every term that an inline ``@context`` in the document defines."""
+    for context in contexts_in(document):
+        if isinstance(context, dict):
+            yield from context.items()
 
 
 def container_terms(document: Any, container: str | None = None) -> set[str]:
@@ -261,6 +353,24 @@ def container_terms(document: Any, container: str | None = None) -> set[str]:
     }
 
 
+def keyword_aliases(document: Any) -> set[str]:
+    """Terms that stand for JSON-LD keywords: ``id`` and ``type`` wherever the schema.org
+    context is used (it defines them, as JSON-LD 1.1 keyword aliases), and any an inline
+    context defines (``"url": "@id"``)."""
+    aliases = {
+        term
+        for term, definition in inline_term_definitions(document)
+        if isinstance(definition, str) and definition.startswith("@")
+    }
+    if any(isinstance(c, str) and c in jsonld.SCHEMA_CONTEXT_URLS for c in contexts_in(document)):
+        aliases.update(
+            term
+            for term, definition in jsonld.schema_context()["@context"].items()
+            if isinstance(definition, str) and definition.startswith("@")
+        )
+    return aliases
+
+
 def context_aliases(document: Any) -> dict[str, str]:
     """Terms that inline contexts define for schema.org properties, e.g. ``"nameMap"`` → name."""
     aliases: dict[str, str] = {}
@@ -271,8 +381,9 @@ def context_aliases(document: Any) -> dict[str, str]:
     return aliases
 
 
-def tag_nodes(document: Any) -> dict[str, list[str]]:
-    """Tag each node object with its JSON pointer; return each node's own keys."""
+def tag_nodes(document: Any, keywords: set[str] = frozenset()) -> dict[str, list[str]]:
+    """Tag each node object with its JSON pointer; return each node's own keys (keywords
+    and their aliases, ``type`` and ``id``, left out)."""
     skip = container_terms(document)
     keys_by_pointer: dict[str, list[str]] = {}
     stack: list[tuple[Any, str]] = [(document, "")]
@@ -290,10 +401,14 @@ def tag_nodes(document: Any) -> dict[str, list[str]]:
             continue
         graph_only = "@graph" in value and not set(value) - {"@context", "@graph"}
         if not graph_only:
-            keys_by_pointer[pointer] = [k for k in value if not k.startswith("@")]
+            keys_by_pointer[pointer] = [
+                k for k in value if not k.startswith("@") and k not in keywords
+            ]
             value[SOURCE_POINTER_IRI] = pointer
         for key, item in list(value.items()):
             if key in ("@context", "@id", "@type", SOURCE_POINTER_IRI) or key in skip:
+                continue
+            if key in keywords and not isinstance(item, dict | list):
                 continue
             stack.append((item, join_pointer(pointer, key)))
     return keys_by_pointer
@@ -328,6 +443,7 @@ class _Planner:
         self.keys_by_pointer = keys_by_pointer
         self.reading = reading
         self.entities: dict[str, PlannedEntity] = {}
+        self.faqs: dict[str, PlannedFAQ] = {}
         self.blank_iris: dict[str, str] = {}
 
     def problem(self, pointer: str, message: str) -> None:
@@ -344,9 +460,116 @@ class _Planner:
                     self.blank_iris[node_id] = iri
                 node["@id"] = iri
                 node["__generated__"] = True
+        by_id = {node["@id"]: node for node in top_level}
+        consumed: set[str] = set()
         for node in top_level:
-            self.add_entity(node)
+            if is_faq_page(node):
+                consumed.add(node["@id"])
+                consumed.update(self.plan_faq_page(node, by_id))
+        for node in top_level:
+            if node["@id"] not in consumed:
+                self.add_entity(node)
         return list(self.entities.values())
+
+    # --- FAQPage → FAQs ------------------------------------------------------------------
+
+    def plan_faq_page(self, page: dict, by_id: dict[str, dict]) -> set[str]:
+        """Each Question of the page's ``mainEntity`` becomes an FAQ; the page itself is not
+        an entity. Returns the @ids of top-level Question and Answer nodes it used."""
+        used: set[str] = set()
+        page_pointer = source_pointer(page)
+        about = None
+        for prop in ("about", "mainEntityOfPage"):
+            for value in schema_values(page, prop):
+                if isinstance(value, dict) and value.get("@id") and "@value" not in value:
+                    about = about or self.blank_iris.get(value["@id"], value["@id"])
+                    described = set(value) - {"@id", SOURCE_POINTER_IRI}
+                    if described and not value["@id"].startswith("_:"):
+                        self.add_entity(value)  # described inline: an entity of its own
+        questions = schema_values(page, "mainEntity")
+        if not questions:
+            self.problem(page_pointer, "a FAQPage needs mainEntity Questions to import as FAQs")
+        for index, value in enumerate(questions):
+            question = self.resolve(value, by_id, used)
+            pointer = source_pointer(question) or join_pointer(page_pointer, "mainEntity", index)
+            if "Question" not in [jsonld.shorten_iri(t) for t in question.get("@type", [])]:
+                self.problem(pointer, "each mainEntity of a FAQPage must be a Question")
+                continue
+            asked = self.texts(question, "name", pointer) or self.texts(question, "text", pointer)
+            answers = [
+                self.resolve(v, by_id, used) for v in schema_values(question, "acceptedAnswer")
+            ]
+            if not asked:
+                self.problem(pointer, "the Question has no name or text")
+                continue
+            replied: dict[str, str] = {}
+            for answer in answers:  # one Answer with every language, or one per language
+                texts = self.texts(answer, "text", source_pointer(answer) or pointer)
+                replied.update({k: v for k, v in texts.items() if k not in replied})
+            if not replied:
+                if not any(schema_values(a, "text") for a in answers):  # else: said why
+                    self.problem(pointer, "the Question has no acceptedAnswer with a text")
+                continue
+            key = self.faq_key(question, asked)
+            if key in self.faqs:
+                planned = self.faqs[key]
+                planned.question = {**asked, **planned.question}
+                planned.answer = {**replied, **planned.answer}
+                continue
+            self.faqs[key] = PlannedFAQ(
+                key=key,
+                question=asked,
+                answer=replied,
+                order=index + 1,
+                file=self.reading.name,
+                pointer=pointer,
+                about_iri=about,
+            )
+        return used
+
+    def resolve(self, value: dict, by_id: dict[str, dict], used: set[str]) -> dict:
+        """A node value itself, or the top-level node a bare reference names."""
+        node_id = value.get("@id")
+        if node_id and not set(value) - {"@id", SOURCE_POINTER_IRI}:
+            node_id = self.blank_iris.get(node_id, node_id)
+            if node_id in by_id:
+                used.add(node_id)
+                return by_id[node_id]
+        return value
+
+    def texts(self, node: dict, prop: str, pointer: str) -> dict[str, str]:
+        """Language → text of a property (untagged text is in the brand's default language)."""
+        texts: dict[str, str] = {}
+        for value in schema_values(node, prop):
+            text = value.get("@value") if isinstance(value, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                continue
+            tag = value.get("@language")
+            language = self.language(tag) if tag else self.brand.default_language
+            if language is None:
+                self.problem(
+                    join_pointer(pointer, prop),
+                    f"language {tag!r} is not one of the brand's languages "
+                    f"({', '.join(self.brand.languages)})",
+                )
+                continue
+            texts.setdefault(language, text.strip())
+        return texts
+
+    def faq_key(self, question: dict, asked: dict[str, str]) -> str:
+        """Stable: from the Question's @id when it has one, else from its question text."""
+        node_id = question.get("@id", "")
+        if node_id and not node_id.startswith("_:"):
+            parts = urlsplit(node_id)
+            tail = parts.fragment or parts.path.rstrip("/").rsplit("/", 1)[-1]
+            digest = hashlib.sha256(node_id.encode()).hexdigest()[:8]
+            return "-".join(x for x in (slugify(tail)[:80], digest) if x)
+        text = asked.get(self.brand.default_language) or next(iter(asked.values()))
+        slug = slugify(text)[:90].strip("-")
+        return slug or "q-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def language(self, tag: str) -> str | None:
+        return brand_language(self.brand.languages, tag)
 
     def generated_iri(self, node: dict) -> str:
         types = [jsonld.shorten_iri(t) for t in node.get("@type", [])] or ["Thing"]
@@ -433,8 +656,9 @@ class _Planner:
             if "@type" in converted:
                 converted["@type"] = jsonld.shorten_iri(converted["@type"])
             if "@language" in converted:
+                # The brand's language the tag falls under (en-CA → en): see brand_language.
                 converted["@language"] = (
-                    self.brand.canonical_language(converted["@language"]) or converted["@language"]
+                    self.language(converted["@language"]) or converted["@language"]
                 )
             return converted
         if "@list" in value:
@@ -461,6 +685,15 @@ class _Planner:
         return {"@type": types, **data} if types else data
 
 
+def schema_values(node: dict, prop: str) -> list:
+    """The expanded values of a schema.org property (either spelling of the vocabulary)."""
+    return [value for prefix in vocabulary.SCHEMA_PREFIXES for value in node.get(prefix + prop, [])]
+
+
+def is_faq_page(node: dict) -> bool:
+    return "FAQPage" in [jsonld.shorten_iri(t) for t in node.get("@type", [])]
+
+
 def source_pointer(node: dict) -> str:
     tag = node.get(SOURCE_POINTER_IRI)
     if tag:
@@ -476,6 +709,11 @@ def find_original_key(
             return key
     for key in original_keys:
         if aliases.get(key) == name:
+            return key
+    for key in original_keys:
+        # A compact IRI of another vocabulary: "gs1:netContent" with "gs1" in the @context.
+        prefix, colon, suffix = key.partition(":")
+        if colon and prefix in aliases and aliases[prefix] + suffix == iri:
             return key
     return None
 

@@ -20,6 +20,16 @@ from kb import vocabulary
 POINTER_KEY = "__pointer__"  # where a node came from in the input (import only)
 KEYS_KEY = "__keys__"  # property name → the key the input used for it (import only)
 
+# ISO 8601 dates of reduced precision, a year or a year and month ("2019", "2019-05"):
+# schema.org's own Date examples use them.
+REDUCED_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$")
+# Properties of other vocabularies are kept (not validated) when named by an absolute IRI.
+# The longest property name kept (kb.models.EntityLink.property: links name their property).
+MAX_PROPERTY_LENGTH = 100
+FOREIGN_PROPERTY = re.compile(r"^(https?://[^/\s]+/\S*|urn:[a-z0-9][a-z0-9-]*:\S+)$", re.I)
+# A Role (OrganizationRole, PerformanceRole, …) may stand in place of a property's expected
+# value, holding that same property: member → OrganizationRole → member.
+ROLE = "Role"
 NUMERIC = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # The integers every JSON reader keeps exactly (I-JSON, RFC 7493; JavaScript's
 # Number.MAX_SAFE_INTEGER): past them a reader, a browser or orjson, which the publisher and
@@ -67,7 +77,7 @@ def validate_node(
 
 
 def _node_problems(
-    types, data, pointer, lookup_types, languages, allowed_types
+    types, data, pointer, lookup_types, languages, allowed_types, role_of=None
 ) -> Iterator[Problem]:
     pointer = data.get(POINTER_KEY, pointer)
     keys = data.get(KEYS_KEY, {})
@@ -100,10 +110,21 @@ def _node_problems(
             continue
         prop_pointer = join_pointer(pointer, keys.get(prop, prop))
         meta = vocabulary.get_property(prop)
+        if meta is None and (FOREIGN_PROPERTY.match(prop) or _action_annotation(prop)):
+            if len(prop) > MAX_PROPERTY_LENGTH:
+                yield Problem(
+                    prop_pointer,
+                    f"the property IRI is {len(prop)} characters long; at most "
+                    f"{MAX_PROPERTY_LENGTH} are kept",
+                )
+                continue
+            yield from _foreign_problems(values, prop_pointer)
+            continue
         if meta is None and ":" in prop:
             yield Problem(
                 prop_pointer,
-                f"{prop} is not a schema.org property; only schema.org terms can be stored",
+                f"{prop} is not a schema.org property, nor an absolute http(s) or urn: IRI "
+                f"(is the prefix {prop.split(':', 1)[0]!r} defined in the @context?)",
             )
             continue
         if meta is None:
@@ -118,7 +139,11 @@ def _node_problems(
                 ),
             )
             continue
-        if context_types and not vocabulary.property_applies(prop, context_types):
+        if (
+            context_types
+            and prop != role_of
+            and not vocabulary.property_applies(prop, context_types)
+        ):
             yield Problem(
                 prop_pointer,
                 f"property {prop!r} does not apply to {_or(context_types)}; "
@@ -158,6 +183,13 @@ def _value_problems(meta, value, pointer, lookup_types, languages) -> Iterator[P
     # A nested anonymous node.
     nested_types = value.get("@type", [])
     class_ranges = meta.class_ranges
+    if class_ranges and any(
+        vocabulary.is_class(t) and vocabulary.is_subclass(t, ROLE) for t in nested_types
+    ):
+        yield from _node_problems(
+            nested_types, value, pointer, lookup_types, languages, (ROLE,), role_of=meta.name
+        )
+        return
     if not class_ranges:
         yield Problem(
             pointer,
@@ -168,6 +200,30 @@ def _value_problems(meta, value, pointer, lookup_types, languages) -> Iterator[P
     yield from _node_problems(
         nested_types, value, pointer, lookup_types, languages, allowed_types=class_ranges
     )
+
+
+def _action_annotation(prop: str) -> bool:
+    """``query-input``, ``name-output``: schema.org's annotations of a potential Action's
+    property (schema.org/docs/actions.html), text or a PropertyValueSpecification."""
+    base, dash, kind = prop.rpartition("-")
+    return bool(dash) and kind in ("input", "output") and vocabulary.is_property(base)
+
+
+def _foreign_problems(values, pointer: str) -> Iterator[Problem]:
+    """A property of another vocabulary (GS1, UN/CEFACT…) is kept as given; only what no
+    property may hold is refused: a reference that is a script or holds junk."""
+    if not isinstance(values, list):
+        yield Problem(pointer, "values must be a list")
+        return
+    for index, value in enumerate(values):
+        iri = value.get("@id") if isinstance(value, dict) else None
+        if isinstance(iri, str) and (
+            URL_JUNK.search(iri) or iri.split(":", 1)[0].lower() in SCRIPT_SCHEMES
+        ):
+            yield Problem(
+                join_pointer(pointer, index) if len(values) > 1 else pointer,
+                f"{iri!r} is not an http(s) URL",
+            )
 
 
 # What a URL may not hold: whitespace and control characters (browsers strip or stop at
@@ -221,6 +277,10 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
             f"{meta.name!r}: {raw} is past the integers JSON readers keep exactly "
             f'(±{MAX_EXACT_INTEGER:,}); give it as text: "{raw}"'
         )
+    if isinstance(raw, int | float) and "Distance" in datatypes and raw >= 0:
+        # A bare number where a Distance is expected ("width": 512 on an ImageObject, as
+        # CMSs write image sizes in pixels): kept as the number.
+        return None
     if isinstance(raw, int | float):
         if vocabulary.NUMBER in datatypes or vocabulary.TEXT in datatypes:
             if (
@@ -243,6 +303,8 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
         return None
     if vocabulary.DATE in datatypes and _parses(date.fromisoformat, raw):
         return None
+    if datatypes & {vocabulary.DATE, vocabulary.DATETIME} and REDUCED_DATE.match(raw):
+        return None
     if vocabulary.TIME in datatypes and _parses(time.fromisoformat, raw):
         return None
     if vocabulary.BOOLEAN in datatypes and raw in {"True", "False", "true", "false"}:
@@ -251,6 +313,10 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
     for enumeration in meta.enumeration_ranges:
         if vocabulary.is_enumeration_member(member, enumeration):
             return None
+    if any(not vocabulary.is_enumeration(r) for r in meta.class_ranges):
+        # Text where a Thing is expected ("author": "Jane Doe"): schema.org's data model
+        # allows it ("expected types are not strict"); it is kept as text.
+        return None
     if meta.enumeration_ranges:
         members = vocabulary.enumeration_members(meta.enumeration_ranges[0])
         return (

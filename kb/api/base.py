@@ -104,6 +104,12 @@ class JsonLdParser(JsonParser):
     media_type = "application/ld+json"
 
 
+class MergePatchParser(JsonParser):
+    """JSON Merge Patch bodies (RFC 7396): ``Content-Type: application/merge-patch+json``."""
+
+    media_type = "application/merge-patch+json"
+
+
 class TokenRateThrottle(SimpleRateThrottle):
     """Per token (or per signed-in user) request rate, with Retry-After on 429."""
 

@@ -26,17 +26,24 @@ class EntitySerializer(serializers.Serializer):
     slug = serializers.CharField()
     types = serializers.ListField(child=serializers.CharField(), help_text="schema.org types.")
     primary_type = serializers.CharField()
-    name = serializers.CharField(help_text="The name in the negotiated language.")
+    name = serializers.CharField(
+        help_text="The name in the negotiated language (lang, else Accept-Language)."
+    )
     description = serializers.CharField(help_text="The description in the negotiated language.")
-    language = serializers.CharField(help_text="The negotiated language (Content-Language).")
+    language = serializers.CharField(
+        help_text="The negotiated language of name and description (lang, else "
+        "Accept-Language, else the brand's default)."
+    )
     status = serializers.CharField()
     version = serializers.IntegerField(help_text="Working-copy version; send it back in If-Match.")
     state = serializers.ChoiceField(choices=["published", "latest"])
     updated_at = serializers.DateTimeField()
     published_at = serializers.DateTimeField(allow_null=True)
     data = serializers.DictField(
-        help_text="schema.org properties in Sourcebook's stored form: each property a list of "
-        '{"@value", "@language"?}, {"@id"} or nested nodes.'
+        help_text="schema.org properties. Without lang, in Sourcebook's stored form, every "
+        'language: each property a list of {"@value", "@language"?}, {"@id"} or nested nodes. '
+        "With lang, compacted JSON-LD values in that language (plain strings; a text missing "
+        "in it falls back to the default language, listed in Sourcebook-Language-Fallbacks)."
     )
 
 

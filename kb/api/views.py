@@ -25,8 +25,16 @@ from rest_framework.views import APIView
 
 from kb import jsonld, vocabulary
 from kb.api.auth import brands_visible
-from kb.api.base import ApiView, JsonLdParser, JsonLdRenderer, JsonParser, read_body
+from kb.api.base import (
+    ApiView,
+    JsonLdParser,
+    JsonLdRenderer,
+    JsonParser,
+    MergePatchParser,
+    read_body,
+)
 from kb.api.problems import (
+    BadRequest,
     Conflict,
     ParameterError,
     PreconditionFailed,
@@ -60,6 +68,7 @@ from kb.services.imports import ImportRefused, count_nodes, import_job_create, j
 from kb.services.workflow import object_publish
 
 JSONLD = "application/ld+json"
+MERGE_PATCH = "application/merge-patch+json"
 PROBLEM_JSON = "application/problem+json"
 PROBLEMS = {
     (code, PROBLEM_JSON): OpenApiResponse(ProblemSerializer, description=text)
@@ -94,8 +103,11 @@ WRITE_PROBLEMS = {
 JSONLD_NODE = {"application/json": OpenApiTypes.OBJECT, JSONLD: OpenApiTypes.OBJECT}
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The brand's slug.")
 LANG = OpenApiParameter(
-    "lang", str, description="Language (a brand language); else Accept-Language; else default."
-)
+    "lang", str, description="Language (a brand language): the body in that language only "
+    "(plain values, falling back to the default language per value; Content-Language names "
+    "the languages served). Without it the body holds every language; Accept-Language picks "
+    "the name and description fields.",
+)  # fmt: skip
 STATE = OpenApiParameter(
     "state", str, enum=["published", "latest"], description="latest needs the preview scope."
 )
@@ -253,7 +265,11 @@ def entity_state(view: ApiView, access) -> str:
     return state
 
 
-def entity_representation(entity: Entity, state: str, language: str) -> dict:
+def entity_representation(
+    entity: Entity, state: str, language: str, fallbacks: dict[str, str] | None = None
+) -> dict:
+    """``fallbacks``: given (a dict) for a one-language body (``?lang``), which collects the
+    JSON pointer of each value that fell back to another language, and that language."""
     if state == "published":
         content = entity.live_revision.content
         data, types, iri, slug = content["data"], content["types"], content["iri"], content["slug"]
@@ -264,10 +280,13 @@ def entity_representation(entity: Entity, state: str, language: str) -> dict:
         primary_type=entity.primary_type, data=data, status=entity.status,
         version=entity.version, updated_at=entity.updated_at,
         published_at=entity.last_published_at, state=state, language=language,
+        fallbacks=fallbacks,
     )  # fmt: skip
 
 
-def published_representation(row: PublishedEntityRow, brand: Brand, language: str) -> dict:
+def published_representation(
+    row: PublishedEntityRow, brand: Brand, language: str, fallbacks: dict[str, str] | None = None
+) -> dict:
     """An entity of a list as published, from its row (see ``entity_published_rows``)."""
     content = row.content
     return representation(
@@ -275,23 +294,32 @@ def published_representation(row: PublishedEntityRow, brand: Brand, language: st
         types=content["types"], primary_type=row.primary_type, data=content["data"],
         status=row.status, version=row.version, updated_at=row.updated_at,
         published_at=row.last_published_at, state="published", language=language,
+        fallbacks=fallbacks,
     )  # fmt: skip
 
 
 def representation(
     *, brand: Brand, entity_id: uuid.UUID, iri: str, slug: str, types: list[str], primary_type: str,
     data: dict, status: str, version: int, updated_at: datetime, published_at: datetime | None,
-    state: str, language: str,
+    state: str, language: str, fallbacks: dict[str, str] | None = None,
 ) -> dict:  # fmt: skip
-    """What the API shows of an entity (EntitySerializer documents it)."""
+    """What the API shows of an entity (EntitySerializer documents it): ``data`` in the
+    stored form (every language), or, when ``fallbacks`` is a dict (``?lang``), compacted
+    to plain values in ``language``."""
+    name = localized_text(data.get("name", []), brand, language)
+    description = localized_text(data.get("description", []), brand, language)
+    if fallbacks is not None:
+        data = one_language(
+            jsonld.compact_node([], data), language, brand.default_language, "/data", fallbacks
+        )
     return {
         "id": str(entity_id),
         "iri": iri,
         "slug": slug,
         "types": types,
         "primary_type": types[0] if types else primary_type,
-        "name": localized_text(data.get("name", []), brand, language),
-        "description": localized_text(data.get("description", []), brand, language),
+        "name": name,
+        "description": description,
         "language": language,
         "status": status,
         "version": version,
@@ -302,12 +330,94 @@ def representation(
     }
 
 
-def entity_jsonld(entity: Entity, state: str, language: str | None) -> dict:
+def entity_jsonld(
+    entity: Entity, state: str, language: str | None, fallbacks: dict[str, str] | None = None
+) -> dict:
     content = entity.live_revision.content if state == "published" else entity.snapshot()
     node = jsonld.compact_node(content["types"], content["data"], iri=content["iri"])
     if language:
-        node = jsonld.localize_node(node, language, entity.brand.default_language)
+        node = one_language(
+            node,
+            language,
+            entity.brand.default_language,
+            "",
+            {} if fallbacks is None else fallbacks,
+        )
     return {"@context": "https://schema.org", **node}
+
+
+def one_language(node: dict, language: str, default: str, pointer: str, fallbacks: dict) -> dict:
+    """A compacted node's language-tagged texts as plain strings in ``language`` (else the
+    default language, else the first there is), like ``jsonld.localize_node``; the JSON
+    pointer of every value served in another language than ``language`` goes to
+    ``fallbacks``, with the language served."""
+    return {
+        key: value if key.startswith("@") else _localize(value, language, default, f"{pointer}/{key}", fallbacks)
+        for key, value in node.items()
+    }  # fmt: skip
+
+
+def _localize(value, language: str, default: str, pointer: str, fallbacks: dict):
+    if isinstance(value, list):
+        tagged = [v for v in value if isinstance(v, dict) and "@language" in v and "@value" in v]
+        if tagged and len(tagged) == len(value):
+            by_language = {v["@language"]: v["@value"] for v in tagged}
+            for candidate in (language, default):
+                if candidate in by_language:
+                    if candidate != language:
+                        fallbacks[pointer] = candidate
+                    return by_language[candidate]
+            fallbacks[pointer] = tagged[0]["@language"]
+            return tagged[0]["@value"]
+        if len(value) == 1:
+            return _localize(value[0], language, default, pointer, fallbacks)
+        return [
+            _localize(v, language, default, f"{pointer}/{i}", fallbacks)
+            for i, v in enumerate(value)
+        ]
+    if isinstance(value, dict):
+        if "@language" in value and "@value" in value:
+            if value["@language"] != language:
+                fallbacks[pointer] = value["@language"]
+            return value["@value"]
+        return one_language(value, language, default, pointer, fallbacks)
+    return value
+
+
+def languages_in(value, found: dict | None = None) -> dict:
+    """The language tags of a body's values, in the order met (a dict used as an ordered set)."""
+    found = {} if found is None else found
+    if isinstance(value, list):
+        for item in value:
+            languages_in(item, found)
+    elif isinstance(value, dict):
+        tag = value.get("@language")
+        if isinstance(tag, str) and "@value" in value:
+            found[tag] = None
+        for key, item in value.items():
+            if key != "@language":
+                languages_in(item, found)
+    return found
+
+
+def explicit_language(request, brand: Brand) -> str | None:
+    """The language of ``?lang`` (canonical), None without it."""
+    return negotiate_language(request, brand) if request.query_params.get("lang") else None
+
+
+def content_language(response, languages) -> None:
+    """Content-Language (RFC 9110 §8.5): the languages of the representation's audience:
+    the one asked for (and those some values fell back to), or, for a body holding
+    every language, each language in it; none when it holds no language-tagged text."""
+    languages = list(dict.fromkeys(languages))
+    if languages:
+        response["Content-Language"] = ", ".join(languages)
+
+
+def served_languages(language: str, fallbacks: dict[str, str]) -> list[str]:
+    """The language asked for, then those of the values that fell back (the default
+    language; else, when a text has neither, the language it has)."""
+    return [language, *fallbacks.values()]
 
 
 class EntityList(ApiView):
@@ -383,22 +493,31 @@ class EntityList(ApiView):
         # already read (each row's copy of it was parsed again). An entity withdrawn or
         # deleted since its id was read is left out, not an error.
         brand = access.brand
+        # With ?lang, each entity's data in that language (see EntityDetail.get).
+        fallbacks = {} if explicit_language(request, brand) else None
         if state == "published":
             found = entity_published_rows(brand=brand, ids=ids)
             results = [
-                published_representation(found[pk], brand, language) for pk in ids if pk in found
+                published_representation(found[pk], brand, language, fallbacks)
+                for pk in ids
+                if pk in found
             ]
         else:
             found = Entity.objects.filter(brand=brand).in_bulk(ids)
             for entity in found.values():
                 entity.brand = brand
             results = [
-                entity_representation(found[pk], state, language) for pk in ids if pk in found
+                entity_representation(found[pk], state, language, fallbacks)
+                for pk in ids
+                if pk in found
             ]
         last = changed_at(brand, Entity)
         data = paginator.page_data(results)
         response = self.conditional(data, last_modified=last)
-        response["Content-Language"] = language
+        if fallbacks is None:
+            content_language(response, languages_in([r["data"] for r in results]))
+        else:
+            content_language(response, served_languages(language, fallbacks))
         response["Vary"] = "Accept-Language, Authorization"
         return response
 
@@ -426,13 +545,38 @@ class EntityList(ApiView):
         except DjangoPermissionDenied as error:
             raise exceptions.PermissionDenied(str(error)) from None
         entity = Entity.objects.select_related("brand", "live_revision").get(pk=entity.pk)
-        language = negotiate_language(request, access.brand)
-        response = self.conditional(
-            entity_representation(entity, "latest", language), version=entity.version
-        )
+        response = entity_response(self, entity, "latest")
         response.status_code = status.HTTP_201_CREATED
         response["Location"] = f"/api/v1/brands/{slug}/entities/{entity.uuid}/"
         return response
+
+
+def entity_response(view: ApiView, entity: Entity, state: str, *, as_jsonld: bool = False,
+                    last_modified: datetime | None = None):  # fmt: skip
+    """An entity's representation (JSON, or JSON-LD), with its ETag (one per media type and
+    language: each is a hash of the body), Content-Language and, with ``?lang``, the values
+    that fell back to the default language (``Sourcebook-Language-Fallbacks``)."""
+    request, brand = view.request, entity.brand
+    language = negotiate_language(request, brand)
+    explicit = explicit_language(request, brand)
+    fallbacks = {} if explicit else None
+    if as_jsonld:
+        data = entity_jsonld(entity, state, explicit, fallbacks)
+        languages = languages_in(data)
+    else:
+        data = entity_representation(entity, state, language, fallbacks)
+        languages = languages_in(data["data"])
+    response = view.conditional(
+        data, last_modified=last_modified, version=entity.version,
+        content_type=JSONLD if as_jsonld else None,
+    )  # fmt: skip
+    if explicit:
+        content_language(response, served_languages(explicit, fallbacks))
+        if fallbacks:
+            response["Sourcebook-Language-Fallbacks"] = ", ".join(fallbacks)
+    else:
+        content_language(response, languages)
+    return response
 
 
 def plan_single_node(brand: Brand, body) -> object:
@@ -458,7 +602,7 @@ def plan_single_node(brand: Brand, body) -> object:
 class EntityDetail(ApiView):
     query_params = frozenset({"lang", "state"})
     renderer_classes = [JSONRenderer, JsonLdRenderer]
-    parser_classes = [JsonParser, JsonLdParser]
+    parser_classes = [JsonParser, JsonLdParser, MergePatchParser]
 
     def entity(self, access, entity_id) -> Entity:
         # get() on the unique uuid, not first() (an ORDER BY to build), and the brand that
@@ -489,22 +633,11 @@ class EntityDetail(ApiView):
         entity = self.entity(access, entity_id)
         if state == "published" and entity.live_revision is None:
             raise exceptions.NotFound("No such entity in this brand.")
-        language = negotiate_language(request, access.brand)
         # Also for the published state: the representation holds the working copy's version.
-        modified = entity.updated_at
-        if as_jsonld or JSONLD in request.headers.get("Accept", ""):
-            explicit = request.query_params.get("lang") and language
-            response = self.conditional(
-                entity_jsonld(entity, state, explicit), last_modified=modified,
-                version=entity.version, content_type=JSONLD,
-            )  # fmt: skip
-        else:
-            response = self.conditional(
-                entity_representation(entity, state, language),
-                last_modified=modified,
-                version=entity.version,
-            )
-        response["Content-Language"] = language
+        response = entity_response(
+            self, entity, state, last_modified=entity.updated_at,
+            as_jsonld=as_jsonld or JSONLD in request.headers.get("Accept", ""),
+        )  # fmt: skip
         response["Vary"] = "Accept, Accept-Language, Authorization"
         return response
 
@@ -515,36 +648,84 @@ class EntityDetail(ApiView):
         tags=["management"],
     )
     def put(self, request, slug, entity_id):
-        """Replace the entity's working copy with this JSON-LD node (its @id must not change)."""
+        """Replace the entity's working copy with this JSON-LD node (its @id must not change):
+        what the node leaves out is removed (every translation of it too). To change some
+        properties and keep the rest, PATCH."""
         access = self.access(slug, "write")
+        if request.content_type.split(";")[0].strip() == MERGE_PATCH:
+            raise exceptions.UnsupportedMediaType(MERGE_PATCH, "Send a merge patch with PATCH.")
         with transaction.atomic():
             entity = self.entity(access, entity_id)
             version = self.expected_version(entity.version)
             body = request.data if isinstance(request.data, dict) else None
-            if body is not None and "@id" not in body:
-                body = {**body, "@id": entity.iri}
-            planned = plan_single_node(access.brand, body)
-            if planned.iri != entity.iri:
-                raise UnprocessableContent(
-                    [
-                        {
-                            "pointer": "/@id",
-                            "detail": f"The @id of this entity is {entity.iri}; it cannot change.",
-                        }
-                    ]
-                )
-            try:
-                entity = entity_services.entity_update(
-                    entity=entity, types=planned.types, data=planned.data,
-                    expected_version=version, user=access.user, message="Changed through the API",
-                )  # fmt: skip
-            except SERVICE_ERRORS as error:
-                raise service_error(error) from None
+            entity = self.replace(access, entity, version, body, "Changed through the API")
         entity = Entity.objects.select_related("brand", "live_revision").get(pk=entity.pk)
-        language = negotiate_language(request, access.brand)
-        return self.conditional(
-            entity_representation(entity, "latest", language), version=entity.version
-        )
+        return entity_response(self, entity, "latest")
+
+    def replace(self, access, entity: Entity, version: int, body, message: str) -> Entity:
+        """Validate the JSON-LD node ``body`` like an import and save it as the working copy
+        (one revision, audited): what PUT and PATCH share."""
+        if body is not None and "@id" not in body:
+            body = {**body, "@id": entity.iri}
+        planned = plan_single_node(access.brand, body)
+        if planned.iri != entity.iri:
+            raise UnprocessableContent(
+                [
+                    {
+                        "pointer": "/@id",
+                        "detail": f"The @id of this entity is {entity.iri}; it cannot change.",
+                    }
+                ]
+            )
+        try:
+            return entity_services.entity_update(
+                entity=entity, types=planned.types, data=planned.data,
+                expected_version=version, user=access.user, message=message,
+            )  # fmt: skip
+        except SERVICE_ERRORS as error:
+            raise service_error(error) from None
+
+    @extend_schema(
+        parameters=[
+            SLUG, IF_MATCH,
+            OpenApiParameter(
+                "lang", str, description="The language of the patch's plain strings for "
+                "language-tagged texts (else Content-Language, else the brand's default); "
+                "also the language of the answer.",
+            ),
+            OpenApiParameter(
+                "Content-Language", str, OpenApiParameter.HEADER,
+                description="The language of the patch's plain strings when `lang` is not given.",
+            ),
+        ],
+        request={MERGE_PATCH: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+        responses={200: EntitySerializer, **WRITE_PROBLEMS},
+        tags=["management"],
+        description="A JSON Merge Patch (RFC 7396) of the entity's working copy as a JSON-LD "
+        "node (what `GET …/entities/{id}.jsonld?state=latest` shows): members set properties, "
+        "`null` removes one, objects merge into nested nodes, what the patch does not name is "
+        "kept. A plain string (or a list of them) for a language-tagged text sets that text "
+        "in one language only, keeping the other translations: the `lang` language, else the "
+        "request's `Content-Language`, else the brand's default language. The result is "
+        "validated and saved as PUT does (one revision; 422 with JSON pointers).",
+    )  # fmt: skip
+    def patch(self, request, slug, entity_id):
+        """Change some properties of the entity's working copy (JSON Merge Patch)."""
+        access = self.access(slug, "write")
+        language = patch_language(request, access.brand)
+        if not isinstance(request.data, dict):
+            raise UnprocessableContent(
+                [{"pointer": "/", "detail": "Send a JSON Merge Patch: one JSON object."}]
+            )
+        with transaction.atomic():
+            entity = self.entity(access, entity_id)
+            version = self.expected_version(entity.version)
+            current = jsonld.compact_node(entity.types, entity.data, iri=entity.iri)
+            patch = {k: v for k, v in request.data.items() if k != "@context"}
+            body = merge_patch(current, patch, language)
+            entity = self.replace(access, entity, version, body, "Changed through the API (patch)")
+        entity = Entity.objects.select_related("brand", "live_revision").get(pk=entity.pk)
+        return entity_response(self, entity, "latest")
 
     @extend_schema(
         parameters=[SLUG, IF_MATCH], responses={204: None, **WRITE_PROBLEMS}, tags=["management"]
@@ -559,6 +740,78 @@ class EntityDetail(ApiView):
         except SERVICE_ERRORS as error:
             raise service_error(error) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def patch_language(request, brand: Brand) -> str:
+    """The language of a patch's plain strings: ``?lang``, else Content-Language, else the
+    brand's default language."""
+    if request.query_params.get("lang"):
+        return negotiate_language(request, brand)
+    header = request.headers.get("Content-Language", "").strip()
+    if header:
+        language = brand.canonical_language(header)
+        if language is None:
+            raise BadRequest(
+                f"Content-Language {header!r} is not a language of this brand "
+                f"({', '.join(brand.languages)}); send one."
+            )
+        return language
+    return brand.default_language
+
+
+def merge_patch(target, patch, language: str):
+    """RFC 7396 applied to a compacted JSON-LD node, with one addition: a plain string (or a
+    list of plain strings) for a property whose values are language-tagged texts (or, when
+    it has none, a property schema.org reads as human text) replaces that property's values
+    in ``language`` only, keeping the other languages."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif key.startswith("@"):
+            result[key] = value
+        elif is_plain_text(value) and is_language_tagged(key, result.get(key)):
+            result[key] = set_language(result.get(key), value, language)
+        elif isinstance(value, dict) and not ({"@value", "@id"} & set(value)):
+            current = result.get(key)
+            result[key] = merge_patch(current if isinstance(current, dict) else {}, value, language)
+        else:
+            result[key] = value
+    return result
+
+
+def is_plain_text(value) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, str) for v in value)
+    return isinstance(value, str)
+
+
+def is_language_tagged(prop: str, current) -> bool:
+    values = current if isinstance(current, list) else [] if current is None else [current]
+    if any(isinstance(v, dict) and "@language" in v for v in values):
+        return True
+    if values:
+        return False  # untagged values (an identifier, a URL…): a string replaces them
+    found = vocabulary.get_property(prop)
+    return found is not None and found.is_human_text
+
+
+def set_language(current, value, language: str) -> list:
+    values = current if isinstance(current, list) else [] if current is None else [current]
+    new = [
+        {"@value": v, "@language": language} for v in ([value] if isinstance(value, str) else value)
+    ]
+    kept, placed = [], False
+    for item in values:
+        if isinstance(item, dict) and item.get("@language") == language:
+            if not placed:
+                kept.extend(new)
+                placed = True
+            continue
+        kept.append(item)
+    return kept if placed else kept + new
 
 
 class EntityJsonLd(EntityDetail):

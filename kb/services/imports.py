@@ -12,8 +12,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from kb.importing import FileReading, ImportProblem, PlannedEntity, SourceFile, read_files
-from kb.models import Brand, Entity, ImportJob
+from kb.importing import (
+    FileReading,
+    ImportProblem,
+    PlannedEntity,
+    PlannedFAQ,
+    SourceFile,
+    read_files,
+)
+from kb.models import FAQ, Brand, Entity, ImportJob, Status
 from kb.quality import ERROR, entity_findings
 from kb.services.entities import (
     entity_create,
@@ -22,6 +29,7 @@ from kb.services.entities import (
     normalize_languages,
 )
 from kb.services.permissions import require
+from kb.services.statements import faq_create, statement_update
 from kb.services.workflow import object_publish
 
 Progress = Callable[[int], None]
@@ -40,6 +48,11 @@ class ImportResult:
     unchanged: list[str] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
     skipped_files: list[FileReading] = field(default_factory=list)
+    # FAQs (from FAQPage nodes), by key.
+    faqs_created: list[str] = field(default_factory=list)
+    faqs_updated: list[str] = field(default_factory=list)
+    faqs_unchanged: list[str] = field(default_factory=list)
+    faqs_published: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -71,6 +84,10 @@ def jsonld_import(
         blocked = publish_problems(brand, planned)
         if blocked:
             raise ImportRefused(blocked)
+    faqs = [faq for r in readings if r.valid for faq in r.faqs]
+    archived = archived_faq_problems(brand, faqs)
+    if archived:
+        raise ImportRefused(archived)
     if on_plan:
         on_plan(len(planned))
     result = ImportResult(skipped_files=invalid)
@@ -78,13 +95,71 @@ def jsonld_import(
         touched = apply_plan(brand, planned, user, result, progress)
         for entity in touched:
             entity_sync_links(entity=entity)
+        touched_faqs = apply_faqs(brand, faqs, user, result)
         if publish:
             for entity in touched:
                 entity.refresh_from_db()
                 if entity.live_revision_id != entity.latest_revision_id:
                     object_publish(obj=entity, user=user)
                     result.published.append(entity.iri)
+            for faq in touched_faqs:
+                faq.refresh_from_db()
+                if faq.live_revision_id != faq.latest_revision_id:
+                    object_publish(obj=faq, user=user)
+                    result.faqs_published.append(faq.key)
     return result
+
+
+def archived_faq_problems(brand: Brand, faqs: list[PlannedFAQ]) -> list[ImportProblem]:
+    archived = set(
+        FAQ.objects.filter(
+            brand=brand, key__in=[f.key for f in faqs], status=Status.ARCHIVED
+        ).values_list("key", flat=True)
+    )
+    return [
+        ImportProblem(
+            faq.file,
+            faq.pointer,
+            f"the FAQ {faq.key!r} is archived; restore it before importing it again",
+        )
+        for faq in faqs
+        if faq.key in archived
+    ]
+
+
+def apply_faqs(brand: Brand, faqs: list[PlannedFAQ], user, result: ImportResult) -> list[FAQ]:
+    """Upsert by key: the same Question imported again changes nothing; a changed
+    question or answer makes one new revision."""
+    existing = {f.key: f for f in FAQ.objects.filter(brand=brand, key__in=[f.key for f in faqs])}
+    abouts = dict(
+        Entity.objects.filter(
+            brand=brand, iri__in=[f.about_iri for f in faqs if f.about_iri]
+        ).values_list("iri", "pk")
+    )
+    touched: list[FAQ] = []
+    for item in faqs:
+        fields = {
+            "question": item.question,
+            "answer": item.answer,
+            "about_id": abouts.get(item.about_iri) if item.about_iri else None,
+        }
+        message = f"Imported from {item.file}"
+        faq = existing.get(item.key)
+        if faq is None:
+            faq = faq_create(
+                brand=brand, user=user, message=message, key=item.key, order=item.order, **fields
+            )
+            result.faqs_created.append(item.key)
+        else:
+            version = faq.version
+            faq = statement_update(
+                obj=faq, expected_version=None, user=user, message=message, **fields
+            )
+            (result.faqs_updated if faq.version != version else result.faqs_unchanged).append(
+                item.key
+            )
+        touched.append(faq)
+    return touched
 
 
 def publish_problems(brand: Brand, planned: list[PlannedEntity]) -> list[ImportProblem]:

@@ -151,7 +151,7 @@ API_POLICY: dict[str, dict[str, str]] = {
     "api-brands": {"GET": "read"},
     "api-brand": {"GET": "read"},
     "api-entities": {"GET": "read", "POST": "write"},
-    "api-entity": {"GET": "read", "PUT": "write", "DELETE": "write"},
+    "api-entity": {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "write"},
     "api-entity-jsonld": {"GET": "read"},
     "api-entity-publish": {"POST": "publish"},
     "api-facts": {"GET": "read", "POST": "write"},

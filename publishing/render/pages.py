@@ -7,6 +7,7 @@ place where some HTML is kept (Google's allowed tags), through ``answer_html``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -238,8 +239,16 @@ def nested_summary(site: SiteContent, node: dict, language: str) -> str:
             continue
         found = [v["text"] for v in display_values(site, value, language)]
         if found:
-            parts.append(f"{vocabulary.label_words(key)}: {', '.join(found)}")
+            parts.append(f"{property_words(key)}: {', '.join(found)}")
     return "; ".join(parts)
+
+
+def property_words(key: str) -> str:
+    """A property's English label: schema.org's name in words; for another vocabulary's
+    property (a full IRI, e.g. https://gs1.org/voc/netContent) its local name in words."""
+    if ":" in key:
+        key = re.split(r"[/#:]", key.rstrip("/#"))[-1] or key
+    return vocabulary.label_words(key)
 
 
 def property_rows(site: SiteContent, node: dict, language: str) -> list[dict]:
@@ -257,7 +266,7 @@ def property_rows(site: SiteContent, node: dict, language: str) -> list[dict]:
             continue
         values = display_values(site, value, language)
         if values:
-            english = vocabulary.label_words(key)
+            english = property_words(key)
             rows.append({"label": property_label(language, key, english), "values": values})
     return rows
 

@@ -71,6 +71,14 @@ class Command(BaseCommand):
         )
         if publish:
             summary += f", {len(result.published)} published"
+        faqs = len(result.faqs_created) + len(result.faqs_updated) + len(result.faqs_unchanged)
+        if faqs:  # from FAQPage markup
+            summary += (
+                f"; {faqs} FAQs: {len(result.faqs_created)} created, "
+                f"{len(result.faqs_updated)} updated, {len(result.faqs_unchanged)} unchanged"
+            )
+            if publish:
+                summary += f", {len(result.faqs_published)} published"
         if result.skipped_files:
             summary += f"; skipped {len(result.skipped_files)} invalid file(s)"
         self.stdout.write(self.style.SUCCESS(summary + "."))
