@@ -440,8 +440,11 @@ def test_large_catalog_splits_llms_txt_into_parsable_parts(site, settings, tmp_p
 
 def test_large_full_text_is_split_into_parts_that_hold_every_page_once(site, settings, tmp_path):
     single = (site.root / "llms-full.txt").read_text(encoding="utf-8")
-    head, _, body = single.partition("\n\n# ")  # the title and summary, then the first page
-    pages = ("# " + body).split("\n---\n\n")
+    # The title and summary, then the pages (the home page's own H1 and summary are the head's).
+    title, lead, body = single.split("\n\n", 2)
+    head = f"{title}\n\n{lead}"
+    pages = body.split("\n---\n\n")
+    assert pages[0].startswith("## ") and all(p.startswith("# ") for p in pages[1:])
     assert len(pages) == 31  # home, FAQ, facts and 28 entity pages
     settings.SOURCEBOOK_LLMS_FULL_MAX_CHARS = 6_000
     publish(tmp_path / "site")
@@ -454,7 +457,7 @@ def test_large_full_text_is_split_into_parts_that_hold_every_page_once(site, set
         assert re.fullmatch(f"{BASE}/llms-full-[0-9a-f]{{10}}\\.txt", link["url"])
         assert link["title"] == f"{index.title} ({number}/{count})"
         text = site.file(link["url"]).read_text(encoding="utf-8")
-        assert text.startswith(f"{head}\n\n# ")
+        assert text.startswith(f"{head}\n\n")
         part = text.removeprefix(f"{head}\n\n").split("\n---\n\n")
         # A part is cut before the page that would take it past the limit (a page longer
         # than the limit makes a part of its own).

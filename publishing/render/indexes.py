@@ -208,12 +208,31 @@ def llms_full_path(site: SiteContent, language: str, first: str | None = None) -
 
 
 def llms_full_text(title: str, summary: str, twins: Iterable[bytes]) -> Iterator[bytes]:
-    """The full text (or one part of it) of the pages' Markdown twins, in chunks."""
-    yield f"# {llms_note(title)}\n\n> {llms_note(summary)}\n\n".encode()
+    """The full text (or one part of it) of the pages' Markdown twins, in chunks.
+
+    The home page's twin, first in the full text, opens with the same H1 and summary as the
+    full text's own head: those are not said twice."""
+    heading, lead = f"# {llms_note(title)}".encode(), llms_note(summary).encode()
+    yield heading + b"\n\n> " + lead + b"\n\n"
     for number, twin in enumerate(twins):
         if number:
             yield b"\n---\n\n"
+        else:
+            twin = without_head(twin, heading, lead)
         yield twin
+
+
+def without_head(twin: bytes, heading: bytes, lead: bytes) -> bytes:
+    """``twin`` without its first line if that is ``heading``, and then without the paragraph
+    after it if that is ``lead`` (as one line)."""
+    first, _, rest = twin.partition(b"\n")
+    if first.rstrip() != heading:
+        return twin
+    rest = rest.lstrip(b"\n")
+    paragraph, separator, after = rest.partition(b"\n\n")
+    if b" ".join(paragraph.split()) == b" ".join(lead.split()):
+        rest = after if separator else b""
+    return rest
 
 
 def llms_full_index(
