@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,8 +25,15 @@ from pyld.jsonld import JsonLdError
 
 from kb import jsonld, vocabulary
 from kb.jsontext import JsonInputError, loads_checked
-from kb.models import Brand, Entity
-from kb.validation import KEYS_KEY, POINTER_KEY, Problem, join_pointer, validate_node
+from kb.models import Brand, Entity, Fact
+from kb.validation import (
+    KEYS_KEY,
+    POINTER_KEY,
+    Problem,
+    join_pointer,
+    validate_node,
+    web_url_problem,
+)
 
 SOURCE_POINTER_IRI = "urn:sourcebook:source-pointer"
 
@@ -64,10 +72,29 @@ class PlannedFAQ:
 
 
 @dataclass
+class PlannedFact:
+    """A ``Claim`` as Sourcebook exports facts (@id ``{base_url}/id/fact/{key}``), to become
+    a fact of the brand (``kb.models.Fact``); the shape is ``kb.selectors.fact_node``'s."""
+
+    key: str
+    statement: dict[str, str]
+    value: str
+    unit: str
+    source_url: str
+    source_title: dict[str, str]
+    as_of: str
+    valid_until: str | None
+    about_iri: str | None
+    file: str
+    pointer: str
+
+
+@dataclass
 class FileReading:
     name: str
     entities: list[PlannedEntity] = field(default_factory=list)
     faqs: list[PlannedFAQ] = field(default_factory=list)
+    facts: list[PlannedFact] = field(default_factory=list)
     problems: list[ImportProblem] = field(default_factory=list)
 
     @property
@@ -129,8 +156,45 @@ def read_files(brand: Brand, files: Iterable[SourceFile]) -> list[FileReading]:
                             f"language ({brand.default_language})",
                         )
                     )
+    for reading in readings:
+        for fact in reading.facts:
+            reading.problems.extend(
+                ImportProblem(reading.name, fact.pointer, message)
+                for message in fact_problems(brand, fact, lookup_types)
+            )
     refuse_foreign_ids(brand, readings)
     return readings
+
+
+def fact_problems(brand: Brand, fact: PlannedFact, lookup_types) -> list[str]:
+    problems = []
+    if not fact.about_iri or lookup_types(fact.about_iri) is None:
+        problems.append("the fact's about must name one of the brand's entities")
+    if not fact.statement.get(brand.default_language, "").strip():
+        problems.append(
+            "the fact's text has no statement in the brand's default language "
+            f"({brand.default_language})"
+        )
+    if not fact.source_url:
+        problems.append("the fact needs a citation with a url (its source)")
+    elif web_url_problem(fact.source_url):
+        problems.append(f"the fact's citation url: {web_url_problem(fact.source_url)}")
+    for name, value in (
+        ("value", fact.value),
+        ("unit", fact.unit),
+        ("source_url", fact.source_url),
+    ):
+        limit = Fact._meta.get_field(name).max_length
+        if value and len(value) > limit:
+            problems.append(f"the fact's {name} is {len(value)} characters long; at most {limit}")
+    for name, value in (("temporalCoverage", fact.as_of), ("expires", fact.valid_until)):
+        if value is None and name == "expires":
+            continue
+        try:
+            date.fromisoformat(value or "")
+        except ValueError:
+            problems.append(f"the fact's {name} must be a date (YYYY-MM-DD), not {value!r}")
+    return problems
 
 
 def merge_faqs(readings: list[FileReading]) -> None:
@@ -265,6 +329,7 @@ def read_document(brand: Brand, source: SourceFile) -> FileReading:
         )
         reading.entities = planner.plan(expanded)
         reading.faqs = list(planner.faqs.values())
+        reading.facts = list(planner.facts.values())
     except FileProblem as problem:
         reading.problems.append(ImportProblem(source.name, problem.pointer, problem.message))
     return reading
@@ -444,6 +509,7 @@ class _Planner:
         self.reading = reading
         self.entities: dict[str, PlannedEntity] = {}
         self.faqs: dict[str, PlannedFAQ] = {}
+        self.facts: dict[str, PlannedFact] = {}
         self.blank_iris: dict[str, str] = {}
 
     def problem(self, pointer: str, message: str) -> None:
@@ -466,6 +532,9 @@ class _Planner:
             if is_faq_page(node):
                 consumed.add(node["@id"])
                 consumed.update(self.plan_faq_page(node, by_id))
+            elif (key := self.own_key(node["@id"], "fact")) and is_claim(node):
+                consumed.add(node["@id"])
+                self.plan_fact(key, node)
         for node in top_level:
             if node["@id"] not in consumed:
                 self.add_entity(node)
@@ -511,6 +580,11 @@ class _Planner:
                     self.problem(pointer, "the Question has no acceptedAnswer with a text")
                 continue
             key = self.faq_key(question, asked)
+            order = index + 1
+            for position in schema_values(question, "position"):
+                number = position.get("@value") if isinstance(position, dict) else None
+                if isinstance(number, int) and not isinstance(number, bool) and number >= 0:
+                    order = number  # as Sourcebook exports an FAQ's order
             if key in self.faqs:
                 planned = self.faqs[key]
                 planned.question = {**asked, **planned.question}
@@ -520,7 +594,7 @@ class _Planner:
                 key=key,
                 question=asked,
                 answer=replied,
-                order=index + 1,
+                order=order,
                 file=self.reading.name,
                 pointer=pointer,
                 about_iri=about,
@@ -557,8 +631,11 @@ class _Planner:
         return texts
 
     def faq_key(self, question: dict, asked: dict[str, str]) -> str:
-        """Stable: from the Question's @id when it has one, else from its question text."""
+        """Stable: from the Question's @id when it has one, else from its question text.
+        An @id as Sourcebook exports FAQs, ``{base_url}/id/faq/{key}``, carries the key."""
         node_id = question.get("@id", "")
+        if own := self.own_key(node_id, "faq"):
+            return own
         if node_id and not node_id.startswith("_:"):
             parts = urlsplit(node_id)
             tail = parts.fragment or parts.path.rstrip("/").rsplit("/", 1)[-1]
@@ -567,6 +644,56 @@ class _Planner:
         text = asked.get(self.brand.default_language) or next(iter(asked.values()))
         slug = slugify(text)[:90].strip("-")
         return slug or "q-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def own_key(self, node_id: str, kind: str) -> str | None:
+        """The key in an @id ``{base_url}/id/{kind}/{key}`` of this brand, else None."""
+        prefix = f"{self.brand.base_url}/id/{kind}/"
+        if not node_id.startswith(prefix):
+            return None
+        key = node_id[len(prefix) :]
+        return key if key and len(key) <= 100 and slugify(key) == key else None
+
+    def plan_fact(self, key: str, node: dict) -> None:
+        """A ``Claim`` as ``kb.selectors.fact_node`` exports a fact."""
+        pointer = source_pointer(node)
+        about = next(
+            (
+                self.blank_iris.get(v["@id"], v["@id"])
+                for v in schema_values(node, "about")
+                if isinstance(v, dict) and v.get("@id")
+            ),
+            None,
+        )
+        measured = next(iter(schema_values(node, "mainEntity")), {})
+        cited = next(iter(schema_values(node, "citation")), {})
+        source_url = next(
+            (
+                v.get("@id") or v.get("@value")
+                for v in schema_values(cited, "url")
+                if isinstance(v, dict)
+            ),
+            "",
+        )
+        self.facts[key] = PlannedFact(
+            key=key,
+            statement=self.texts(node, "text", pointer),
+            value=self.plain(measured, "value"),
+            unit=self.plain(measured, "unitText"),
+            source_url=source_url or "",
+            source_title=self.texts(cited, "name", pointer) if cited else {},
+            as_of=self.plain(node, "temporalCoverage"),
+            valid_until=self.plain(node, "expires") or None,
+            about_iri=about,
+            file=self.reading.name,
+            pointer=pointer,
+        )
+
+    @staticmethod
+    def plain(node: dict, prop: str) -> str:
+        for value in schema_values(node, prop):
+            if isinstance(value, dict) and "@value" in value:
+                return str(value["@value"])
+        return ""
 
     def language(self, tag: str) -> str | None:
         return brand_language(self.brand.languages, tag)
@@ -688,6 +815,10 @@ class _Planner:
 def schema_values(node: dict, prop: str) -> list:
     """The expanded values of a schema.org property (either spelling of the vocabulary)."""
     return [value for prefix in vocabulary.SCHEMA_PREFIXES for value in node.get(prefix + prop, [])]
+
+
+def is_claim(node: dict) -> bool:
+    return "Claim" in [jsonld.shorten_iri(t) for t in node.get("@type", [])]
 
 
 def is_faq_page(node: dict) -> bool:

@@ -455,7 +455,9 @@ def test_list_last_modified_moves_when_a_row_is_deleted(kind, brand, site, write
     if kind == "entities":
         again = writer.get(f"{BASE}/export.jsonl", headers={"If-None-Match": export["ETag"]})
         assert again.status_code == 200
-        assert len(again.getvalue().splitlines()) == 1
+        nodes = [json.loads(line) for line in again.getvalue().splitlines()]
+        # The export also carries the brand's facts (Claim) and FAQs (FAQPage).
+        assert len([n for n in nodes if n["@type"] not in ("Claim", "FAQPage")]) == 1
 
 
 def test_published_entity_is_not_modified_only_while_nothing_changed(brand, site, reader):
@@ -855,9 +857,16 @@ def test_the_demo_brand_delivered_whole(demo_reader):
     """The realistic brand: 29 entities, 36 facts, 23 FAQs, all published, in two languages."""
     base = "/api/v1/brands/westlake-leaf"
     lines = demo_reader.get(f"{base}/export.jsonl").getvalue().decode().splitlines()
-    assert len(lines) == 29
-    ids = [json.loads(line)["@id"] for line in lines]
+    nodes = [json.loads(line) for line in lines]
+    # Entities by @id, then the facts (one Claim each) and FAQs (FAQPages of Questions).
+    entities = [n for n in nodes if n["@type"] not in ("Claim", "FAQPage")]
+    assert nodes[: len(entities)] == entities
+    assert len(entities) == 29
+    ids = [n["@id"] for n in entities]
     assert ids == sorted(ids)
+    assert len([n for n in nodes if n["@type"] == "Claim"]) == 36
+    pages = [n for n in nodes if n["@type"] == "FAQPage"]
+    assert sum(len(page["mainEntity"]) for page in pages) == 23
     assert demo_reader.get(f"{base}/entities/?page_size=200").json()["count"] == 29
     assert demo_reader.get(f"{base}/facts/").json()["count"] == 36
     assert demo_reader.get(f"{base}/faqs/").json()["count"] == 23

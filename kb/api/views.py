@@ -54,7 +54,7 @@ from kb.api.serializers import (
 from kb.importing import read_files, source_from_bytes
 from kb.jsontext import JsonInputError, loads_checked
 from kb.models import FAQ, ApiToken, AuditEntry, Brand, Entity, Fact, ImportJob, localized_text
-from kb.selectors import PublishedEntityRow, entity_nodes, entity_published_rows
+from kb.selectors import PublishedEntityRow, brand_nodes, entity_published_rows
 from kb.services import entities as entity_services
 from kb.services import statements as statement_services
 from kb.services.errors import (
@@ -1163,13 +1163,17 @@ class BrandExport(ApiView):
         responses={(200, JSONLD): OpenApiTypes.OBJECT, (200, "application/jsonl"): OpenApiTypes.STR, **READ_PROBLEMS},
         tags=["delivery"],
         description="The whole brand graph for sync jobs: `.jsonld` (one document with @graph) "
-        "or `.jsonl` (one entity per line), streamed.",
+        "or `.jsonl` (one node per line), streamed: entities, then facts (`Claim`) and FAQs "
+        "(`FAQPage`).",
     )  # fmt: skip
     def get(self, request, slug, shape: str = "jsonld"):
         access = self.access(slug, "read")
         state = entity_state(self, access)
-        nodes = entity_nodes(brand=access.brand, state=state)
-        last = changed_at(access.brand, Entity)
+        nodes = brand_nodes(brand=access.brand, state=state)
+        last = max(
+            (m for model in (Entity, Fact, FAQ) if (m := changed_at(access.brand, model))),
+            default=None,
+        )
 
         def graph():
             yield '{"@context":"https://schema.org","@graph":['

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -16,11 +16,12 @@ from kb.importing import (
     FileReading,
     ImportProblem,
     PlannedEntity,
+    PlannedFact,
     PlannedFAQ,
     SourceFile,
     read_files,
 )
-from kb.models import FAQ, Brand, Entity, ImportJob, Status
+from kb.models import FAQ, Brand, Entity, Fact, ImportJob, Status
 from kb.quality import ERROR, entity_findings
 from kb.services.entities import (
     entity_create,
@@ -29,7 +30,7 @@ from kb.services.entities import (
     normalize_languages,
 )
 from kb.services.permissions import require
-from kb.services.statements import faq_create, statement_update
+from kb.services.statements import fact_create, faq_create, statement_update
 from kb.services.workflow import object_publish
 
 Progress = Callable[[int], None]
@@ -53,6 +54,11 @@ class ImportResult:
     faqs_updated: list[str] = field(default_factory=list)
     faqs_unchanged: list[str] = field(default_factory=list)
     faqs_published: list[str] = field(default_factory=list)
+    # Facts (from Claim nodes as Sourcebook exports them), by key.
+    facts_created: list[str] = field(default_factory=list)
+    facts_updated: list[str] = field(default_factory=list)
+    facts_unchanged: list[str] = field(default_factory=list)
+    facts_published: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -85,7 +91,8 @@ def jsonld_import(
         if blocked:
             raise ImportRefused(blocked)
     faqs = [faq for r in readings if r.valid for faq in r.faqs]
-    archived = archived_faq_problems(brand, faqs)
+    facts = [fact for r in readings if r.valid for fact in r.facts]
+    archived = archived_faq_problems(brand, faqs) + archived_fact_problems(brand, facts)
     if archived:
         raise ImportRefused(archived)
     if on_plan:
@@ -96,6 +103,7 @@ def jsonld_import(
         for entity in touched:
             entity_sync_links(entity=entity)
         touched_faqs = apply_faqs(brand, faqs, user, result)
+        touched_facts = apply_facts(brand, facts, user, result)
         if publish:
             for entity in touched:
                 entity.refresh_from_db()
@@ -107,7 +115,66 @@ def jsonld_import(
                 if faq.live_revision_id != faq.latest_revision_id:
                     object_publish(obj=faq, user=user)
                     result.faqs_published.append(faq.key)
+            for fact in touched_facts:
+                fact.refresh_from_db()
+                if fact.live_revision_id != fact.latest_revision_id:
+                    object_publish(obj=fact, user=user)
+                    result.facts_published.append(fact.key)
     return result
+
+
+def archived_fact_problems(brand: Brand, facts: list[PlannedFact]) -> list[ImportProblem]:
+    archived = set(
+        Fact.objects.filter(
+            brand=brand, key__in=[f.key for f in facts], status=Status.ARCHIVED
+        ).values_list("key", flat=True)
+    )
+    return [
+        ImportProblem(
+            fact.file,
+            fact.pointer,
+            f"the fact {fact.key!r} is archived; restore it before importing it again",
+        )
+        for fact in facts
+        if fact.key in archived
+    ]
+
+
+def apply_facts(brand: Brand, facts: list[PlannedFact], user, result: ImportResult) -> list[Fact]:
+    """Upsert by key, like FAQs: the same fact imported again changes nothing."""
+    existing = {f.key: f for f in Fact.objects.filter(brand=brand, key__in=[f.key for f in facts])}
+    abouts = dict(
+        Entity.objects.filter(brand=brand, iri__in=[f.about_iri for f in facts]).values_list(
+            "iri", "pk"
+        )
+    )
+    touched: list[Fact] = []
+    for item in facts:
+        fields = {
+            "about_id": abouts[item.about_iri],
+            "statement": item.statement,
+            "value": item.value,
+            "unit": item.unit,
+            "source_url": item.source_url,
+            "source_title": item.source_title,
+            "as_of": date.fromisoformat(item.as_of),
+            "valid_until": date.fromisoformat(item.valid_until) if item.valid_until else None,
+        }
+        message = f"Imported from {item.file}"
+        fact = existing.get(item.key)
+        if fact is None:
+            fact = fact_create(brand=brand, user=user, message=message, key=item.key, **fields)
+            result.facts_created.append(item.key)
+        else:
+            version = fact.version
+            fact = statement_update(
+                obj=fact, expected_version=None, user=user, message=message, **fields
+            )
+            (result.facts_updated if fact.version != version else result.facts_unchanged).append(
+                item.key
+            )
+        touched.append(fact)
+    return touched
 
 
 def archived_faq_problems(brand: Brand, faqs: list[PlannedFAQ]) -> list[ImportProblem]:

@@ -79,6 +79,14 @@ class Command(BaseCommand):
             )
             if publish:
                 summary += f", {len(result.faqs_published)} published"
+        facts = len(result.facts_created) + len(result.facts_updated) + len(result.facts_unchanged)
+        if facts:  # from Claim nodes as export_jsonld writes facts
+            summary += (
+                f"; {facts} facts: {len(result.facts_created)} created, "
+                f"{len(result.facts_updated)} updated, {len(result.facts_unchanged)} unchanged"
+            )
+            if publish:
+                summary += f", {len(result.facts_published)} published"
         if result.skipped_files:
             summary += f"; skipped {len(result.skipped_files)} invalid file(s)"
         self.stdout.write(self.style.SUCCESS(summary + "."))
