@@ -8,7 +8,6 @@ published page's JSON-LD; a rollback takes it away again.
 import json
 import os
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -19,35 +18,6 @@ from kb.services.brands import brand_create, membership_grant
 from kb.services.entities import entity_create
 from kb.services.workflow import object_publish
 from publishing.models import Release, Target
-
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRED = os.environ.get("SOURCEBOOK_REQUIRE_SERVICES") == "1"
-
-
-# The live server's database sessions end with the test session (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("live_server_sessions_ended")
-
-
-@pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed")
-    if not CHROMIUM.exists():
-        if REQUIRED:
-            pytest.fail("Chromium is not installed (apt-get install chromium)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are ordinary synchronous calls.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield instance
-        instance.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ keep Google's tags, JSON in a script cannot close it, sitemaps and robots.txt st
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import date
 from io import StringIO
@@ -452,38 +451,12 @@ def test_markdown_and_llms_files_hold_no_markup_and_no_unsafe_link(hostile):
 
 # --- in a browser: published pages and the admin --------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRED = os.environ.get("SOURCEBOOK_REQUIRE_SERVICES") == "1"
 WATCH_CSP = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation', (e) => {
   window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
 });
 """
-
-
-# The live server's database sessions end with the test session (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("live_server_sessions_ended")
-
-
-@pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed")
-    if not CHROMIUM.exists():
-        if REQUIRED:
-            pytest.fail("Chromium is not installed (apt-get install chromium)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield instance
-        instance.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 class Watcher:

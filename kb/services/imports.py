@@ -92,7 +92,9 @@ def jsonld_import(
             raise ImportRefused(blocked)
     faqs = [faq for r in readings if r.valid for faq in r.faqs]
     facts = [fact for r in readings if r.valid for fact in r.facts]
-    archived = archived_faq_problems(brand, faqs) + archived_fact_problems(brand, facts)
+    archived = archived_statement_problems(brand, FAQ, faqs) + archived_statement_problems(
+        brand, Fact, facts
+    )
     if archived:
         raise ImportRefused(archived)
     if on_plan:
@@ -123,20 +125,24 @@ def jsonld_import(
     return result
 
 
-def archived_fact_problems(brand: Brand, facts: list[PlannedFact]) -> list[ImportProblem]:
+def archived_statement_problems(
+    brand: Brand, model: type[Fact] | type[FAQ], planned: list[PlannedFact] | list[PlannedFAQ]
+) -> list[ImportProblem]:
+    """Facts or FAQs that the import would change although they are archived."""
     archived = set(
-        Fact.objects.filter(
-            brand=brand, key__in=[f.key for f in facts], status=Status.ARCHIVED
+        model.objects.filter(
+            brand=brand, key__in=[p.key for p in planned], status=Status.ARCHIVED
         ).values_list("key", flat=True)
     )
+    name = "FAQ" if model is FAQ else "fact"
     return [
         ImportProblem(
-            fact.file,
-            fact.pointer,
-            f"the fact {fact.key!r} is archived; restore it before importing it again",
+            item.file,
+            item.pointer,
+            f"the {name} {item.key!r} is archived; restore it before importing it again",
         )
-        for fact in facts
-        if fact.key in archived
+        for item in planned
+        if item.key in archived
     ]
 
 
@@ -175,23 +181,6 @@ def apply_facts(brand: Brand, facts: list[PlannedFact], user, result: ImportResu
             )
         touched.append(fact)
     return touched
-
-
-def archived_faq_problems(brand: Brand, faqs: list[PlannedFAQ]) -> list[ImportProblem]:
-    archived = set(
-        FAQ.objects.filter(
-            brand=brand, key__in=[f.key for f in faqs], status=Status.ARCHIVED
-        ).values_list("key", flat=True)
-    )
-    return [
-        ImportProblem(
-            faq.file,
-            faq.pointer,
-            f"the FAQ {faq.key!r} is archived; restore it before importing it again",
-        )
-        for faq in faqs
-        if faq.key in archived
-    ]
 
 
 def apply_faqs(brand: Brand, faqs: list[PlannedFAQ], user, result: ImportResult) -> list[FAQ]:
