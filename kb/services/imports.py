@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -146,6 +147,19 @@ def archived_statement_problems(
     ]
 
 
+def statement_upsert(existing, create, *, user, message: str, fields: dict):
+    """A fact or FAQ imported by key: made with ``create`` when new, else updated (a new
+    revision only when something changed). Returns it and "created", "updated" or
+    "unchanged"."""
+    if existing is None:
+        return create(user=user, message=message, **fields), "created"
+    version = existing.version
+    updated = statement_update(
+        obj=existing, expected_version=None, user=user, message=message, **fields
+    )
+    return updated, "updated" if updated.version != version else "unchanged"
+
+
 def apply_facts(brand: Brand, facts: list[PlannedFact], user, result: ImportResult) -> list[Fact]:
     """Upsert by key, like FAQs: the same fact imported again changes nothing."""
     existing = {f.key: f for f in Fact.objects.filter(brand=brand, key__in=[f.key for f in facts])}
@@ -166,19 +180,12 @@ def apply_facts(brand: Brand, facts: list[PlannedFact], user, result: ImportResu
             "as_of": date.fromisoformat(item.as_of),
             "valid_until": date.fromisoformat(item.valid_until) if item.valid_until else None,
         }
-        message = f"Imported from {item.file}"
-        fact = existing.get(item.key)
-        if fact is None:
-            fact = fact_create(brand=brand, user=user, message=message, key=item.key, **fields)
-            result.facts_created.append(item.key)
-        else:
-            version = fact.version
-            fact = statement_update(
-                obj=fact, expected_version=None, user=user, message=message, **fields
-            )
-            (result.facts_updated if fact.version != version else result.facts_unchanged).append(
-                item.key
-            )
+        fact, outcome = statement_upsert(
+            existing.get(item.key),
+            partial(fact_create, brand=brand, key=item.key),
+            user=user, message=f"Imported from {item.file}", fields=fields,
+        )  # fmt: skip
+        getattr(result, f"facts_{outcome}").append(item.key)
         touched.append(fact)
     return touched
 
@@ -199,21 +206,12 @@ def apply_faqs(brand: Brand, faqs: list[PlannedFAQ], user, result: ImportResult)
             "answer": item.answer,
             "about_id": abouts.get(item.about_iri) if item.about_iri else None,
         }
-        message = f"Imported from {item.file}"
-        faq = existing.get(item.key)
-        if faq is None:
-            faq = faq_create(
-                brand=brand, user=user, message=message, key=item.key, order=item.order, **fields
-            )
-            result.faqs_created.append(item.key)
-        else:
-            version = faq.version
-            faq = statement_update(
-                obj=faq, expected_version=None, user=user, message=message, **fields
-            )
-            (result.faqs_updated if faq.version != version else result.faqs_unchanged).append(
-                item.key
-            )
+        faq, outcome = statement_upsert(
+            existing.get(item.key),
+            partial(faq_create, brand=brand, key=item.key, order=item.order),
+            user=user, message=f"Imported from {item.file}", fields=fields,
+        )  # fmt: skip
+        getattr(result, f"faqs_{outcome}").append(item.key)
         touched.append(faq)
     return touched
 
