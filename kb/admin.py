@@ -490,6 +490,7 @@ class MultilingualForm(forms.ModelForm):
     """One input per brand language for each multilingual JSON field."""
 
     multilingual_fields: tuple[str, ...] = ()
+    optional_multilingual_fields: tuple[str, ...] = ()
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     default_brand: Brand | None = None
@@ -502,15 +503,24 @@ class MultilingualForm(forms.ModelForm):
         for name in self.multilingual_fields:
             original = self.fields.pop(name)
             values = getattr(self.instance, name) or {}
+            optional = name in self.optional_multilingual_fields
             for language in languages:
+                if optional:  # a word or two, needed only for some values (a unit's label)
+                    widget, hint = forms.TextInput(attrs={"maxlength": 50}), original.help_text
+                    hint = hint if language == languages[0] else ""
+                else:
+                    widget = forms.Textarea(attrs={"rows": 2})
+                    hint = (
+                        ""
+                        if values.get(language) or language == languages[0]
+                        else "Missing translation"
+                    )
                 self.fields[field_name(name, language)] = forms.CharField(
                     label=f"{original.label} [{language}]",
                     required=False,
-                    widget=forms.Textarea(attrs={"rows": 2}),
+                    widget=widget,
                     initial=values.get(language, ""),
-                    help_text=""
-                    if values.get(language) or language == languages[0]
-                    else "Missing translation",
+                    help_text=hint,
                 )
 
     def clean(self):
@@ -533,10 +543,11 @@ class MultilingualForm(forms.ModelForm):
             raise ValidationError(str(error)) from None
         except InvalidContent as error:
             for problem in error.problems:
-                name = problem.pointer.strip("/").split("/")[0]
+                name, *rest = problem.pointer.strip("/").split("/")
                 target = name if name in self.fields else None
-                if name in self.multilingual_fields:
-                    target = field_name(name, brand.default_language)
+                if name in self.multilingual_fields:  # at the language's own input
+                    language = rest[0] if rest and rest[0] in brand.languages else None
+                    target = field_name(name, language or brand.default_language)
                 self.add_error(target if target in self.fields else None, problem.message)
         return cleaned
 
@@ -598,7 +609,8 @@ class StatementAdmin(WorkflowActions, BrandScopedAdmin):
 
 
 class FactForm(MultilingualForm):
-    multilingual_fields = ("statement", "source_title")
+    multilingual_fields = ("statement", "unit_labels", "source_title")
+    optional_multilingual_fields = ("unit_labels",)
     source_url = forms.URLField(max_length=2000, assume_scheme="https", label="Source URL")
 
     class Meta:
@@ -610,6 +622,7 @@ class FactForm(MultilingualForm):
             "statement",
             "value",
             "unit",
+            "unit_labels",
             "source_url",
             "source_title",
             "as_of",
@@ -631,6 +644,31 @@ class FactAdmin(StatementAdmin):
     list_display = ["key", "about", "value", "unit", "as_of", "source_link", "status_display"]
     list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "status"]
     search_fields = ["key", "value", "source_url"]
+    readonly_fields = ["checks"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [(None, {"fields": self.get_fields(request, obj)})]
+        if obj is not None:  # the checks read the saved fact
+            fieldsets.append(("Checks", {"fields": ["checks"]}))
+        return fieldsets
+
+    @admin.display(description="AI citability")
+    def checks(self, fact):
+        """The saved fact's findings, as entities show theirs: advice that never blocks a save."""
+        from kb.quality import fact_findings
+
+        findings = fact_findings(brand=fact.brand, fact=fact)
+        rows = format_html_join(
+            "",
+            '<li class="finding finding-{}"><strong>{}</strong> {} <code>{}</code> — {}</li>',
+            ((f.level, f.level, f.profile, f.pointer, f.message) for f in findings),
+        )
+        return format_html(
+            '<p>{} recommendations, {} hints (for the saved text).</p><ul class="findings">{}</ul>',
+            sum(f.level == "recommendation" for f in findings),
+            sum(f.level == "hint" for f in findings),
+            rows or mark_safe("<li>Nothing to report.</li>"),  # noqa: S308 (a constant)
+        )
 
     @admin.display(description="Source")
     def source_link(self, fact):

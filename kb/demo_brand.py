@@ -47,6 +47,7 @@ def demo_load(*, progress=None, on_plan=None) -> dict:
             statement=item["statement"],
             value=item.get("value") or "",
             unit=item.get("unit") or "",
+            unit_labels=item.get("unit_labels") or {},
             source_url=item["source"]["url"],
             source_title=item["source"]["title"],
             as_of=date.fromisoformat(item["as_of"]),

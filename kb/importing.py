@@ -23,7 +23,7 @@ from django.conf import settings
 from django.utils.text import slugify
 from pyld.jsonld import JsonLdError
 
-from kb import jsonld, vocabulary
+from kb import jsonld, units, vocabulary
 from kb.jsontext import JsonInputError, loads_checked
 from kb.models import Brand, Entity, Fact
 from kb.validation import (
@@ -74,12 +74,13 @@ class PlannedFAQ:
 @dataclass
 class PlannedFact:
     """A ``Claim`` as Sourcebook exports facts (@id ``{base_url}/id/fact/{key}``), to become
-    a fact of the brand (``kb.models.Fact``); the shape is ``kb.selectors.fact_node``'s."""
+    a fact of the brand (``kb.models.Fact``); the shape is ``kb.statement_nodes.fact_node``'s."""
 
     key: str
     statement: dict[str, str]
     value: str
     unit: str
+    unit_labels: dict[str, str]  # language → the unit's word in it
     source_url: str
     source_title: dict[str, str]
     as_of: str
@@ -313,6 +314,10 @@ def read_document(brand: Brand, source: SourceFile) -> FileReading:
     try:
         document = parse_json(source)  # depth checked as it is read
         check_context(document)
+        reading.problems.extend(
+            ImportProblem(source.name, pointer, message)
+            for pointer, message in empty_url_problems(document, context_aliases(document))
+        )
         keys_by_pointer = tag_nodes(document, keyword_aliases(document))
         try:
             expanded = jsonld.expand(document, base=f"{brand.base_url}/")
@@ -360,14 +365,36 @@ def parse_json(source: SourceFile) -> Any:
 
 
 def check_context(document: Any) -> None:
-    """Without a @context JSON-LD silently drops every property: refuse, and say so."""
+    """Without a @context JSON-LD silently drops every property: refuse, and say so (unless
+    the node is in expanded form, every property and type an absolute IRI, as RDF libraries
+    such as rdflib write JSON-LD: it needs no context)."""
     nodes = document if isinstance(document, list) else [document]
     for index, node in enumerate(nodes):
-        if isinstance(node, dict) and "@context" not in node:
+        if isinstance(node, dict) and "@context" not in node and not is_expanded(node):
             raise FileProblem(
                 join_pointer("", index) if isinstance(document, list) else "",
                 'no @context, so no term would be understood; add "@context": "https://schema.org"',
             )
+
+
+def is_expanded(value: Any) -> bool:
+    """Whether no key or @type in ``value`` is a term (all keywords or absolute IRIs)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict) and "@value" not in item:
+            for key, entry in item.items():
+                if key == "@context" or (not key.startswith("@") and ":" not in key):
+                    return False
+                if key == "@type":
+                    types = entry if isinstance(entry, list) else [entry]
+                    if any(not isinstance(t, str) or ":" not in t for t in types):
+                        return False
+                else:
+                    stack.append(entry)
+    return True
 
 
 def check_depth(document: Any, max_depth: int) -> None:
@@ -398,6 +425,45 @@ def contexts_in(document: Any) -> Iterator[Any]:
                     stack.append(item)
                     continue
                 yield from item if isinstance(item, list) else [item]
+
+
+def empty_url_problems(document: Any, aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(pointer, message) for each empty string given to a property the schema.org context
+    reads as a URL (``"sameAs": ["https://…", ""]``, as shop themes write unset links).
+
+    JSON-LD would resolve "" against the base, making it a link to the brand's own site:
+    refused rather than stored as that. (Without the schema.org context "" stays text,
+    which validation refuses as not a URL.)"""
+    if not any(
+        isinstance(c, str) and c in jsonld.SCHEMA_CONTEXT_URLS for c in contexts_in(document)
+    ):
+        return
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, pointer = stack.pop()
+        if isinstance(value, list):
+            stack.extend((item, join_pointer(pointer, i)) for i, item in enumerate(value))
+            continue
+        if not isinstance(value, dict):
+            continue
+        for key, item in value.items():
+            if key == "@context" or (key.startswith("@") and key not in ("@graph", "@list")):
+                continue
+            item_pointer = join_pointer(pointer, key)
+            name = aliases.get(key) or jsonld.shorten_iri(
+                key.replace("schema:", jsonld.SCHEMA_VOCAB, 1)
+            )
+            if jsonld.property_coercion(name) == "@id":
+                items = item if isinstance(item, list) else [item]
+                for index, text in enumerate(items):
+                    if isinstance(text, str) and not text.strip():
+                        yield (
+                            join_pointer(item_pointer, index)
+                            if isinstance(item, list)
+                            else item_pointer,
+                            f"{name!r} expects a URL, got an empty string (leave it out)",
+                        )
+            stack.append((item, item_pointer))
 
 
 def inline_term_definitions(document: Any) -> Iterator[tuple[str, Any]]:
@@ -511,15 +577,23 @@ class _Planner:
         self.faqs: dict[str, PlannedFAQ] = {}
         self.facts: dict[str, PlannedFact] = {}
         self.blank_iris: dict[str, str] = {}
+        # Top-level blank nodes that stand where their one reference is (see plan()).
+        self.embedded: dict[str, dict] = {}
+        # Untyped nodes with an @id kept in place (see convert_value): (the stored node, its
+        # IRI, its types and data), merged into the entity if the file describes one.
+        self.untyped_inline: list[tuple[dict, str, list[str], dict]] = []
 
     def problem(self, pointer: str, message: str) -> None:
         self.reading.problems.append(ImportProblem(self.reading.name, pointer, message))
 
     def plan(self, expanded: list[dict]) -> list[PlannedEntity]:
         top_level = [node for node in expanded if isinstance(node, dict)]
+        self.embedded = embeddable_blank_nodes(top_level)
         # Blank or missing top-level ids get a stable IRI first, so references resolve.
         for node in top_level:
             node_id = node.get("@id")
+            if node_id in self.embedded:
+                continue
             if node_id is None or node_id.startswith("_:"):
                 iri = self.generated_iri(node)
                 if node_id:
@@ -536,8 +610,13 @@ class _Planner:
                 consumed.add(node["@id"])
                 self.plan_fact(key, node)
         for node in top_level:
-            if node["@id"] not in consumed:
+            if node["@id"] not in consumed and node["@id"] not in self.embedded:
                 self.add_entity(node)
+        for inline, iri, types, data in self.untyped_inline:
+            if iri in self.entities:
+                self.merge_into(self.entities[iri], types, data)
+                inline.clear()
+                inline["@id"] = iri
         return list(self.entities.values())
 
     # --- FAQPage → FAQs ------------------------------------------------------------------
@@ -654,7 +733,7 @@ class _Planner:
         return key if key and len(key) <= 100 and slugify(key) == key else None
 
     def plan_fact(self, key: str, node: dict) -> None:
-        """A ``Claim`` as ``kb.selectors.fact_node`` exports a fact."""
+        """A ``Claim`` as ``kb.statement_nodes.fact_node`` exports a fact."""
         pointer = source_pointer(node)
         about = next(
             (
@@ -678,7 +757,9 @@ class _Planner:
             key=key,
             statement=self.texts(node, "text", pointer),
             value=self.plain(measured, "value"),
-            unit=self.plain(measured, "unitText"),
+            unit=self.plain(measured, "unitText")
+            or units.unit_symbol(self.plain(measured, "unitCode")),
+            unit_labels=self.tagged_texts(measured, "unitText", pointer),
             source_url=source_url or "",
             source_title=self.texts(cited, "name", pointer) if cited else {},
             as_of=self.plain(node, "temporalCoverage"),
@@ -690,10 +771,16 @@ class _Planner:
 
     @staticmethod
     def plain(node: dict, prop: str) -> str:
+        """The first value of ``prop`` that is not language-tagged."""
         for value in schema_values(node, prop):
-            if isinstance(value, dict) and "@value" in value:
+            if isinstance(value, dict) and "@value" in value and "@language" not in value:
                 return str(value["@value"])
         return ""
+
+    def tagged_texts(self, node: dict, prop: str, pointer: str) -> dict[str, str]:
+        """Language → text of the language-tagged values of ``prop`` only."""
+        values = [v for v in schema_values(node, prop) if isinstance(v, dict) and "@language" in v]
+        return self.texts({vocabulary.SCHEMA_PREFIXES[0] + prop: values}, prop, pointer)
 
     def language(self, tag: str) -> str | None:
         return brand_language(self.brand.languages, tag)
@@ -732,7 +819,11 @@ class _Planner:
                 iri_generated=bool(node.get("__generated__")),
             )
             return
-        # JSON-LD merges node definitions that share an @id.
+        self.merge_into(planned, types, data)
+
+    @staticmethod
+    def merge_into(planned: PlannedEntity, types: list[str], data: dict) -> None:
+        """JSON-LD merges node definitions that share an @id."""
         planned.types.extend(t for t in types if t not in planned.types)
         for prop, values in data.items():
             if prop in (POINTER_KEY, KEYS_KEY):
@@ -743,6 +834,9 @@ class _Planner:
 
     def convert_node(self, node: dict, pointer: str) -> tuple[list[str], dict]:
         types = [jsonld.shorten_iri(t) for t in node.get("@type", [])]
+        # schema.org's types first: the first is the entity's primary type (the order of
+        # types means nothing in RDF).
+        types.sort(key=lambda name: ":" in name)
         data: dict[str, Any] = {}
         original_keys = self.keys_by_pointer.get(pointer, [])
         key_map: dict[str, str] = {}
@@ -799,17 +893,70 @@ class _Planner:
         has_content = any(k for k in value if k not in ("@id", SOURCE_POINTER_IRI))
         if node_id is not None and not has_content:
             if node_id.startswith("_:"):
+                if node_id in self.embedded:
+                    node = self.embedded[node_id]
+                    types, data = self.convert_node(node, source_pointer(node) or pointer)
+                    return {"@type": types, **data} if types else data
                 if node_id in self.blank_iris:
                     return {"@id": self.blank_iris[node_id]}
                 self.problem(pointer, f"reference to blank node {node_id}, which is not described")
                 return None
             return {"@id": node_id}
+        if node_id is not None and not node_id.startswith("_:") and not value.get("@type"):
+            # An untyped node with an @id ("item": {"@id": url, "name": "Home"}, as WooCommerce
+            # writes breadcrumbs) says too little to be an entity (an entity has a type): it is
+            # kept in place, the same RDF, unless the file describes that @id (then merged).
+            types, data = self.convert_node(value, source_pointer(value) or pointer)
+            inline = {"@id": node_id, **data}
+            self.untyped_inline.append((inline, node_id, types, data))
+            return inline
         if node_id is not None and not node_id.startswith("_:"):
             # A nested node with its own @id is an entity of its own, linked by reference.
             self.add_entity(value)
             return {"@id": node_id}
         types, data = self.convert_node(value, source_pointer(value) or pointer)
         return {"@type": types, **data} if types else data
+
+
+def embeddable_blank_nodes(top_level: list[dict]) -> dict[str, dict]:
+    """Top-level blank nodes that are referenced exactly once, from a node that is itself
+    kept: in flattened JSON-LD (as RDF libraries write it, ``"weight": {"@id": "_:b0"}``
+    with ``_:b0`` beside) they are nested values, and are imported as such rather than as
+    entities of their own. A blank node referenced from nowhere, several times or only
+    within a cycle of blank nodes stays an entity (with a generated IRI)."""
+    counts: dict[str, int] = {}
+    for node in top_level:
+        for blank_id in blank_references(node):
+            counts[blank_id] = counts.get(blank_id, 0) + 1
+    candidates = {
+        node["@id"]: node
+        for node in top_level
+        if str(node.get("@id", "")).startswith("_:") and counts.get(node["@id"]) == 1
+    }
+    reached: dict[str, dict] = {}
+    stack = [node for node in top_level if node.get("@id") not in candidates]
+    while stack:
+        for blank_id in blank_references(stack.pop()):
+            if blank_id in candidates and blank_id not in reached:
+                reached[blank_id] = candidates[blank_id]
+                stack.append(candidates[blank_id])
+    return reached
+
+
+def blank_references(node: dict) -> Iterator[str]:
+    """The blank node ids that ``node`` (expanded) refers to, nested values included."""
+    stack: list[Any] = [v for k, v in node.items() if not k.startswith("@") or k == "@list"]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            node_id = value.get("@id")
+            if isinstance(node_id, str) and not set(value) - {"@id", SOURCE_POINTER_IRI}:
+                if node_id.startswith("_:"):
+                    yield node_id
+                continue
+            stack.extend(v for k, v in value.items() if not k.startswith("@") or k == "@list")
 
 
 def schema_values(node: dict, prop: str) -> list:
@@ -836,15 +983,16 @@ def find_original_key(
     name: str, iri: str, original_keys: list[str], aliases: dict[str, str]
 ) -> str | None:
     for key in original_keys:
-        if key in (name, iri) or key.endswith(":" + name):
+        if key in (name, iri):
             return key
     for key in original_keys:
-        if aliases.get(key) == name:
-            return key
-    for key in original_keys:
-        # A compact IRI of another vocabulary: "gs1:netContent" with "gs1" in the @context.
+        # A compact IRI whose prefix the @context defines: "gs1:netContent", "schema:gtin"
+        # (first, as "gs1:gtin" and "schema:gtin" may sit side by side).
         prefix, colon, suffix = key.partition(":")
         if colon and prefix in aliases and aliases[prefix] + suffix == iri:
+            return key
+    for key in original_keys:
+        if key.endswith(":" + name) or aliases.get(key) == name:
             return key
     return None
 

@@ -320,7 +320,17 @@ class Fact(RevisionedModel):
     about = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="facts")
     statement = models.JSONField(default=dict, help_text="The statement per language.")
     value = models.CharField(max_length=200, blank=True, help_text="e.g. 1998, 42.5")
-    unit = models.CharField(max_length=50, blank=True, help_text="e.g. tonnes, %, hectares")
+    unit = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="e.g. t, %, ha, years (shown in each language's words), or a word of your own",
+    )
+    unit_labels = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A unit of your own in each language (e.g. buds / 芽); units such as t, ha, "
+        "%, years need none.",
+    )
     source_url = models.URLField(max_length=2000)
     source_title = models.JSONField(default=dict, help_text="The source's title per language.")
     as_of = models.DateField(help_text="The date the statement is true as of.")
@@ -332,6 +342,7 @@ class Fact(RevisionedModel):
         "statement",
         "value",
         "unit",
+        "unit_labels",
         "source_url",
         "source_title",
         "as_of",

@@ -21,6 +21,7 @@ import pycountry
 from stdnum import ean
 
 from kb import vocabulary
+from kb.citability import leaning_messages, leaning_words  # noqa: F401  (re-exported)
 from kb.models import FAQ, Brand, Entity, Fact
 
 ERROR, RECOMMENDATION, HINT = "error", "recommendation", "hint"
@@ -203,22 +204,40 @@ def translation_findings(brand: Brand, data: dict) -> list[Finding]:
 
 
 def statement_findings(*, brand: Brand) -> list[tuple[object, Finding]]:
-    """Citability of facts and FAQs: sources, dates, translations."""
+    """Citability of facts and FAQs: sources, dates, translations, facts that lean on others."""
     out: list[tuple[object, Finding]] = []
     for fact in Fact.objects.filter(brand=brand):
-        if not fact.source_url:
-            out.append((fact, Finding(HINT, "/source_url", "A fact without a source is rarely "
-                                      "quoted.", "AI citability")))  # fmt: skip
-        for language in brand.languages:
-            if not (fact.statement or {}).get(language):
-                out.append((fact, Finding(HINT, f"/statement/{language}",
-                                          f"No statement in {language}.", "AI citability")))  # fmt: skip
+        out += [(fact, finding) for finding in fact_findings(brand=brand, fact=fact)]
     for faq in FAQ.objects.filter(brand=brand):
         for language in brand.languages:
             if not (faq.answer or {}).get(language):
                 out.append((faq, Finding(HINT, f"/answer/{language}",
                                          f"No answer in {language}.", "AI citability")))  # fmt: skip
     return out
+
+
+def fact_findings(*, brand: Brand, fact: Fact) -> list[Finding]:
+    """What makes one fact harder to quote: no source, a missing translation, a statement
+    that leans on another fact."""
+    out: list[Finding] = []
+    if not fact.source_url:
+        out.append(Finding(HINT, "/source_url", "A fact without a source is rarely quoted.",
+                           "AI citability"))  # fmt: skip
+    for language in brand.languages:
+        if not (fact.statement or {}).get(language):
+            out.append(Finding(HINT, f"/statement/{language}", f"No statement in {language}.",
+                               "AI citability"))  # fmt: skip
+    out += leaning_findings(statement=fact.statement or {})
+    return out
+
+
+def leaning_findings(*, statement: dict[str, str]) -> list[Finding]:
+    """A recommendation for each language whose statement leans on another fact
+    (``kb.citability``)."""
+    return [
+        Finding(RECOMMENDATION, f"/statement/{language}", message, "AI citability")
+        for language, message in leaning_messages(statement=statement).items()
+    ]
 
 
 def brand_summary(*, brand: Brand) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -13,6 +12,7 @@ import orjson
 from kb.jsonld import compact_node, graph_document
 from kb.jsontext import json_text
 from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
+from kb.statement_nodes import fact_node, faq_page_node
 
 STATES = ("published", "latest")
 
@@ -55,14 +55,6 @@ def brand_nodes(*, brand: Brand, state: str = "published") -> Iterator[dict]:
     yield from statement_nodes(brand=brand, state=state)
 
 
-def fact_iri(brand: Brand, key: str) -> str:
-    return f"{brand.base_url}/id/fact/{key}"
-
-
-def faq_iri(brand: Brand, key: str) -> str:
-    return f"{brand.base_url}/id/faq/{key}"
-
-
 def _statement_contents(model, brand: Brand, state: str) -> list[dict]:
     """Snapshots of the brand's facts or FAQs (``about`` as an entity's pk): the live
     revision's when ``state`` is published, else the latest. Archived ones are left out."""
@@ -76,59 +68,6 @@ def _statement_contents(model, brand: Brand, state: str) -> list[dict]:
             pk__in=objects.filter(live_revision__isnull=False).values("live_revision_id")
         ).values_list("content", flat=True)
     )
-
-
-def _texts(by_language: dict) -> list[dict]:
-    return [
-        {"@language": language, "@value": text}
-        for language, text in sorted(by_language.items())
-        if isinstance(text, str) and text
-    ]
-
-
-def fact_node(brand: Brand, content: dict, about_iri: str | None) -> dict:
-    """A fact as a schema.org ``Claim`` (the shape is documented in README, "The content
-    model"): ``text`` the statement per language, ``about`` the entity, ``mainEntity`` a
-    ``PropertyValue`` with the ``value`` and its ``unitText``, ``citation`` the source (a
-    ``CreativeWork`` with ``url`` and ``name``), ``temporalCoverage`` the as-of date and
-    ``expires`` the valid-until date."""
-    node: dict = {"@id": fact_iri(brand, content["key"]), "@type": "Claim"}
-    node["text"] = _texts(content.get("statement") or {})
-    if about_iri:
-        node["about"] = {"@id": about_iri}
-    if content.get("value"):
-        value: dict = {"@type": "PropertyValue", "value": content["value"]}
-        if content.get("unit"):
-            value["unitText"] = content["unit"]
-        node["mainEntity"] = value
-    citation: dict = {"@type": "CreativeWork", "url": content["source_url"]}
-    if title := _texts(content.get("source_title") or {}):
-        citation["name"] = title
-    node["citation"] = citation
-    node["temporalCoverage"] = content["as_of"]
-    if content.get("valid_until"):
-        node["expires"] = content["valid_until"]
-    return node
-
-
-def faq_page_node(brand: Brand, contents: list[dict], about_iri: str | None) -> dict:
-    """The FAQs about one entity (or about none) as a ``FAQPage`` whose ``mainEntity`` are
-    ``Question``s: @id ``{base_url}/id/faq/{key}``, ``position`` the FAQ's order."""
-    suffix = hashlib.sha256(about_iri.encode()).hexdigest()[:12] if about_iri else "brand"
-    page: dict = {"@id": f"{brand.base_url}/id/faq-page/{suffix}", "@type": "FAQPage"}
-    if about_iri:
-        page["about"] = {"@id": about_iri}
-    page["mainEntity"] = [
-        {
-            "@id": faq_iri(brand, content["key"]),
-            "@type": "Question",
-            "name": _texts(content.get("question") or {}),
-            "position": content.get("order") or 0,
-            "acceptedAnswer": {"@type": "Answer", "text": _texts(content.get("answer") or {})},
-        }
-        for content in sorted(contents, key=lambda c: (c.get("order") or 0, c["key"]))
-    ]
-    return page
 
 
 def statement_nodes(*, brand: Brand, state: str = "published") -> Iterator[dict]:

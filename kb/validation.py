@@ -81,10 +81,18 @@ def _node_problems(
 ) -> Iterator[Problem]:
     pointer = data.get(POINTER_KEY, pointer)
     keys = data.get(KEYS_KEY, {})
-    known_types: list[str] = []
+    known_types: list[str] = [t for t in types if vocabulary.is_class(t)]
     for index, type_name in enumerate(types):
         if vocabulary.is_class(type_name):
-            known_types.append(type_name)
+            continue
+        if known_types and FOREIGN_PROPERTY.match(type_name):
+            continue  # a type of another vocabulary beside a schema.org one (gs1:Product)
+        if FOREIGN_PROPERTY.match(type_name):
+            yield Problem(
+                join_pointer(pointer, "@type", *([index] if len(types) > 1 else [])),
+                f"{type_name} is not a schema.org type; a type of another vocabulary is kept "
+                "only beside a schema.org type",
+            )
         else:
             yield Problem(
                 join_pointer(pointer, "@type", *([index] if len(types) > 1 else [])),
@@ -303,6 +311,10 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
         return None
     if vocabulary.DATE in datatypes and _parses(date.fromisoformat, raw):
         return None
+    if vocabulary.DATE in datatypes and "T" in raw and _parses(datetime.fromisoformat, raw):
+        # An ISO 8601 date-time where a Date is expected ("lastReviewed" in Google's own
+        # examples): it names the date, with more precision; kept as given.
+        return None
     if datatypes & {vocabulary.DATE, vocabulary.DATETIME} and REDUCED_DATE.match(raw):
         return None
     if vocabulary.TIME in datatypes and _parses(time.fromisoformat, raw):
@@ -313,6 +325,8 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
     for enumeration in meta.enumeration_ranges:
         if vocabulary.is_enumeration_member(member, enumeration):
             return None
+        if raw in vocabulary.listed_values(enumeration):
+            return None  # a value schema.org lists for it (GoodRelations' "#Sell")
     if any(not vocabulary.is_enumeration(r) for r in meta.class_ranges):
         # Text where a Thing is expected ("author": "Jane Doe"): schema.org's data model
         # allows it ("expected types are not strict"); it is kept as text.
@@ -345,7 +359,7 @@ def reference_problem(meta: vocabulary.Property, iri: str, lookup_types: TypeLoo
         problem = web_url_problem(iri)
         if problem:
             return problem
-    if target_types is not None and meta.class_ranges:
+    if target_types and meta.class_ranges:  # (an entity with no type is refused for that)
         if any(vocabulary.is_subclass(t, r) for t in target_types for r in meta.class_ranges):
             return None
         if vocabulary.URL not in datatypes:

@@ -82,6 +82,21 @@ def is_enumeration_member(member: str, enumeration: str) -> bool:
     return member in registry.ENUM_MEMBERS.get(enumeration, ())
 
 
+# An item of a list in a class's definition that is an IRI: "* http://purl.org/…#Sell".
+_LISTED_IRI = re.compile(r"^\*\s*(https?://[^\s\\*\])]+)", re.M)
+
+
+@cache
+def listed_values(enumeration: str) -> frozenset[str]:
+    """Values of other vocabularies that schema.org's definition of an enumeration lists for
+    it ("Commonly used values: * http://purl.org/goodrelations/v1#Sell…", as for
+    BusinessFunction, DeliveryMethod and WarrantyScope): members as much as its own."""
+    meta = registry.CLASS_METADATA.get(enumeration)
+    if meta is None or not meta.comment:
+        return frozenset()
+    return frozenset(_LISTED_IRI.findall(meta.comment.replace("\\n", "\n")))
+
+
 @dataclass(frozen=True)
 class Property:
     name: str

@@ -507,21 +507,38 @@ class Builder:
         site = self.site
         entities = sorted(site.entities.values(), key=lambda e: e.iri)
         graph_key = digest(base_key, "graph", site.organization_iri, sorted(site.hidden))
-        plan = [
-            (digest(graph_key, ids), ids)
+        plan: list[tuple[str, str, list]] = [
+            (digest(graph_key, ids), "entities", ids)
             for start, stop in indexes.graph_parts([e.iri for e in entities])
             if (ids := [e.revision_id for e in entities[start:stop]])
         ]
-        key = digest(graph_key, site.organization_iri in site.entities, [part for part, _ in plan])
+        # Then the facts (a Claim each, by key) and the FAQs (a FAQPage per entity they are
+        # about), in parts made the same way: a part's key is the revisions it shows.
+        for start, stop in indexes.graph_parts([s.key for s in site.facts]):
+            shown = site.facts[start:stop]
+            plan.append(
+                (
+                    digest(graph_key, "facts", [(s.revision_id, s.about_iri) for s in shown]),
+                    "facts",
+                    [s.key for s in shown],
+                )
+            )
+        faq_pages = indexes.faq_pages(site)
+        for start, stop in indexes.graph_parts([about or "" for about in faq_pages]):
+            abouts = list(faq_pages)[start:stop]
+            shown = [(about, [s.revision_id for s in faq_pages[about]]) for about in abouts]
+            plan.append((digest(graph_key, "faqs", shown), "faqs", abouts))
+        key = digest(graph_key, site.organization_iri in site.entities, [p[0] for p in plan])
         if self.reuse("graph.jsonld", key):
             self.result.graph_parts = self.previous_graph_parts
             self.tick()
             return []
         return [("build_graph", (key, plan), 1)]
 
-    def build_graph(self, key: str, plan: list[tuple[str, list[int]]]) -> None:
-        """graph.jsonld from the parts planned as (key, revision ids): a part the previous
-        graph has (by key) is copied from it, the others are made from their revisions."""
+    def build_graph(self, key: str, plan: list[tuple[str, str, list]]) -> None:
+        """graph.jsonld from the parts planned as (key, kind, what it shows): a part the
+        previous graph has (by key) is copied from it, the others are made again: entities
+        from their revision ids, facts by key, FAQ pages by the IRI they are about."""
         site = self.site
         old = self.previous.get("graph.jsonld")
         # Parts are copied only from a previous graph the store still holds whole (one
@@ -537,13 +554,18 @@ class Builder:
             head = indexes.brand_graph_head(site).encode("utf-8")
             yield head
             offset = len(head)
-            for part, revision_ids in plan:
+            for part, kind, shown in plan:
                 if part in old_parts:
                     length = old_parts[part][1]
                     yield from artifact_read_range(old.sha256, old_parts[part][0], length)
                 else:
-                    found = revisions_by_id(revision_ids)
-                    nodes = indexes.brand_graph_nodes(site, [found[i] for i in revision_ids])
+                    if kind == "entities":
+                        found = revisions_by_id(shown)
+                        nodes = indexes.brand_graph_nodes(site, [found[i] for i in shown])
+                    elif kind == "facts":
+                        nodes = indexes.brand_graph_facts(site, shown)
+                    else:
+                        nodes = indexes.brand_graph_faq_pages(site, shown)
                     data = nodes.encode("utf-8")
                     length = len(data)
                     yield data

@@ -371,7 +371,11 @@ def test_a_large_import_answers_202_and_runs_as_a_task(
     assert status.status_code == 200
     followed = status.json()
     assert (followed["state"], followed["counts"], followed["errors"]) == (
-        "succeeded", {"created": 30, "updated": 0, "unchanged": 10, "published": 0}, [],
+        "succeeded",
+        {"created": 30, "updated": 0, "unchanged": 10, "published": 0,
+         **{f"{kind}_{outcome}": 0 for kind in ("facts", "faqs")
+            for outcome in ("created", "updated", "unchanged", "published")}},
+        [],
     )  # fmt: skip
     assert Entity.objects.filter(brand=brand).count() == 40
     job.refresh_from_db()

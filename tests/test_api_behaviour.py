@@ -200,6 +200,7 @@ def test_drafts_are_delivered_only_with_the_preview_scope(brand, reader, preview
         "statement": {"en": "Founded in 1998."},
         "value": "",
         "unit": "",
+        "unit_labels": {},
         "source_url": "https://tea.example/about",
         "source_title": {},
         "as_of": "2025-01-01",
@@ -610,8 +611,8 @@ def test_deleting_a_referenced_entity_is_a_409(brand, writer):
         ("/api/v1/brands/", "none"),
         (f"{BASE}/", "none"),
         (f"{BASE}/entities/", "lang, page, page_size, q, slug, state, type, updated_since"),
-        (f"{BASE}/facts/", "about, page, page_size, state"),
-        (f"{BASE}/faqs/", "about, page, page_size, state"),
+        (f"{BASE}/facts/", "about, lang, page, page_size, state"),
+        (f"{BASE}/faqs/", "about, lang, page, page_size, state"),
         (f"{BASE}/export.jsonld", "state"),
         (f"{BASE}/releases/", "page, page_size"),
         (f"{BASE}/webhooks/", "none"),
@@ -897,6 +898,14 @@ def import_(client, document, query=""):
     return client.post(f"{BASE}/import/{query}", raw, content_type=JSONLD)
 
 
+# The import response lists facts and FAQs too (tests/test_import_counts.py); none here.
+NO_FACTS_OR_FAQS = {
+    f"{kind}_{outcome}": []
+    for kind in ("facts", "faqs")
+    for outcome in ("created", "updated", "unchanged", "published")
+}
+
+
 def test_import_creates_updates_and_reports(brand, writer, publisher, reader):
     created = import_(writer, IMPORT)
     assert created.status_code == 200
@@ -908,6 +917,7 @@ def test_import_creates_updates_and_reports(brand, writer, publisher, reader):
         "updated": [],
         "unchanged": [],
         "published": [],
+        **NO_FACTS_OR_FAQS,
     }
     assert reader.get(f"{BASE}/entities/").json()["count"] == 0  # imported as drafts
 
@@ -921,6 +931,7 @@ def test_import_creates_updates_and_reports(brand, writer, publisher, reader):
             "https://tea.example/#organization",
             "https://tea.example/products/longjing/#product",
         ],
+        **NO_FACTS_OR_FAQS,
     }
     assert published_names(reader.get(f"{BASE}/entities/")) == ["Acme Tea", "Longjing Tea"]
     denied = problem(import_(writer, changed, "?publish=yes"), 403)

@@ -240,3 +240,61 @@ def test_an_empty_patch_changes_no_demo_entity(db):
         if response.json()["version"] != entity.version:
             changed.append(entity.iri)
     assert changed == []
+
+
+@pytest.fixture
+def fact_and_faq(brand, product):
+    from kb.services.statements import fact_create, faq_create
+
+    fact = fact_create(
+        brand=brand,
+        key="buds",
+        about=product,
+        statement={"en": "About 36,000 buds go into 500 g.", "zh-Hans": "500克约需36,000个芽。"},
+        value="36000",
+        unit="buds",
+        unit_labels={"en": "buds", "zh-Hans": "个芽"},
+        source_url="https://tea.example/report",
+        source_title={"en": "Annual report"},
+        as_of="2025-12-31",
+    )
+    faq = faq_create(
+        brand=brand,
+        key="brew",
+        about=product,
+        question={"en": "How hot?", "zh-Hans": "水温多少？"},
+        answer={"en": "80 °C."},
+    )
+    for obj in (fact, faq):
+        object_publish(obj=obj)
+    return fact, faq
+
+
+def test_facts_and_faqs_read_in_one_language(fact_and_faq, writer):
+    fact, faq = fact_and_faq
+    # Without ?lang: every language, and Content-Language says which.
+    response = writer.get(f"{BASE}/facts/{fact.pk}/")
+    assert response.json()["statement"] == fact.statement
+    assert response["Content-Language"] == "en, zh-Hans"
+    # With ?lang: plain strings; what fell back to the default language is named.
+    response = writer.get(f"{BASE}/facts/{fact.pk}/?lang=zh-Hans")
+    body = response.json()
+    assert body["statement"] == "500克约需36,000个芽。"
+    assert body["unit_labels"] == "个芽" and body["unit"] == "buds"
+    assert body["source_title"] == "Annual report"
+    assert response["Content-Language"] == "zh-Hans, en"
+    assert response["Sourcebook-Language-Fallbacks"] == "/source_title"
+    # Lists too, with each value's pointer into the page.
+    response = writer.get(f"{BASE}/faqs/?lang=zh-Hans")
+    [item] = response.json()["results"]
+    assert (item["question"], item["answer"]) == ("水温多少？", "80 °C.")
+    assert response["Sourcebook-Language-Fallbacks"] == "/results/0/answer"
+    response = writer.get(f"{BASE}/faqs/?lang=en")
+    assert response["Content-Language"] == "en"
+    assert "Sourcebook-Language-Fallbacks" not in response
+    # One ETag per representation.
+    etags = {
+        writer.get(f"{BASE}/faqs/{faq.pk}/{q}")["ETag"] for q in ("", "?lang=en", "?lang=zh-Hans")
+    }
+    assert len(etags) == 3
+    assert writer.get(f"{BASE}/faqs/?lang=fr").status_code == 400

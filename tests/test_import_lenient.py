@@ -5,10 +5,12 @@ import json
 from io import StringIO
 from pathlib import Path
 
+import pyld.jsonld
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from kb import jsonld
 from kb.importing import brand_language
 from kb.models import Entity
 from kb.selectors import brand_graph
@@ -360,17 +362,52 @@ def test_bare_number_for_a_distance(brand):
 # --- 3. A corpus of what sites publish ----------------------------------------------------
 #
 # tests/fixtures/import_corpus/ holds documents in the patterns of Google's structured-data
-# documentation and of CMS output (Yoast, Shopify). Each is imported into a brand of its own
-# and exported; it "round-trips whole" when the export is the same graph as the document,
-# compared as canonical N-Quads (pyld's URDNA2015 with the project's offline loader; the
-# identifiers the importer gives nodes without one are left out, as they are blank nodes in
-# the input). The share is printed (``pytest -s``) and held as a floor: raise it as the
-# importer learns more, never lower it.
+# documentation, of schema.org's own examples, of CMS and shop output (Yoast, Rank Math,
+# WooCommerce, Shopify, BigCommerce, Magento, Squarespace, Wix, Drupal, Ghost, WP Recipe
+# Maker, Eventbrite, Next.js sites) and of RDF libraries (expanded, flattened), named by
+# origin.
+# Each is imported into a brand of its own and exported; it "round-trips whole" when the
+# export is the same graph as the document, compared as canonical N-Quads (pyld's URDNA2015
+# with the project's offline loader; the identifiers the importer gives nodes without one
+# are left out, as they are blank nodes in the input). The document is read as the importer
+# reads it, at the brand's site: its relative IRIs ("#return_policy", "//cdn…/logo.png")
+# resolve against the brand's base URL, so statements about them are compared too rather
+# than dropped. The share is printed (``pytest -s``) with the cause of every miss, and held
+# at 95 % or more, never less.
 
 CORPUS = Path(__file__).parent / "fixtures" / "import_corpus"
-# 13 of 15 at the time of writing: the FAQPage becomes FAQs rather than entities (see
-# tests/test_import_faqpage.py), and the other document's en-GB tags become the brand's en.
-FLOOR = 13
+SHARE = 95  # per cent of the corpus that must round-trip whole
+# The documents that do not round-trip, and why; any other miss fails the test.
+KNOWN_MISSES = {
+    # A FAQPage becomes the brand's FAQs (tests/test_import_faqpage.py), which export with
+    # language-tagged texts, a position and an @id per Question.
+    "google-faqpage.jsonld": "differs",
+    # Tags under a brand language become that language (en-GB → en): see brand_language.
+    "person-regional-language.jsonld": "differs",
+    # Shop themes write unset social links as "": refused, naming each pointer.
+    "shopify-organization.jsonld": "refused",
+    # Gmail's email markup uses properties schema.org does not have (reservationNumber,
+    # numSeats, modifyReservationUrl) or has on Ticket: refused as unknown, naming each.
+    "gmail-event-reservation.jsonld": "refused",
+}
+
+
+def canonical_at(document, base: str) -> set[str]:
+    """Canonical N-Quads of ``document`` read at ``base``. schema.org's https spelling is
+    made http before canonicalizing (after, blank nodes could be labelled apart)."""
+    nquads = pyld.jsonld.to_rdf(
+        document,
+        {"format": "application/n-quads", "base": base, "documentLoader": jsonld.document_loader},
+    ).replace("<https://schema.org/", "<http://schema.org/")
+    canonical = pyld.jsonld.normalize(
+        nquads,
+        {
+            "algorithm": "URDNA2015",
+            "inputFormat": "application/n-quads",
+            "format": "application/n-quads",
+        },
+    )
+    return set(canonical.splitlines())
 
 
 def outcome(index: int, path: Path) -> str:
@@ -386,21 +423,39 @@ def outcome(index: int, path: Path) -> str:
     for node in exported["@graph"]:
         if node["@id"].startswith(f"{BASE}/id/"):
             del node["@id"]  # generated: a blank node in the input
-    expected, got = set(canonical(document)), set(canonical(exported))
+    expected = canonical_at(document, f"{BASE}/")
+    if not expected:
+        return "empty: the document states nothing, so proves nothing"
+    got = canonical_at(exported, f"{BASE}/")
     if expected == got:
         return "whole"
-    return f"differs: {len(expected - got)} quads lost, {len(got - expected)} added"
+    lost, added = sorted(expected - got), sorted(got - expected)
+    return (
+        f"differs: {len(lost)} quads lost, {len(added)} added"
+        + "".join(f"\n      - {quad}" for quad in lost[:3])
+        + "".join(f"\n      + {quad}" for quad in added[:3])
+    )
 
 
 def test_share_of_the_corpus_that_round_trips_whole():
     paths = sorted(CORPUS.glob("*.jsonld"))
-    assert len(paths) >= 12
+    assert len(paths) >= 45
     outcomes = {path.name: outcome(index, path) for index, path in enumerate(paths)}
     whole = sum(1 for result in outcomes.values() if result == "whole")
-    print(f"\nimport corpus: {whole}/{len(paths)} round-trip whole")
+    share = 100 * whole / len(paths)
+    print(f"\nimport corpus: {whole}/{len(paths)} round-trip whole ({share:.1f} %)")
     for name, result in outcomes.items():
-        print(f"  {name}: {result}")
-    assert whole >= FLOOR, outcomes
+        if result != "whole":
+            print(f"  {name}: {result}")
+    misses = {name: result for name, result in outcomes.items() if result != "whole"}
+    unexpected = {
+        name: result
+        for name, result in misses.items()
+        if not result.startswith(KNOWN_MISSES.get(name, "whole"))
+    }
+    assert not unexpected, unexpected
+    assert whole * 100 >= SHARE * len(paths), misses
+    assert whole >= 80, misses  # the count at the time of writing: raise it, never lower it
 
 
 def test_a_property_iri_too_long_to_keep_is_refused_with_its_length(brand, tmp_path):

@@ -25,6 +25,7 @@ from markdown_it import MarkdownIt
 from kb import jsonld, vocabulary
 from kb.demo_brand import demo_load
 from kb.models import FAQ, Brand, Fact
+from kb.selectors import statement_nodes
 from kb.services.entities import entity_create
 from kb.services.statements import fact_create
 from kb.services.workflow import object_publish
@@ -118,6 +119,10 @@ def page_graph(html: str, url: str) -> dict:
     return strict
 
 
+# Links to web pages (a fact's permalink is its anchor on another page), not node references.
+LINK_PROPERTIES = {f"http://schema.org/{name}" for name in ("url", "item", "sameAs")}
+
+
 def references(value, found: set[str]) -> set[str]:
     """IRIs of node references ({"@id": …} alone) in an expanded document."""
     if isinstance(value, list):
@@ -127,7 +132,7 @@ def references(value, found: set[str]) -> set[str]:
         if set(value) == {"@id"}:
             found.add(value["@id"])
         for key, item in value.items():
-            if key != "@id":
+            if key != "@id" and key not in LINK_PROPERTIES:
                 references(item, found)
     return found
 
@@ -305,15 +310,89 @@ def test_facts_page_shows_statement_value_date_and_source_with_anchor(site):
         f'<a href="{fact.source_url}" rel="nofollow noopener">Westlake Leaf Annual Report 2025</a>'
         in block
     )
-    claim = claims[f"{BASE}/#fact-garden-area"]  # shown with the organization, on the home page
-    assert claim["text"] == fact.statement["en"]
-    assert claim["citation"] == {
-        "@type": "CreativeWork",
-        "name": "Westlake Leaf Annual Report 2025",
-        "url": fact.source_url,
+    # A fact is a Claim under its own @id (the brand graph's); its url is its permalink, on
+    # the page of what it is about (the home page for the organization).
+    claim = claims[f"{BASE}/id/fact/garden-area"]
+    assert claim == {
+        "@id": f"{BASE}/id/fact/garden-area",
+        "@type": "Claim",
+        "url": f"{BASE}/#fact-garden-area",
+        "text": fact.statement["en"],
+        "about": {"@id": f"{BASE}/#organization"},
+        "mainEntity": {
+            "@type": "PropertyValue",
+            "value": "42",
+            "unitText": "ha",
+            "unitCode": "HAR",
+        },
+        "citation": {
+            "@type": "CreativeWork",
+            "url": fact.source_url,
+            "name": "Westlake Leaf Annual Report 2025",
+        },
+        "temporalCoverage": "2025-12-31",
     }
-    assert claim["about"] == {"@id": f"{BASE}/#organization"}
-    assert claim["temporalCoverage"] == "2025-12-31"
+    # In Chinese the unit is CLDR's word for it; JSON-LD keeps the code.
+    html = site.file(f"{BASE}/zh-Hans/facts/").read_text(encoding="utf-8")
+    block = re.search(r'<div class="fact" id="fact-garden-area">(.*?)</div>', html, re.S).group(1)
+    assert "<strong>42公顷</strong>" in block
+    zh_claims = {
+        n["@id"]: n
+        for n in page_graph(html, f"{BASE}/zh-Hans/facts/")["@graph"]
+        if n["@type"] == "Claim"
+    }
+    assert zh_claims[f"{BASE}/id/fact/garden-area"]["url"] == f"{BASE}/zh-Hans/#fact-garden-area"
+    assert zh_claims[f"{BASE}/id/fact/garden-area"]["mainEntity"]["unitCode"] == "HAR"
+    assert zh_claims[f"{BASE}/id/fact/garden-area"]["text"] == fact.statement["zh-Hans"]
+
+
+def test_an_entity_page_marks_up_its_facts_and_questions(site):
+    """A product's facts are Claim nodes and its questions a FAQPage about it, in the page's
+    language, with the @ids of the brand graph and each url the anchor the page shows."""
+    iri = f"{BASE}/products/longjing-shifeng-pre-qingming/#product"
+    facts = Fact.objects.filter(about__iri=iri).order_by("key")
+    faqs = FAQ.objects.filter(about__iri=iri).order_by("order", "key")
+    assert (facts.count(), faqs.count()) == (4, 2)
+    for prefix, language in (("", "en"), ("zh-Hans/", "zh-Hans")):
+        url = f"{BASE}/{prefix}products/longjing-shifeng-pre-qingming/"
+        html = site.file(url).read_text(encoding="utf-8")
+        graph = page_graph(html, url)["@graph"]
+        claims = {n["@id"]: n for n in graph if n["@type"] == "Claim"}
+        assert sorted(claims) == [f"{BASE}/id/fact/{f.key}" for f in facts]
+        for fact in facts:
+            claim = claims[f"{BASE}/id/fact/{fact.key}"]
+            assert claim["url"] == f"{url}#fact-{fact.key}"
+            assert f'id="fact-{fact.key}"' in html
+            assert claim["text"] == fact.statement[language]
+            assert claim["about"] == {"@id": iri}
+            assert claim["temporalCoverage"] == fact.as_of.isoformat()
+            assert claim["citation"]["url"] == fact.source_url
+        [faq_page] = [n for n in graph if n["@type"] == "FAQPage"]
+        assert faq_page["about"] == {"@id": iri} and faq_page["isPartOf"] == {"@id": url}
+        assert [q["@id"] for q in faq_page["mainEntity"]] == [
+            f"{BASE}/id/faq/{f.key}" for f in faqs
+        ]
+        visible = dict(
+            re.findall(
+                r'<div class="faq" id="(faq-[^"]+)"><h3>.*?</h3><div>(.*?)</div></div>',
+                html,
+                re.S,
+            )
+        )
+        for question, faq in zip(faq_page["mainEntity"], faqs, strict=True):
+            assert question["url"] == f"{url}#faq-{faq.key}"
+            assert question["name"] == faq.question[language]
+            assert question["acceptedAnswer"]["text"] == visible[f"faq-{faq.key}"]
+    # The value of a fact with a unit of the brand's own is shown in the page's words.
+    zh = site.file(f"{BASE}/zh-Hans/products/longjing-shifeng-pre-qingming/").read_text("utf-8")
+    en = site.file(f"{BASE}/products/longjing-shifeng-pre-qingming/").read_text("utf-8")
+    assert "<strong>36,000 buds</strong>" in en and "<strong>36,000个芽</strong>" in zh
+    claim = next(
+        n
+        for n in page_graph(zh, f"{BASE}/zh-Hans/products/longjing-shifeng-pre-qingming/")["@graph"]
+        if n["@id"] == f"{BASE}/id/fact/buds-per-500g"
+    )
+    assert claim["mainEntity"] == {"@type": "PropertyValue", "value": "36000", "unitText": "个芽"}
 
 
 def test_faq_and_facts_pages_are_paginated_and_each_fact_links_to_where_it_is_shown(
@@ -370,7 +449,7 @@ def test_faq_and_facts_pages_are_paginated_and_each_fact_links_to_where_it_is_sh
                     assert len(page_questions) == (3 if number == count else 10)
                     questions += page_questions
                 else:
-                    page_claims = {i: n for i, n in graph.items() if n["@type"] == "Claim"}
+                    page_claims = {n["url"]: n for n in graph.values() if n["@type"] == "Claim"}
                     assert len(page_claims) == (7 if number == count else 10)
                     claims.update(page_claims)
         expected = FAQ.objects.filter(brand=brand).order_by("order", "key")
@@ -554,7 +633,16 @@ def test_markdown_twins_are_clean_markdown(site):
 def test_whole_brand_graph_file_expands_without_loss(site):
     document = json.loads((site.root / "graph.jsonld").read_text(encoding="utf-8"))
     nodes = document["@graph"]
-    assert len(nodes) == 30  # the WebSite and the 29 entities
+    # The WebSite and the 29 entities, then the 36 facts (a Claim each) and the 23 FAQs (a
+    # FAQPage per entity they are about): the same nodes as the brand's export.
+    types = [n["@type"] for n in nodes]
+    assert len(nodes) - types.count("Claim") - types.count("FAQPage") == 30
+    assert types.count("Claim") == 36
+    questions = [q for n in nodes if n["@type"] == "FAQPage" for q in n["mainEntity"]]
+    assert len(questions) == FAQ.objects.count() == 23
+    statements = [n for n in nodes if n["@type"] in ("Claim", "FAQPage")]
+    by_id = lambda found: sorted(found, key=lambda n: n["@id"])  # noqa: E731
+    assert by_id(statements) == by_id(statement_nodes(brand=site.brand))
     expanded = jsonld.expand(document)
     assert compact_keys(nodes, set()) == expanded_keys(expanded, set())
     ids = {n["@id"] for n in nodes}

@@ -16,8 +16,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from kb.demo_brand import demo_load
-from kb.models import Brand, Entity, Revision
+from kb.models import Brand, Entity, Fact, Revision
 from kb.services.entities import entity_update
+from kb.services.statements import statement_update
 from kb.services.workflow import object_publish, object_unpublish
 from publishing.build import Builder
 from publishing.models import PublishRequest, Release, SiteSettings, Target
@@ -138,14 +139,24 @@ def test_an_edit_makes_one_part_of_the_graph_again_and_copies_the_others(tmp_pat
     demo_load()
     first = publish(tmp_path / "site")
     assert len(first.graph_parts) > 4
-    made: list[list[str]] = []
-    make = indexes.brand_graph_nodes
+    made: list[list[str]] = []  # the parts made again, by what they show
+    make = indexes.brand_graph_nodes, indexes.brand_graph_facts, indexes.brand_graph_faq_pages
 
     def recorded(site, contents):
         made.append([content["iri"] for content in contents])
-        return make(site, contents)
+        return make[0](site, contents)
+
+    def recorded_facts(site, keys):
+        made.append([f"fact:{key}" for key in keys])
+        return make[1](site, keys)
+
+    def recorded_faq_pages(site, abouts):
+        made.append([f"faqs:{about}" for about in abouts])
+        return make[2](site, abouts)
 
     monkeypatch.setattr(indexes, "brand_graph_nodes", recorded)
+    monkeypatch.setattr(indexes, "brand_graph_facts", recorded_facts)
+    monkeypatch.setattr(indexes, "brand_graph_faq_pages", recorded_faq_pages)
     product = edit_price("longjing-meijiawu", "58.00")
     second = publish(tmp_path / "site")
     assert len(made) == 1 and product.iri in made[0]
@@ -157,6 +168,18 @@ def test_an_edit_makes_one_part_of_the_graph_again_and_copies_the_others(tmp_pat
     for _, offset, length in second.graph_parts:
         assert graph[offset : offset + 8] == b',{"@id":'
         assert graph[offset + length : offset + length + 8] in (b',{"@id":', b"]}\n")
+    # A fact edited: the one part holding it is made again.
+    made.clear()
+    fact = Fact.objects.get(key="garden-area")
+    fact = statement_update(
+        obj=fact, expected_version=fact.version, statement={**fact.statement, "en": "42 ha."}
+    )
+    object_publish(obj=fact)
+    second = publish(tmp_path / "site")
+    assert len(made) == 1 and "fact:garden-area" in made[0]
+    graph = json.loads((tmp_path / "site" / "current" / "graph.jsonld").read_bytes())
+    claim = next(n for n in graph["@graph"] if n["@id"] == f"{BASE}/id/fact/garden-area")
+    assert {"@language": "en", "@value": "42 ha."} in claim["text"]
     # A previous graph the store no longer holds is not copied from: every part is made.
     artifact_storage().delete(artifact_name(manifest(second)["graph.jsonld"]))
     made.clear()
@@ -191,7 +214,8 @@ def test_a_longer_description_rewrites_only_its_own_llms_parts(tmp_path, setting
     part after them), never the other parts."""
     settings.SOURCEBOOK_LLMS_MAX_CHARS = 3_000
     settings.SOURCEBOOK_LLMS_PART_CHARS = 1_500
-    settings.SOURCEBOOK_LLMS_FULL_MAX_CHARS = 20_000
+    # Parts of the demo's pages cut by content (not at the limit, which moves with an edit).
+    settings.SOURCEBOOK_LLMS_FULL_MAX_CHARS = 24_000
     demo_load()
     first = publish(tmp_path / "site")
     before = manifest(first)

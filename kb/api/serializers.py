@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
 from kb.models import FAQ, Brand, Entity, Fact
 
-MULTILINGUAL_HELP = 'One text per brand language, e.g. {"en": "…", "zh-Hans": "…"}.'
+MULTILINGUAL_HELP = (
+    'One text per brand language, e.g. {"en": "…", "zh-Hans": "…"}; read with ?lang=, the '
+    "text of that language (else the default language's) as a plain string."
+)
+
+
+class LanguageTexts(serializers.DictField):
+    """Text per brand language: ``{"en": "…", "zh-Hans": "…"}`` written and read; read
+    with ``?lang=`` it is that language's text, a plain string (null when there is none)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(**kwargs.pop("child_kwargs", {})), **kwargs)
+
+
+class LanguageTextsSchema(OpenApiSerializerFieldExtension):
+    target_class = LanguageTexts
+
+    def map_serializer_field(self, auto_schema, direction):
+        texts = {"type": "object", "additionalProperties": build_basic_type(OpenApiTypes.STR)}
+        if direction == "request":
+            return texts
+        return {"oneOf": [texts, {"type": "string"}], "nullable": True}
 
 
 class BrandSerializer(serializers.ModelSerializer):
@@ -114,20 +138,26 @@ class FactSerializer(StatementBase):
         queryset=Entity.objects.none(),
         help_text="The id of the entity it is about (every fact is about one).",
     )
-    statement = serializers.DictField(child=serializers.CharField(), help_text=MULTILINGUAL_HELP)
-    source_title = serializers.DictField(
-        child=serializers.CharField(), required=False, help_text=MULTILINGUAL_HELP
+    statement = LanguageTexts(help_text=MULTILINGUAL_HELP)
+    source_title = LanguageTexts(required=False, help_text=MULTILINGUAL_HELP)
+    unit_labels = LanguageTexts(
+        child_kwargs={"max_length": 50},
+        required=False,
+        help_text="A unit of the brand's own in each language, e.g. "
+        '{"en": "buds", "zh-Hans": "芽"}. Units such as t, ha, %, years need none: pages show '
+        "them in each language's words (CLDR) and JSON-LD carries their UN/CEFACT unitCode.",
     )
 
     class Meta:
         model = Fact
-        fields = ["id", "key", "about", "statement", "value", "unit", "source_url",
-                  "source_title", "as_of", "valid_until", "status", "version", "updated_at"]  # fmt: skip
+        fields = ["id", "key", "about", "statement", "value", "unit", "unit_labels",
+                  "source_url", "source_title", "as_of", "valid_until", "status", "version",
+                  "updated_at"]  # fmt: skip
 
 
 class FAQSerializer(StatementBase):
-    question = serializers.DictField(child=serializers.CharField(), help_text=MULTILINGUAL_HELP)
-    answer = serializers.DictField(child=serializers.CharField(), help_text=MULTILINGUAL_HELP)
+    question = LanguageTexts(help_text=MULTILINGUAL_HELP)
+    answer = LanguageTexts(help_text=MULTILINGUAL_HELP)
 
     class Meta:
         model = FAQ
@@ -140,10 +170,21 @@ FAQPageSerializer = page_of(FAQSerializer, "FAQPageSerializer")
 
 
 class ImportResultSerializer(serializers.Serializer):
+    """What an import did: entities by @id, facts (``Claim`` nodes) and FAQs (``FAQPage``
+    nodes) by key."""
+
     created = serializers.ListField(child=serializers.CharField())
     updated = serializers.ListField(child=serializers.CharField())
     unchanged = serializers.ListField(child=serializers.CharField())
     published = serializers.ListField(child=serializers.CharField())
+    facts_created = serializers.ListField(child=serializers.CharField())
+    facts_updated = serializers.ListField(child=serializers.CharField())
+    facts_unchanged = serializers.ListField(child=serializers.CharField())
+    facts_published = serializers.ListField(child=serializers.CharField())
+    faqs_created = serializers.ListField(child=serializers.CharField())
+    faqs_updated = serializers.ListField(child=serializers.CharField())
+    faqs_unchanged = serializers.ListField(child=serializers.CharField())
+    faqs_published = serializers.ListField(child=serializers.CharField())
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -570,13 +570,19 @@ def entity_response(view: ApiView, entity: Entity, state: str, *, as_jsonld: boo
         data, last_modified=last_modified, version=entity.version,
         content_type=JSONLD if as_jsonld else None,
     )  # fmt: skip
+    language_headers(response, explicit, fallbacks, languages)
+    return response
+
+
+def language_headers(response, explicit: str | None, fallbacks: dict | None, languages) -> None:
+    """Content-Language: with ``?lang`` (``explicit``) the languages served, and the values
+    that fell back in Sourcebook-Language-Fallbacks; else every language the body holds."""
     if explicit:
         content_language(response, served_languages(explicit, fallbacks))
         if fallbacks:
             response["Sourcebook-Language-Fallbacks"] = ", ".join(fallbacks)
     else:
         content_language(response, languages)
-    return response
 
 
 def plan_single_node(brand: Brand, body) -> object:
@@ -859,10 +865,66 @@ class EntityPublish(ApiView):
 # --- facts and FAQs ------------------------------------------------------------------------
 
 
+# The texts of a fact or FAQ given per language ({"en": "…", "zh-Hans": "…"}).
+STATEMENT_TEXTS = ("statement", "source_title", "unit_labels", "question", "answer")
+
+
+def statement_in_language(
+    data: dict, brand: Brand, language: str, pointer: str, fallbacks: dict[str, str]
+) -> dict:
+    """A fact's or FAQ's texts as plain strings in ``language``, else the default
+    language's (the pointer of each that fell back goes to ``fallbacks``), else null. A
+    unit's label does not fall back: ``unit`` is the unit in every language."""
+    for field in STATEMENT_TEXTS:
+        by_language = data.get(field)
+        if not isinstance(by_language, dict):
+            continue
+        if language in by_language or field == "unit_labels":
+            data[field] = by_language.get(language)
+            continue
+        served = next(
+            (tag for tag in (brand.default_language, *sorted(by_language)) if tag in by_language),
+            None,
+        )
+        data[field] = by_language.get(served) if served else None
+        if served:
+            fallbacks[f"{pointer}/{field}"] = served
+    return data
+
+
+def statement_languages(items: list[dict]) -> list[str]:
+    """The languages of the texts of these facts or FAQs, each once."""
+    return list(
+        dict.fromkeys(
+            tag
+            for item in items
+            for field in STATEMENT_TEXTS
+            if isinstance(item.get(field), dict)
+            for tag in item[field]
+        )
+    )
+
+
+def statement_response(
+    view: ApiView, brand: Brand, items: list[dict], pointers: list[str], data, **kwargs
+):
+    """``data`` (holding ``items`` at ``pointers``), in the ``?lang`` language when asked
+    for, with Content-Language and, with ``?lang``, Sourcebook-Language-Fallbacks."""
+    explicit = explicit_language(view.request, brand)
+    fallbacks: dict[str, str] = {}
+    languages = statement_languages(items)
+    if explicit:
+        for item, pointer in zip(items, pointers, strict=True):
+            statement_in_language(item, brand, explicit, pointer, fallbacks)
+    response = view.conditional(data, **kwargs)
+    language_headers(response, explicit, fallbacks, languages)
+    return response
+
+
 class StatementList(ApiView):
     model: type[Fact] | type[FAQ]
     serializer_class: type
-    query_params = frozenset({"page", "page_size", "state", "about"})
+    query_params = frozenset({"page", "page_size", "state", "about", "lang"})
 
     def queryset(self, access, state):
         query = self.model.objects.filter(brand=access.brand).select_related(
@@ -894,8 +956,15 @@ class StatementList(ApiView):
             query = query.filter(about__uuid=about)
         paginator = Pagination()
         page = paginator.paginate_queryset(query, request, view=self)
-        data = paginator.page_data([self.represent(o, state) for o in page])
-        return self.conditional(data, last_modified=changed_at(access.brand, self.model))
+        results = [self.represent(o, state) for o in page]
+        return statement_response(
+            self,
+            access.brand,
+            results,
+            [f"/results/{number}" for number in range(len(results))],
+            paginator.page_data(results),
+            last_modified=changed_at(access.brand, self.model),
+        )
 
     def post(self, request, slug):
         access = self.access(slug, "write")
@@ -917,7 +986,7 @@ class StatementList(ApiView):
 class StatementDetail(ApiView):
     model: type[Fact] | type[FAQ]
     serializer_class: type
-    query_params = frozenset({"state"})
+    query_params = frozenset({"state", "lang"})
     represent = StatementList.represent
 
     def obj(self, access, pk):
@@ -936,8 +1005,15 @@ class StatementDetail(ApiView):
         obj = self.obj(access, pk)
         if state == "published" and obj.live_revision is None:
             raise exceptions.NotFound(f"No such {self.model._meta.verbose_name} in this brand.")
-        return self.conditional(
-            self.represent(obj, state), last_modified=obj.updated_at, version=obj.version
+        data = self.represent(obj, state)
+        return statement_response(
+            self,
+            access.brand,
+            [data],
+            [""],
+            data,
+            last_modified=obj.updated_at,
+            version=obj.version,
         )
 
     def put(self, request, slug, pk):
@@ -980,7 +1056,7 @@ def own_copy(method):
 
 def statement_views(model, serializer, page_serializer, tag_name: str):
     list_schema = extend_schema(
-        parameters=[SLUG, STATE, OpenApiParameter("about", OpenApiTypes.UUID, description="Entity id."),
+        parameters=[SLUG, LANG, STATE, OpenApiParameter("about", OpenApiTypes.UUID, description="Entity id."),
                     OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
         responses={200: page_serializer, **READ_PROBLEMS}, tags=["delivery"],
         operation_id=f"v1_brands_{tag_name}_list",
@@ -992,7 +1068,7 @@ def statement_views(model, serializer, page_serializer, tag_name: str):
         tags=["management"],
     )
     detail_schema = extend_schema(
-        parameters=[SLUG, STATE],
+        parameters=[SLUG, LANG, STATE],
         responses={200: serializer, **READ_PROBLEMS},
         tags=["delivery"],
     )
@@ -1040,7 +1116,8 @@ class ImportJobSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     counts = serializers.DictField(
         child=serializers.IntegerField(),
-        help_text="Once succeeded: how many entities were created, updated, unchanged, published.",
+        help_text="Once succeeded: how many entities were created, updated, unchanged, "
+        "published, and facts and FAQs likewise (facts_created, …, faqs_published).",
     )
     errors = serializers.ListField(
         child=serializers.DictField(child=serializers.CharField()),
@@ -1074,7 +1151,7 @@ class BrandImport(ApiView):
         tags=["management"],
         description="Up to SOURCEBOOK_API_IMPORT_INLINE_MAX_NODES node objects (default 500) "
         "are imported in the request (200, with what was created, updated, unchanged, "
-        "published). A larger document is checked (size, JSON, nesting) and then imported by "
+        "published: entities by @id, facts and FAQs by key). A larger document is checked (size, JSON, nesting) and then imported by "
         "a worker: 202 Accepted with a Location to follow (`GET .../imports/{id}/`), which "
         "shows the counts, or the errors with JSON pointers. Either way nothing is written "
         "unless the whole document is valid. Bodies are limited by SOURCEBOOK_IMPORT_MAX_BYTES "

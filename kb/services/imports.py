@@ -61,9 +61,21 @@ class ImportResult:
     facts_unchanged: list[str] = field(default_factory=list)
     facts_published: list[str] = field(default_factory=list)
 
+    # The lists counted by ``counts``: entities by @id, then facts and FAQs by key.
+    COUNTED = (
+        "created", "updated", "unchanged", "published",
+        "facts_created", "facts_updated", "facts_unchanged", "facts_published",
+        "faqs_created", "faqs_updated", "faqs_unchanged", "faqs_published",
+    )  # fmt: skip
+
     @property
     def total(self) -> int:
         return len(self.created) + len(self.updated) + len(self.unchanged)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many of each, under the names of the lists (what an import job records)."""
+        return {name: len(getattr(self, name)) for name in self.COUNTED}
 
 
 def jsonld_import(
@@ -175,6 +187,7 @@ def apply_facts(brand: Brand, facts: list[PlannedFact], user, result: ImportResu
             "statement": item.statement,
             "value": item.value,
             "unit": item.unit,
+            "unit_labels": item.unit_labels,
             "source_url": item.source_url,
             "source_title": item.source_title,
             "as_of": date.fromisoformat(item.as_of),
@@ -364,10 +377,7 @@ def import_job_run(*, job_id: int) -> str:
         raise
     else:
         job.state = ImportJob.State.SUCCEEDED
-        job.counts = {
-            "created": len(result.created), "updated": len(result.updated),
-            "unchanged": len(result.unchanged), "published": len(result.published),
-        }  # fmt: skip
+        job.counts = result.counts
     job.document = b""
     job.finished_at = timezone.now()
     job.save(update_fields=["state", "errors", "counts", "document", "finished_at"])

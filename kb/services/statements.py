@@ -27,14 +27,16 @@ FACT_FIELDS = (
     "statement",
     "value",
     "unit",
+    "unit_labels",
     "source_url",
     "source_title",
     "as_of",
     "valid_until",
 )
 FAQ_FIELDS = ("key", "about", "question", "answer", "order")
-MULTILINGUAL = {"statement", "source_title", "question", "answer"}
+MULTILINGUAL = {"statement", "source_title", "unit_labels", "question", "answer"}
 REQUIRED_TEXT = {"statement", "question", "answer"}
+UNIT_LABEL_MAX_CHARS = 50  # as Fact.unit
 
 
 def check_multilingual(brand: Brand, obj: RevisionedModel) -> list[Problem]:
@@ -55,6 +57,13 @@ def check_multilingual(brand: Brand, obj: RevisionedModel) -> list[Problem]:
                 )
             elif not isinstance(text, str):
                 problems.append(Problem(f"/{field}/{language}", "must be text"))
+            elif field == "unit_labels" and len(text) > UNIT_LABEL_MAX_CHARS:
+                problems.append(
+                    Problem(
+                        f"/{field}/{language}",
+                        f"a unit is at most {UNIT_LABEL_MAX_CHARS} characters, not {len(text)}",
+                    )
+                )
         if field in REQUIRED_TEXT and not str(values.get(brand.default_language, "")).strip():
             problems.append(
                 Problem(f"/{field}/{brand.default_language}", "required in the default language")

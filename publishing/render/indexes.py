@@ -12,10 +12,11 @@ from xml.sax.saxutils import escape as xml_escape
 
 from django.conf import settings
 
+from kb import statement_nodes
 from publishing.render import graph as g
 from publishing.render.text import link_target, llms_note, llms_title, one_line
 from publishing.render.ui import language_name, ui
-from publishing.site import SiteContent, absolute_url, language_prefix
+from publishing.site import LiveStatement, SiteContent, absolute_url, language_prefix
 
 # The root llms.txt stays under SOURCEBOOK_LLMS_MAX_CHARS (large catalogs get part files of
 # SOURCEBOOK_LLMS_PART_CHARS); llms-full.txt is split beyond SOURCEBOOK_LLMS_FULL_MAX_CHARS.
@@ -405,4 +406,39 @@ def brand_graph_nodes(site: SiteContent, contents: list[dict]) -> str:
             ensure_ascii=False,
         )
         for content in contents
+    )
+
+
+def brand_graph_facts(site: SiteContent, keys: list[str]) -> str:
+    """The facts of these keys as ``Claim`` nodes, each after a comma."""
+    by_key = {fact.key: fact for fact in site.facts}
+    return "".join(
+        ","
+        + json.dumps(
+            statement_nodes.fact_node(site.brand, fact.content, fact.about_iri),
+            ensure_ascii=False,
+        )
+        for fact in (by_key[key] for key in keys)
+    )
+
+
+def faq_pages(site: SiteContent) -> dict[str | None, list[LiveStatement]]:
+    """The brand's FAQs by the IRI of the entity they are about (None: about the brand), in
+    that order; each is one FAQPage of the graph."""
+    pages: dict[str | None, list[LiveStatement]] = {}
+    for faq in site.faqs:
+        pages.setdefault(faq.about_iri, []).append(faq)
+    return {about: pages[about] for about in sorted(pages, key=lambda about: about or "")}
+
+
+def brand_graph_faq_pages(site: SiteContent, abouts: list[str | None]) -> str:
+    """The FAQPages of the FAQs about these IRIs, each after a comma."""
+    pages = faq_pages(site)
+    return "".join(
+        ","
+        + json.dumps(
+            statement_nodes.faq_page_node(site.brand, [faq.content for faq in pages[about]], about),
+            ensure_ascii=False,
+        )
+        for about in abouts
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kb import vocabulary
+from kb import statement_nodes, units, vocabulary
 from publishing.render import graph as g
 from publishing.render.templates import render_site_template
 from publishing.render.text import (
@@ -148,13 +148,31 @@ def statement_text(content: dict, field_name: str, language: str, default: str) 
 # --- display of property values ------------------------------------------------------------
 
 
-def display_values(site: SiteContent, value: Any, language: str) -> list[dict]:
+# Properties whose text values are ISO 3166-1 country codes or BCP 47 language tags: kept
+# as codes in JSON-LD, shown by their CLDR names in the page's language.
+COUNTRY_PROPERTIES = frozenset({
+    "addressCountry", "countryOfOrigin", "countryOfAssembly", "countryOfLastProcessing",
+    "areaServed", "eligibleRegion", "ineligibleRegion", "nationality", "applicableCountry",
+})  # fmt: skip
+LANGUAGE_PROPERTIES = frozenset({"inLanguage", "knowsLanguage", "availableLanguage"})
+
+
+def code_name(prop: str, text: str, language: str) -> str:
+    """A country code or language tag value by its name in ``language``; else as it is."""
+    if prop in COUNTRY_PROPERTIES:
+        return units.country_name(text, language) or text
+    if prop in LANGUAGE_PROPERTIES:
+        return units.language_display_name(text, language) or text
+    return text
+
+
+def display_values(site: SiteContent, value: Any, language: str, prop: str = "") -> list[dict]:
     """Values of a localized compact property as [{"text", "url"}] for both renderers."""
     items = value if isinstance(value, list) else [value]
     shown: list[dict] = []
     for item in items:
         if isinstance(item, dict) and "@list" in item:
-            shown += display_values(site, item["@list"], language)
+            shown += display_values(site, item["@list"], language, prop)
         elif isinstance(item, dict) and set(item) == {"@id"}:
             target = site.entities.get(item["@id"])
             if target:
@@ -167,7 +185,7 @@ def display_values(site: SiteContent, value: Any, language: str) -> list[dict]:
             else:  # an IRI that is not one of the brand's entities, e.g. a unit code
                 shown.append({"text": item["@id"], "url": web_url(item["@id"])})
         elif isinstance(item, dict) and "@value" in item:
-            shown.append({"text": str(item["@value"]), "url": None})
+            shown.append({"text": code_name(prop, str(item["@value"]), language), "url": None})
         elif isinstance(item, dict):
             shown.append({"text": nested_summary(site, item, language), "url": None})
         elif isinstance(item, str) and item.startswith(("http://", "https://")):
@@ -177,9 +195,12 @@ def display_values(site: SiteContent, value: Any, language: str) -> list[dict]:
                 and not vocabulary.is_class(member)
                 and item.startswith("https://schema.org/")
             ):
-                shown.append({"text": vocabulary.label_words(member), "url": None})
+                english = vocabulary.label_words(member)
+                shown.append({"text": member_label(language, member, english), "url": None})
             else:
                 shown.append({"text": item, "url": web_url(item)})
+        elif isinstance(item, str):
+            shown.append({"text": code_name(prop, item, language), "url": None})
         else:
             shown.append({"text": format_scalar(item), "url": None})
     return shown
@@ -193,15 +214,13 @@ def format_scalar(value: Any) -> str:
     return str(value)
 
 
-UNIT_CODES = {"GRM": "g", "KGM": "kg", "MLT": "ml", "LTR": "l", "CMT": "cm", "MTR": "m",
-              "HUR": "h", "DAY": "days", "ANN": "years"}  # fmt: skip
-
-
 def nested_summary(site: SiteContent, node: dict, language: str) -> str:
     """A nested value in words: "Origin: Hangzhou", "100 g", "18 Longjing Road, Hangzhou"."""
 
     def texts(key: str) -> list[str]:
-        return [v["text"] for v in display_values(site, node[key], language)] if key in node else []
+        if key not in node:
+            return []
+        return [v["text"] for v in display_values(site, node[key], language, key)]
 
     def first(key: str) -> str:
         found = texts(key)
@@ -214,13 +233,15 @@ def nested_summary(site: SiteContent, node: dict, language: str) -> str:
         parts = [first("streetAddress"), " ".join(filter(None, [first("postalCode"), first("addressLocality")])),
                  first("addressRegion"), first("addressCountry")]  # fmt: skip
         return ", ".join(p for p in parts if p)
-    if is_a("QuantitativeValue") or is_a("MonetaryAmount"):
-        unit = (
-            first("unitText")
-            or UNIT_CODES.get(first("unitCode"), first("unitCode"))
-            or first("currency")
-        )
-        return " ".join(p for p in (first("value") or first("minValue"), unit) if p)
+    if is_a("QuantitativeValue"):
+        # In the page's words when the unit is one CLDR knows: "100 g", "100克".
+        unit = first("unitText") or units.unit_symbol(first("unitCode")) or first("unitCode")
+        amount = first("value") or "–".join(p for p in (first("minValue"), first("maxValue")) if p)
+        return units.value_text(amount, unit, {}, language) if amount else unit
+    if is_a("MonetaryAmount"):
+        return " ".join(p for p in (first("value") or first("minValue"), first("currency")) if p)
+    if is_a("Country") and set(node) - {"@type"} == {"name"}:
+        return units.country_name(first("name"), language) or first("name")
     if is_a("PropertyValue") and "name" in node:
         return f"{first('name')}: {', '.join(texts('value'))}"
     if is_a("OpeningHoursSpecification"):
@@ -237,7 +258,7 @@ def nested_summary(site: SiteContent, node: dict, language: str) -> str:
     for key, value in node.items():
         if key.startswith("@"):
             continue
-        found = [v["text"] for v in display_values(site, value, language)]
+        found = [v["text"] for v in display_values(site, value, language, key)]
         if found:
             parts.append(f"{property_words(key)}: {', '.join(found)}")
     return "; ".join(parts)
@@ -264,7 +285,7 @@ def property_rows(site: SiteContent, node: dict, language: str) -> list[dict]:
                     if name and values:
                         rows.append({"label": name[0]["text"], "values": values})
             continue
-        values = display_values(site, value, language)
+        values = display_values(site, value, language, key)
         if values:
             english = property_words(key)
             rows.append({"label": property_label(language, key, english), "values": values})
@@ -309,6 +330,13 @@ def fact_context(site: SiteContent, fact: LiveStatement, language: str, shown_at
         "statement": statement_text(content, "statement", language, default),
         "value": content.get("value") or "",
         "unit": content.get("unit") or "",
+        # The value with its unit in the page's language: "42 ha", "42公顷".
+        "value_text": units.value_text(
+            content.get("value") or "",
+            content.get("unit") or "",
+            content.get("unit_labels") or {},
+            language,
+        ),
         "as_of": content.get("as_of") or "",
         "valid_until": content.get("valid_until") or "",
         "source_url": web_url(content.get("source_url")),
@@ -333,6 +361,49 @@ def faq_context(site: SiteContent, faq: LiveStatement, language: str) -> dict:
         "about": about
         and {"text": about.name(language, default), "url": entity_url(site, about, language)},
     }
+
+
+def fact_nodes(
+    site: SiteContent, facts: list[LiveStatement], shown: list[dict], language: str, keep: set
+) -> list[dict]:
+    """The facts shown on a page as ``Claim`` nodes in its language (the shape of
+    ``kb.statement_nodes``), each with ``url`` its permalink; ``about`` only when the
+    entity is on the page."""
+    nodes = []
+    for fact, context in zip(facts, shown, strict=True):
+        about = fact.about_iri if fact.about_iri in keep else None
+        node = statement_nodes.fact_node(
+            site.brand, fact.content, about, language, site.default_language
+        )
+        nodes.append(
+            {"@id": node.pop("@id"), "@type": node.pop("@type"), "url": context["url"], **node}
+        )
+    return nodes
+
+
+def question_nodes(
+    site: SiteContent, faqs: list[LiveStatement], shown: list[dict], language: str, url: str
+) -> list[dict]:
+    """The FAQs shown on a page as ``Question`` nodes in its language, each with ``url``
+    its anchor on the page and, as its answer, the HTML the page shows."""
+    nodes = []
+    for faq, context in zip(faqs, shown, strict=True):
+        node = statement_nodes.question_node(
+            site.brand,
+            faq.content,
+            language,
+            site.default_language,
+            answer=str(context["answer_html"]),
+        )
+        nodes.append(
+            {
+                "@id": node.pop("@id"),
+                "@type": node.pop("@type"),
+                "url": f"{url}#{context['anchor']}",
+                **node,
+            }
+        )
+    return nodes
 
 
 # --- one page ------------------------------------------------------------------------------
@@ -395,10 +466,12 @@ def render_page(
         main_entity = {"@id": org_node["@id"]}
         title = org_name or brand.name
         description = text_of(org_content, "description", language, default) if org_content else ""
+        facts = [fact_context(site, f, language, url) for f in inputs.facts]
+        extra_nodes += fact_nodes(site, inputs.facts, facts, language, keep)
         context.update(
             entity=org_node,
             rows=property_rows(site, org_node, language),
-            facts=[fact_context(site, f, language, url) for f in inputs.facts],
+            facts=facts,
             sections=section_links(site, language),
         )
     elif page.kind == "entity":
@@ -417,13 +490,28 @@ def render_page(
                 "url": page_url(site, f"{language_prefix(site, language)}{entity.section}/"),
             }
         )
+        facts = [fact_context(site, f, language, url) for f in inputs.facts]
+        faqs = [faq_context(site, f, language) for f in inputs.faqs]
+        extra_nodes += fact_nodes(site, inputs.facts, facts, language, keep)
+        if faqs:
+            # The questions about the entity, as one FAQPage about it (its @id the brand
+            # graph's), part of this page.
+            extra_nodes.append(
+                {
+                    "@id": statement_nodes.faq_page_iri(brand, iri),
+                    "@type": "FAQPage",
+                    "about": {"@id": iri},
+                    "isPartOf": {"@id": url},
+                    "mainEntity": question_nodes(site, inputs.faqs, faqs, language, url),
+                }
+            )
         context.update(
             entity=node,
             rows=property_rows(site, node, language),
             offers=offer_rows(node, language),
             images=[i for i in map(web_url, _as_list(node.get("image"))) if i],
-            facts=[fact_context(site, f, language, url) for f in inputs.facts],
-            faqs=[faq_context(site, f, language) for f in inputs.faqs],
+            facts=facts,
+            faqs=faqs,
         )
     elif page.kind == "section":
         page_type = "CollectionPage"
@@ -463,36 +551,14 @@ def render_page(
         title = ui(language, "faq")
         description = ""
         faqs = [faq_context(site, f, language) for f in inputs.faqs]
-        main_entity = [
-            {
-                "@type": "Question",
-                "name": f["question"],
-                "acceptedAnswer": {"@type": "Answer", "text": str(f["answer_html"])},
-            }
-            for f in faqs
-        ]
+        main_entity = question_nodes(site, inputs.faqs, faqs, language, url)
         context.update(faqs=faqs)
     else:  # facts
         title = ui(language, "facts")
         description = ""
         facts = [fact_context(site, f, language, url) for f in inputs.facts]
-        for fact, statement in zip(facts, inputs.facts, strict=True):
-            claim = {
-                "@id": fact["url"],
-                "@type": "Claim",
-                "text": fact["statement"],
-                "temporalCoverage": "/".join(x for x in (fact["as_of"], fact["valid_until"]) if x)
-                or None,
-                "citation": {
-                    "@type": "CreativeWork",
-                    "name": fact["source_title"],
-                    **({"url": fact["source_url"]} if fact["source_url"] else {}),
-                },
-            }
-            if statement.about_iri and statement.about_iri in keep:
-                claim["about"] = {"@id": statement.about_iri}
-            extra_nodes.append({k: v for k, v in claim.items() if v is not None})
-        main_entity = [{"@id": f["url"]} for f in facts]
+        extra_nodes += fact_nodes(site, inputs.facts, facts, language, keep)
+        main_entity = [{"@id": node["@id"]} for node in extra_nodes]
         context.update(facts=facts)
 
     if page.kind in LISTING_KINDS:
@@ -668,7 +734,7 @@ def page_markdown(context: dict) -> str:
 def fact_markdown(fact: dict, u: dict) -> list[str]:
     line = f"- {md(fact['statement'])}"
     if fact["value"]:
-        line += f" — **{md(fact['value'])}{(' ' + md(fact['unit'])) if fact['unit'] else ''}**"
+        line += f" — **{md(fact['value_text'])}**"
     dates = f"{u['as_of']} {fact['as_of']}"
     if fact["valid_until"]:
         dates += f", {u['valid_until']} {fact['valid_until']}"

@@ -262,6 +262,7 @@ class RowWriter:
                 "statement": s.statement,
                 "value": s.value,
                 "unit": s.unit,
+                "unit_labels": {},
                 "source_url": s.source_url,
                 "source_title": s.source_title,
                 "as_of": date.fromisoformat(s.as_of),

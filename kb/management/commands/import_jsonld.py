@@ -6,7 +6,9 @@ from tqdm import tqdm
 
 from kb.importing import read_path
 from kb.management.commands._brand import get_brand
-from kb.services.imports import ImportRefused, jsonld_import
+from kb.services.imports import ImportRefused, ImportResult, jsonld_import
+
+OUTCOMES = ("created", "updated", "unchanged", "published")
 
 
 class Command(BaseCommand):
@@ -65,28 +67,21 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"Skipped {reading.name}:"))
             for problem in reading.problems:
                 self.stderr.write(f"  {problem}")
-        summary = (
-            f"Imported {result.total} entities into {brand.slug!r}: {len(result.created)} created, "
-            f"{len(result.updated)} updated, {len(result.unchanged)} unchanged"
+        summary = f"Imported {result.total} entities into {brand.slug!r}: " + outcomes(
+            result, prefix="", publish=publish
         )
-        if publish:
-            summary += f", {len(result.published)} published"
-        faqs = len(result.faqs_created) + len(result.faqs_updated) + len(result.faqs_unchanged)
-        if faqs:  # from FAQPage markup
-            summary += (
-                f"; {faqs} FAQs: {len(result.faqs_created)} created, "
-                f"{len(result.faqs_updated)} updated, {len(result.faqs_unchanged)} unchanged"
-            )
-            if publish:
-                summary += f", {len(result.faqs_published)} published"
-        facts = len(result.facts_created) + len(result.facts_updated) + len(result.facts_unchanged)
-        if facts:  # from Claim nodes as export_jsonld writes facts
-            summary += (
-                f"; {facts} facts: {len(result.facts_created)} created, "
-                f"{len(result.facts_updated)} updated, {len(result.facts_unchanged)} unchanged"
-            )
-            if publish:
-                summary += f", {len(result.facts_published)} published"
+        # Facts (Claim nodes, as export_jsonld writes them) and FAQs (FAQPage markup), by key;
+        # named as in ImportResult, the API's import response and an import job's counts.
+        for noun, prefix in (("facts", "facts_"), ("FAQs", "faqs_")):
+            count = sum(len(getattr(result, prefix + outcome)) for outcome in OUTCOMES[:3])
+            if count:
+                summary += f"; {count} {noun}: " + outcomes(result, prefix=prefix, publish=publish)
         if result.skipped_files:
             summary += f"; skipped {len(result.skipped_files)} invalid file(s)"
         self.stdout.write(self.style.SUCCESS(summary + "."))
+
+
+def outcomes(result: ImportResult, *, prefix: str, publish: bool) -> str:
+    """One kind of thing's outcomes: '2 created, 0 updated, 1 unchanged' (', 3 published')."""
+    shown = OUTCOMES if publish else OUTCOMES[:3]
+    return ", ".join(f"{len(getattr(result, prefix + outcome))} {outcome}" for outcome in shown)
