@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -56,6 +56,20 @@ class PlannedEntity:
     file: str
     pointer: str
     iri_generated: bool = False
+    workflow: Workflow | None = None
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """An object's workflow state as an export of working copies gives it
+    (``kb.jsonld.WORKFLOW_STATUS``), restored by the import."""
+
+    status: str  # one of WORKFLOW_STATES
+    go_live_at: datetime | None = None  # when scheduled
+
+
+WORKFLOW_IRIS = (jsonld.WORKFLOW_STATUS, jsonld.WORKFLOW_GO_LIVE)
+WORKFLOW_STATES = ("draft", "in_review", "scheduled", "published", "unpublished", "archived")
 
 
 @dataclass
@@ -69,6 +83,7 @@ class PlannedFAQ:
     file: str
     pointer: str
     about_iri: str | None = None
+    workflow: Workflow | None = None
 
 
 @dataclass
@@ -88,6 +103,7 @@ class PlannedFact:
     about_iri: str | None
     file: str
     pointer: str
+    workflow: Workflow | None = None
 
 
 @dataclass
@@ -659,6 +675,7 @@ class _Planner:
                     self.problem(pointer, "the Question has no acceptedAnswer with a text")
                 continue
             key = self.faq_key(question, asked)
+            workflow = self.workflow(question, pointer)
             order = index + 1
             for position in schema_values(question, "position"):
                 number = position.get("@value") if isinstance(position, dict) else None
@@ -677,6 +694,7 @@ class _Planner:
                 file=self.reading.name,
                 pointer=pointer,
                 about_iri=about,
+                workflow=workflow,
             )
         return used
 
@@ -735,6 +753,7 @@ class _Planner:
     def plan_fact(self, key: str, node: dict) -> None:
         """A ``Claim`` as ``kb.statement_nodes.fact_node`` exports a fact."""
         pointer = source_pointer(node)
+        workflow = self.workflow(node, pointer)
         about = next(
             (
                 self.blank_iris.get(v["@id"], v["@id"])
@@ -767,6 +786,7 @@ class _Planner:
             about_iri=about,
             file=self.reading.name,
             pointer=pointer,
+            workflow=workflow,
         )
 
     @staticmethod
@@ -802,8 +822,39 @@ class _Planner:
             candidate, n = f"{iri}-{n}", n + 1
         return candidate
 
+    def workflow(self, node: dict, pointer: str) -> Workflow | None:
+        """The workflow state a node carries (no content: ``convert_node`` leaves it out)."""
+        statuses = node.get(jsonld.WORKFLOW_STATUS, [])
+        go_live = node.get(jsonld.WORKFLOW_GO_LIVE, [])
+        if not statuses:
+            return None
+        status = statuses[0].get("@value") if isinstance(statuses[0], dict) else None
+        if status not in WORKFLOW_STATES:
+            self.problem(
+                join_pointer(pointer, jsonld.WORKFLOW_STATUS),
+                f"a workflow status is one of {', '.join(WORKFLOW_STATES)}, not {status!r}",
+            )
+            return None
+        when = go_live[0].get("@value") if go_live and isinstance(go_live[0], dict) else None
+        try:
+            go_live_at = datetime.fromisoformat(when) if when else None
+        except (TypeError, ValueError):
+            self.problem(
+                join_pointer(pointer, jsonld.WORKFLOW_GO_LIVE),
+                f"a go-live time is an ISO 8601 date-time, not {when!r}",
+            )
+            return None
+        if status == "scheduled" and (go_live_at is None or go_live_at.tzinfo is None):
+            self.problem(
+                join_pointer(pointer, jsonld.WORKFLOW_GO_LIVE),
+                "a scheduled object needs its go-live time, with its time zone",
+            )
+            return None
+        return Workflow(status, go_live_at if status == "scheduled" else None)
+
     def add_entity(self, node: dict) -> None:
         pointer = source_pointer(node)
+        workflow = self.workflow(node, pointer)
         types, data = self.convert_node(node, pointer)
         iri = node["@id"]
         if not types and not data:
@@ -817,8 +868,10 @@ class _Planner:
                 file=self.reading.name,
                 pointer=pointer,
                 iri_generated=bool(node.get("__generated__")),
+                workflow=workflow,
             )
             return
+        planned.workflow = planned.workflow or workflow
         self.merge_into(planned, types, data)
 
     @staticmethod
@@ -840,8 +893,12 @@ class _Planner:
         data: dict[str, Any] = {}
         original_keys = self.keys_by_pointer.get(pointer, [])
         key_map: dict[str, str] = {}
+        workflow_keys: set[str] = set()
         for key, values in node.items():
             if key in ("@id", "@type", SOURCE_POINTER_IRI, "__generated__"):
+                continue
+            if key in WORKFLOW_IRIS:  # read by ``workflow``
+                workflow_keys.add(find_original_key(key, key, original_keys, self.aliases) or key)
                 continue
             if key.startswith("@"):
                 self.problem(join_pointer(pointer, key), f"{key} is not supported here")
@@ -860,7 +917,7 @@ class _Planner:
                     item[POINTER_KEY] = join_pointer(prop_pointer, value["@language"])
                 converted.append(item)
             data[name] = [v for v in converted if v is not None]
-        used = set(key_map.values())
+        used = set(key_map.values()) | workflow_keys
         for key in original_keys:
             if key not in used and not key.startswith("@"):
                 self.problem(

@@ -22,6 +22,10 @@ from schema_org import registry
 from kb import vocabulary
 
 SCHEMA_VOCAB = "http://schema.org/"
+# Sourcebook's own terms, for what schema.org has no word for: an object's workflow state in
+# exports of working copies (``export_jsonld --state latest``), read back by imports.
+WORKFLOW_STATUS = "https://sourcebook.dev/ns/workflow#status"
+WORKFLOW_GO_LIVE = "https://sourcebook.dev/ns/workflow#goLiveAt"
 CONTEXT_URL = "https://schema.org"
 # Every spelling of the schema.org context people write; all served locally.
 SCHEMA_CONTEXT_URLS = frozenset(

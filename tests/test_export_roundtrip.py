@@ -3,6 +3,7 @@ into an empty brand and exported again, is the same graph (canonical N-Quads), i
 and FAQs, their languages and their published state included."""
 
 import json
+from collections import Counter
 from io import StringIO
 
 import pytest
@@ -28,8 +29,10 @@ def canonical(document) -> list[str]:
     return sorted(nquads.splitlines())
 
 
-def export(slug, path, state="published") -> dict:
-    call_command("export_jsonld", slug, "--output", str(path), "--state", state, stderr=StringIO())
+def export(slug, path, state="published", *options) -> dict:
+    call_command(
+        "export_jsonld", slug, "--output", str(path), "--state", state, *options, stderr=StringIO()
+    )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -136,3 +139,112 @@ def test_a_claim_past_the_facts_limits_is_refused_not_crashed(tmp_path):
     messages = [p.message for p in refused.value.problems]
     assert any("the fact's value is 201 characters long; at most 200" in m for m in messages)
     assert not Fact.objects.filter(value="4" * 201).exists()
+
+
+def test_an_export_of_working_copies_keeps_their_workflow_state(tmp_path):
+    """export_jsonld --state latest --with-workflow writes each object's workflow state; an
+    import without
+    --publish puts every object back in it: drafts, in review, scheduled (with the time),
+    published, unpublished, archived — entities, facts and FAQs alike."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kb.jsonld import WORKFLOW_GO_LIVE, WORKFLOW_STATUS
+    from kb.models import Entity
+    from kb.services.entities import entity_update
+    from kb.services.workflow import object_publish, object_submit_for_review, object_unpublish
+
+    demo = demo_load()["brand"]
+    products = list(Entity.objects.filter(brand=demo, primary_type="Product").order_by("iri"))
+    go_live = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
+
+    def edited(entity):
+        data = {**entity.data, "sku": [{"@value": f"NEW-{entity.pk}"}]}
+        return entity_update(entity=entity, data=data, expected_version=entity.version)
+
+    object_submit_for_review(obj=edited(products[0]))
+    object_publish(obj=edited(products[1]), go_live_at=go_live)
+    object_unpublish(obj=products[2])
+    object_unpublish(obj=products[3], archive=True)
+    fact = Fact.objects.get(brand=demo, key="garden-area")
+    fact = statement_update(obj=fact, expected_version=fact.version, value="43")
+    object_submit_for_review(obj=fact)
+    faq = FAQ.objects.filter(brand=demo).order_by("key").first()
+    object_unpublish(obj=faq)
+
+    def states(brand) -> dict:
+        found = {e.iri: e.status for e in Entity.objects.filter(brand=brand)}
+        found |= {f"fact:{f.key}": f.status for f in Fact.objects.filter(brand=brand)}
+        found |= {f"faq:{f.key}": f.status for f in FAQ.objects.filter(brand=brand)}
+        return found
+
+    first = export(demo.slug, tmp_path / "first.jsonld", "latest", "--with-workflow")
+    nodes = {n["@id"]: n for n in first["@graph"]}
+    assert nodes[products[0].iri][WORKFLOW_STATUS] == "in_review"
+    assert nodes[products[1].iri][WORKFLOW_STATUS] == "scheduled"
+    assert nodes[products[1].iri][WORKFLOW_GO_LIVE] == go_live.isoformat()
+    assert nodes[f"{demo.base_url}/id/fact/garden-area"][WORKFLOW_STATUS] == "in_review"
+
+    empty = brand_create(
+        slug="restored", name=demo.name, base_url=demo.base_url, languages=demo.languages
+    )
+    jsonld_import(brand=empty, sources=[read_path(tmp_path / "first.jsonld")])
+    second = export(empty.slug, tmp_path / "second.jsonld", "latest", "--with-workflow")
+    assert canonical(first) == canonical(second)
+    assert states(empty) == states(demo)
+    assert Counter(states(demo).values()) == {
+        Status.PUBLISHED: len(states(demo)) - 6,
+        Status.IN_REVIEW: 2,
+        Status.SCHEDULED: 1,
+        Status.UNPUBLISHED: 2,
+        Status.ARCHIVED: 1,
+    }
+    restored = Entity.objects.get(brand=empty, iri=products[1].iri)
+    assert restored.latest_revision.go_live_at == go_live
+    # One file holds the working copies only: the live revisions of objects with changes
+    # pending (in review, scheduled) are in the published export. Imported first with
+    # --publish, then the latest, the two restore both, and every state.
+    both = brand_create(
+        slug="restored-both", name=demo.name, base_url=demo.base_url, languages=demo.languages
+    )
+    live = export(demo.slug, tmp_path / "live.jsonld")
+    jsonld_import(brand=both, sources=[read_path(tmp_path / "live.jsonld")], publish=True)
+    jsonld_import(brand=both, sources=[read_path(tmp_path / "first.jsonld")])
+    assert states(both) == states(demo)
+    assert canonical(export(both.slug, tmp_path / "both-live.jsonld")) == canonical(live)
+    both_latest = export(both.slug, tmp_path / "both.jsonld", "latest", "--with-workflow")
+    assert canonical(both_latest) == canonical(first)
+
+
+def test_a_workflow_state_that_is_none_is_refused_with_its_pointer(tmp_path):
+    from django.core.management.base import CommandError
+
+    from kb.jsonld import WORKFLOW_GO_LIVE, WORKFLOW_STATUS
+
+    brand = brand_create(slug="acme", name="Acme", base_url="https://tea.example", languages=["en"])
+    path = tmp_path / "states.jsonld"
+    path.write_text(
+        json.dumps(
+            {
+                "@context": "https://schema.org",
+                "@graph": [
+                    {"@id": "https://tea.example/#a", "@type": "Product", "name": "A",
+                     WORKFLOW_STATUS: "live"},
+                    {"@id": "https://tea.example/#b", "@type": "Product", "name": "B",
+                     WORKFLOW_STATUS: "scheduled", WORKFLOW_GO_LIVE: "next week"},
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    with pytest.raises(ImportRefused) as refused:
+        jsonld_import(brand=brand, sources=[read_path(path)])
+    assert [str(p) for p in refused.value.problems] == [
+        f"{path}: /@graph/0/{WORKFLOW_STATUS.replace('/', '~1')}: a workflow status is one of "
+        "draft, in_review, scheduled, published, unpublished, archived, not 'live'",
+        f"{path}: /@graph/1/{WORKFLOW_GO_LIVE.replace('/', '~1')}: a go-live time is an ISO 8601 "
+        "date-time, not 'next week'",
+    ]
+    with pytest.raises(CommandError, match="--with-workflow goes with --state latest"):
+        export(brand.slug, tmp_path / "x.jsonld", "published", "--with-workflow")

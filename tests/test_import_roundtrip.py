@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from kb import jsonld
-from kb.models import Entity, EntityLink, Revision, Status
+from kb.models import FAQ, Entity, EntityLink, Fact, Revision, Status
 from kb.selectors import brand_graph
 from kb.services.imports import jsonld_import
 from tests.conftest import jsonld_source
@@ -284,9 +284,74 @@ def test_cli_skip_invalid_imports_the_valid_files_and_lists_the_others(brand, tm
     )
     assert Entity.objects.get().iri == f"{BASE}/id/product-tea"
     assert err.getvalue().splitlines() == [
-        f"Skipped {bad}:",
+        f"Skipped {BASE}/id/prodcut-x ({bad}):",
         f"  {bad}: /@type: unknown schema.org type 'Prodcut' (did you mean 'Product'?)",
     ]
+    assert "skipped 1 invalid node(s)" in out.getvalue()
+
+
+def test_skip_invalid_skips_the_invalid_nodes_of_a_file_and_imports_the_rest(brand, tmp_path):
+    """Per node: the product with a misspelt availability and the fact without a source are left out
+    with their problems; the organization, the other product and the FAQ come in, and a
+    reference to the skipped product is kept (it may come in a later import)."""
+    document = {
+        "@context": "https://schema.org",
+        "@graph": [
+            {"@id": f"{BASE}/#org", "@type": "Organization", "name": "Acme Tea",
+             "makesOffer": {"@type": "Offer", "itemOffered": {"@id": f"{BASE}/#bad"}}},
+            {"@id": f"{BASE}/#good", "@type": "Product", "name": "Good tea"},
+            {"@id": f"{BASE}/#bad", "@type": "Product", "name": "Bad tea",
+             "offers": {"@type": "Offer", "price": "9.50", "availability": "InStok"}},
+            {"@id": f"{BASE}/id/fact/founded", "@type": "Claim", "text": "Founded in 1998.",
+             "about": {"@id": f"{BASE}/#org"}, "temporalCoverage": "2025-01-01"},
+            {"@type": "FAQPage", "mainEntity": {"@type": "Question", "name": "Hot?",
+             "acceptedAnswer": {"@type": "Answer", "text": "80 °C."}}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "mixed.jsonld"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(CommandError):
+        call_command("import_jsonld", "acme-tea", str(path))
+    assert not Entity.objects.exists()
+    out, err = StringIO(), StringIO()
+    call_command("import_jsonld", "acme-tea", str(path), "--skip-invalid", stdout=out, stderr=err)
+    assert sorted(Entity.objects.values_list("iri", flat=True)) == [f"{BASE}/#good", f"{BASE}/#org"]
+    assert FAQ.objects.count() == 1 and not Fact.objects.exists()
+    org = Entity.objects.get(iri=f"{BASE}/#org")
+    assert org.data["makesOffer"][0]["itemOffered"] == [{"@id": f"{BASE}/#bad"}]
+    lines = err.getvalue().splitlines()
+    assert lines[0] == f"Skipped {BASE}/#bad ({path}: /@graph/2):"
+    assert lines[1].startswith(f"  {path}: /@graph/2/offers/availability: ")
+    assert lines[2] == f"Skipped fact 'founded' ({path}: /@graph/3):"
+    assert lines[3] == f"  {path}: /@graph/3: the fact needs a citation with a url (its source)"
+    assert len(lines) == 4
+    assert (
+        out.getvalue()
+        .strip()
+        .endswith(
+            "Imported 2 entities into 'acme-tea': 2 created, 0 updated, 0 unchanged; 1 FAQs: "
+            "1 created, 0 updated, 0 unchanged; skipped 2 invalid node(s)."
+        )
+    )
+
+
+def test_skip_invalid_skips_a_file_that_is_no_json_ld(brand, tmp_path):
+    good = tmp_path / "good.jsonld"
+    good.write_text(json.dumps({"@context": "https://schema.org", "@type": "Product", "name": "T"}))
+    broken = tmp_path / "broken.jsonld"
+    broken.write_text('{"@context": "https://schema.org", "name": ')
+    out, err = StringIO(), StringIO()
+    call_command(
+        "import_jsonld",
+        "acme-tea",
+        str(good),
+        str(broken),
+        "--skip-invalid",
+        stdout=out,
+        stderr=err,
+    )
+    assert Entity.objects.count() == 1
+    assert err.getvalue().splitlines()[0] == f"Skipped {broken}:"
     assert "skipped 1 invalid file(s)" in out.getvalue()
 
 

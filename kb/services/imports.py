@@ -20,6 +20,7 @@ from kb.importing import (
     PlannedFact,
     PlannedFAQ,
     SourceFile,
+    Workflow,
     read_files,
 )
 from kb.models import FAQ, Brand, Entity, Fact, ImportJob, Status
@@ -32,7 +33,11 @@ from kb.services.entities import (
 )
 from kb.services.permissions import require
 from kb.services.statements import fact_create, faq_create, statement_update
-from kb.services.workflow import object_publish
+from kb.services.workflow import (
+    object_publish,
+    object_submit_for_review,
+    object_unpublish,
+)
 
 Progress = Callable[[int], None]
 
@@ -43,13 +48,57 @@ class ImportRefused(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """What an import with ``skip_invalid`` left out: one node (an entity, a fact, an FAQ)
+    or, when a problem is no node's, the whole file; and why."""
+
+    file: str
+    pointer: str  # the node's JSON pointer in the file ("" for the whole file)
+    label: str  # the entity's @id, "fact 'key'", "FAQ 'key'", or "the file"
+    problems: list[ImportProblem]
+
+
+def invalid_nodes_dropped(reading: FileReading) -> list[Skipped]:
+    """Take the nodes with problems out of ``reading`` (each problem belongs to the node
+    whose JSON pointer is the longest prefix of the problem's); a problem that belongs to
+    no node (a file that is no JSON, has no @context …) takes the whole file."""
+    items = [
+        *((e, e.iri) for e in reading.entities),
+        *((f, f"fact {f.key!r}") for f in reading.facts),
+        *((q, f"FAQ {q.key!r}") for q in reading.faqs),
+    ]
+    owned: dict[int, list[ImportProblem]] = {}
+    for problem in reading.problems:
+        owners = [
+            (len(item.pointer), index)
+            for index, (item, _) in enumerate(items)
+            if problem.pointer == item.pointer or problem.pointer.startswith(item.pointer + "/")
+        ]
+        if not owners:
+            skipped = Skipped(reading.name, "", "the file", list(reading.problems))
+            reading.entities, reading.facts, reading.faqs = [], [], []
+            reading.problems = []
+            return [skipped]
+        owned.setdefault(max(owners)[1], []).append(problem)
+    dropped = {id(items[index][0]) for index in owned}
+    reading.entities = [e for e in reading.entities if id(e) not in dropped]
+    reading.facts = [f for f in reading.facts if id(f) not in dropped]
+    reading.faqs = [q for q in reading.faqs if id(q) not in dropped]
+    reading.problems = []
+    return [
+        Skipped(reading.name, items[index][0].pointer, items[index][1], problems)
+        for index, problems in sorted(owned.items())
+    ]
+
+
 @dataclass
 class ImportResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
-    skipped_files: list[FileReading] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # with skip_invalid
     # FAQs (from FAQPage nodes), by key.
     faqs_created: list[str] = field(default_factory=list)
     faqs_updated: list[str] = field(default_factory=list)
@@ -90,21 +139,34 @@ def jsonld_import(
 ) -> ImportResult:
     """Import JSON-LD files into ``brand``.
 
-    Nothing is written unless every file is valid; with ``skip_invalid`` the valid files
-    are imported and the invalid ones are returned in ``skipped_files``.
+    Nothing is written unless every file is valid; with ``skip_invalid`` the valid nodes
+    are imported and the invalid ones (or files, when a problem is no node's) are returned
+    in ``skipped``. References to a skipped node are kept: it may come in a later import.
+
+    Objects are imported as drafts; ``publish`` publishes them all. Without it, an object
+    that carries its workflow state (as ``export_jsonld --state latest`` writes it) is put
+    back in that state: published, scheduled, in review or unpublished.
     """
     require(user, brand, "publish" if publish else "edit")
     readings = read_files(brand, sources)
     invalid = [r for r in readings if not r.valid]
     if invalid and not skip_invalid:
         raise ImportRefused([p for r in invalid for p in r.problems])
-    planned = merge_by_iri(entity for r in readings if r.valid for entity in r.entities)
-    if publish:
-        blocked = publish_problems(brand, planned)
-        if blocked:
-            raise ImportRefused(blocked)
-    faqs = [faq for r in readings if r.valid for faq in r.faqs]
-    facts = [fact for r in readings if r.valid for fact in r.facts]
+    skipped = [s for r in invalid for s in invalid_nodes_dropped(r)]
+    planned = merge_by_iri(entity for r in readings for entity in r.entities)
+    faqs = [faq for r in readings for faq in r.faqs]
+    facts = [fact for r in readings for fact in r.facts]
+    restored = [] if publish else [i for i in (*planned, *faqs, *facts) if i.workflow]
+    if any(item.workflow.status in GOING_LIVE for item in restored):
+        require(user, brand, "publish")
+    going_live = (
+        planned
+        if publish
+        else [p for p in restored if p in planned and p.workflow.status in GOING_LIVE]
+    )
+    blocked = publish_problems(brand, going_live)
+    if blocked:
+        raise ImportRefused(blocked)
     archived = archived_statement_problems(brand, FAQ, faqs) + archived_statement_problems(
         brand, Fact, facts
     )
@@ -112,7 +174,7 @@ def jsonld_import(
         raise ImportRefused(archived)
     if on_plan:
         on_plan(len(planned))
-    result = ImportResult(skipped_files=invalid)
+    result = ImportResult(skipped=skipped)
     with transaction.atomic():
         touched = apply_plan(brand, planned, user, result, progress)
         for entity in touched:
@@ -135,7 +197,42 @@ def jsonld_import(
                 if fact.live_revision_id != fact.latest_revision_id:
                     object_publish(obj=fact, user=user)
                     result.facts_published.append(fact.key)
+        else:
+            for items, objects, name, key in (
+                (planned, touched, "published", "iri"),
+                (faqs, touched_faqs, "faqs_published", "key"),
+                (facts, touched_facts, "facts_published", "key"),
+            ):
+                for item, obj in zip(items, objects, strict=True):
+                    if item.workflow and workflow_restore(
+                        obj=obj, workflow=item.workflow, user=user
+                    ):
+                        getattr(result, name).append(getattr(obj, key))
     return result
+
+
+# Workflow states that put (or will put) an object live: restoring them needs "publish".
+GOING_LIVE = ("published", "scheduled", "unpublished", "archived")
+
+
+def workflow_restore(*, obj, workflow: Workflow, user) -> bool:
+    """Put an imported object in the workflow state its export gave it; whether that
+    published it."""
+    obj.refresh_from_db()
+    if workflow.status == "published" and obj.live_revision_id != obj.latest_revision_id:
+        object_publish(obj=obj, user=user)
+        return True
+    if workflow.status == "scheduled" and obj.status != Status.SCHEDULED:
+        object_publish(obj=obj, user=user, go_live_at=workflow.go_live_at)
+        return workflow.go_live_at <= timezone.now()  # a time past publishes now
+    in_review = obj.status == Status.IN_REVIEW
+    if workflow.status == "in_review" and not in_review and obj.has_unpublished_changes:
+        object_submit_for_review(obj=obj, user=user)
+    if workflow.status == "unpublished" and obj.status != Status.UNPUBLISHED:
+        object_unpublish(obj=obj, user=user)
+    if workflow.status == "archived" and obj.status != Status.ARCHIVED:
+        object_unpublish(obj=obj, user=user, archive=True)
+    return False
 
 
 def archived_statement_problems(

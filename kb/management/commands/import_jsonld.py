@@ -14,7 +14,8 @@ OUTCOMES = ("created", "updated", "unchanged", "published")
 class Command(BaseCommand):
     help = (
         "Import schema.org JSON-LD files into a brand. Every file is checked first; any error "
-        "imports nothing (or, with --skip-invalid, skips that file). Re-importing is idempotent."
+        "imports nothing (or, with --skip-invalid, skips the nodes with problems). Re-importing is "
+        "idempotent."
     )
 
     def add_arguments(self, parser):
@@ -22,7 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", metavar="FILE")
         parser.add_argument("--publish", action="store_true", help="Publish what was imported.")
         parser.add_argument(
-            "--skip-invalid", action="store_true", help="Import the valid files, list the others."
+            "--skip-invalid",
+            action="store_true",
+            help="Import the valid nodes; list the others with their problems.",
         )
 
     def handle(self, slug, files, publish, skip_invalid, **options):
@@ -63,9 +66,11 @@ class Command(BaseCommand):
         finally:
             if bar is not None:
                 bar.close()
-        for reading in result.skipped_files:
-            self.stderr.write(self.style.WARNING(f"Skipped {reading.name}:"))
-            for problem in reading.problems:
+        for skipped in result.skipped:
+            where = f"{skipped.file}: {skipped.pointer}" if skipped.pointer else skipped.file
+            what = skipped.file if skipped.label == "the file" else f"{skipped.label} ({where})"
+            self.stderr.write(self.style.WARNING(f"Skipped {what}:"))
+            for problem in skipped.problems:
                 self.stderr.write(f"  {problem}")
         summary = f"Imported {result.total} entities into {brand.slug!r}: " + outcomes(
             result, prefix="", publish=publish
@@ -76,8 +81,11 @@ class Command(BaseCommand):
             count = sum(len(getattr(result, prefix + outcome)) for outcome in OUTCOMES[:3])
             if count:
                 summary += f"; {count} {noun}: " + outcomes(result, prefix=prefix, publish=publish)
-        if result.skipped_files:
-            summary += f"; skipped {len(result.skipped_files)} invalid file(s)"
+        files = [s for s in result.skipped if s.label == "the file"]
+        if nodes := len(result.skipped) - len(files):
+            summary += f"; skipped {nodes} invalid node(s)"
+        if files:
+            summary += f"; skipped {len(files)} invalid file(s)"
         self.stdout.write(self.style.SUCCESS(summary + "."))
 
 
