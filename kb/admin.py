@@ -500,9 +500,13 @@ class MultilingualForm(forms.ModelForm):
         self.fields["version"].initial = self.instance.version
         brand = self.instance.brand if self.instance.pk else self.default_brand
         languages = brand.languages if brand else ["en"]
+        order = list(self.fields)
         for name in self.multilingual_fields:
             original = self.fields.pop(name)
             values = getattr(self.instance, name) or {}
+            # Each language's input where the field was in the form's order.
+            at = order.index(name)
+            order[at : at + 1] = [field_name(name, language) for language in languages]
             optional = name in self.optional_multilingual_fields
             for language in languages:
                 if optional:  # a word or two, needed only for some values (a unit's label)
@@ -522,6 +526,7 @@ class MultilingualForm(forms.ModelForm):
                     initial=values.get(language, ""),
                     help_text=hint,
                 )
+        self.fields = {name: self.fields[name] for name in order}
 
     def clean(self):
         cleaned = super().clean()
@@ -628,6 +633,7 @@ class FactForm(MultilingualForm):
             "as_of",
             "valid_until",
         ]
+        labels = {"unit_labels": "Unit in words"}
 
 
 class FAQForm(MultilingualForm):
