@@ -152,6 +152,10 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 ARTIFACT_ROOT = Path(os.environ.get("SOURCEBOOK_ARTIFACT_ROOT", VAR_DIR / "artifacts"))
+# --- brand media (images uploaded to publishing.MediaAsset, kept under MEDIA_ROOT) ---
+# The largest image accepted (bytes).
+SOURCEBOOK_MEDIA_MAX_BYTES = int(os.environ.get("SOURCEBOOK_MEDIA_MAX_BYTES", 10 * 1024 * 1024))
+# --- end of brand media ---
 # Outbound calls to addresses that brand data names (webhooks, engines, S3 endpoints) go
 # only to public addresses (config/egress.py). Operators allow private ones here: host names,
 # host:port, addresses or networks, e.g. "127.0.0.1:8765,minio.internal,10.1.0.0/16".
@@ -168,6 +172,14 @@ STORAGES = {
     "artifacts": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(ARTIFACT_ROOT)},
+    },
+    # Brands' uploaded images (publishing.media): a local directory (MEDIA_ROOT) shared by web
+    # processes and workers, or S3-compatible object storage, e.g.
+    # {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {"bucket_name": "...",
+    #  "location": "media", "endpoint_url": "...", "default_acl": None}}.
+    "media": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
     },
 }
 

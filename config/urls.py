@@ -4,13 +4,15 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from config.health import healthz, readyz
-from publishing.views import published_site
+from publishing.views import admin_landing, published_site
 
 admin.site.site_header = "Sourcebook"
 admin.site.site_title = "Sourcebook"
 admin.site.index_title = "Brand knowledge"
 
 urlpatterns = [
+    # Before the admin's own index: a brand member's home is the brand's dashboard.
+    path("admin/", admin.site.admin_view(admin_landing), name="admin_landing"),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
     path("healthz", healthz, name="healthz"),

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -22,7 +23,9 @@ from kb.models import (
     Fact,
     Revision,
     RevisionedModel,
+    Status,
 )
+from kb.revision_changes import previous_revision, revision_changes
 from kb.selectors import property_usage
 from kb.services import entities as entity_services
 from kb.services import statements as statement_services
@@ -30,7 +33,9 @@ from kb.services import workflow
 from kb.services.errors import InvalidContent, ReferencedError, StaleEditError, WorkflowError
 from kb.services.permissions import (
     EDIT,
+    PUBLISH,
     admin_page_allowed,
+    admin_page_require,
     brands_for,
     model_rules,
     user_can,
@@ -169,10 +174,124 @@ class ScheduleForm(forms.Form):
         return cleaned
 
 
-class WorkflowActions:
-    """Admin actions that move objects through the workflow via the services."""
+class SendBackForm(forms.Form):
+    comment = forms.CharField(
+        label="Comment for the editor",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        max_length=2000,
+        help_text="What to change before submitting again; the editor sees it on the page.",
+    )
 
-    actions = ["submit_for_review", "publish", "schedule", "unpublish", "archive"]
+
+def revision_history_html(obj: RevisionedModel, limit: int = 10) -> str:
+    """The object's newest revisions, each linking to its changes since the one before."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    rows = workflow.revisions_of(obj).select_related("user")[:limit]
+    items = format_html_join(
+        "",
+        '<li><a href="{}">#{} {}</a> by {}{}</li>',
+        (
+            (
+                reverse("admin:kb_revision_compare", args=[r.pk]),
+                r.number,
+                f"{timezone.localtime(r.created_at):%Y-%m-%d %H:%M}",
+                r.user or "system",
+                f" — {r.message}" if r.message else "",
+            )
+            for r in rows
+        ),
+    )
+    return format_html('<ul class="revision-history">{}</ul>', items) if items else "—"
+
+
+class WorkflowActions:
+    """Admin actions that move objects through the workflow via the services, and what the
+    change page shows of the workflow: the reviewer's comment, "send back", the history."""
+
+    actions = ["submit_for_review", "publish", "schedule", "unpublish", "archive", "send_back"]
+    change_form_template = "admin/kb/workflow_change_form.html"
+
+    class Media:
+        css = {"all": ["kb/history.css"]}
+
+    def send_back_url_name(self) -> str:
+        return f"{self.model._meta.app_label}_{self.model._meta.model_name}_send_back"
+
+    def get_urls(self):
+        from django.urls import path
+
+        view = self.admin_site.admin_view(self.send_back_view)
+        key = f"{self.model._meta.model_name}_id"
+        return [
+            path(f"<int:{key}>/send-back/", view, name=self.send_back_url_name()),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.urls import reverse
+
+        obj = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if obj is not None:
+            extra_context["sent_back"] = workflow.last_sent_back(obj)
+            if obj.status == Status.IN_REVIEW and user_can(request.user, obj.brand, PUBLISH):
+                extra_context["send_back_url"] = reverse(
+                    f"admin:{self.send_back_url_name()}", args=[obj.pk]
+                )
+            if "history" not in self.readonly_fields:  # entities show it among their fields
+                extra_context["revision_history"] = revision_history_html(obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def send_back_view(self, request, **kwargs):
+        """A reviewer's "send back" from the change page: a comment, then back to draft."""
+        from django.shortcuts import get_object_or_404, redirect
+        from django.urls import reverse
+
+        opts = self.model._meta
+        obj = get_object_or_404(
+            self.model.objects.select_related("brand"), pk=kwargs[f"{opts.model_name}_id"]
+        )
+        admin_page_require(request, obj.brand)
+        change_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        form = SendBackForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                workflow.object_reject(
+                    obj=obj, user=request.user, reason=form.cleaned_data["comment"]
+                )
+            except SERVICE_ERRORS as error:
+                self.message_user(request, f"{obj}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"Sent {obj} back to the editor.", messages.SUCCESS)
+            return redirect(change_url)
+        return self.send_back_page(request, [obj], form, cancel_url=change_url)
+
+    def send_back_page(self, request, objects, form, *, cancel_url, from_changelist=False):
+        from django.template.response import TemplateResponse
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Send back to the editor",
+            "objects": objects,
+            "form": form,
+            "opts": self.model._meta,
+            "cancel_url": cancel_url,
+            "from_changelist": from_changelist,
+        }
+        return TemplateResponse(request, "admin/kb/send_back.html", context)
+
+    @admin.action(description="Send back to the editor (with a comment)…")
+    def send_back(self, request, queryset):
+        form = SendBackForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._run(request, queryset, "Sent back", workflow.object_reject,
+                      reason=form.cleaned_data["comment"])  # fmt: skip
+            return None
+        return self.send_back_page(
+            request, list(queryset), form, cancel_url="", from_changelist=True
+        )
 
     def _run(self, request, queryset, verb, service, **kwargs):
         done = 0
@@ -189,9 +308,31 @@ class WorkflowActions:
     def submit_for_review(self, request, queryset):
         self._run(request, queryset, "Submitted", workflow.object_submit_for_review)
 
-    @admin.action(description="Publish the latest revision now")
+    @admin.action(description="Publish now and update the site")
     def publish(self, request, queryset):
-        self._run(request, queryset, "Published", workflow.object_publish)
+        """One publish flow: the items go live and a release of the site is queued (one for
+        them all); the message links to where its progress shows."""
+        from publishing.services import object_publish_and_release
+
+        requests = []
+
+        def publish(*, obj, user):
+            requests.append(object_publish_and_release(obj=obj, user=user))
+
+        self._run(request, queryset, "Published", publish)
+        if requests:
+            brand = requests[-1].brand
+            self.message_user(
+                request,
+                format_html(
+                    'The site of {} is being updated (publish request {}): <a href="{}">follow '
+                    "it on the dashboard</a>.",
+                    brand,
+                    requests[-1].pk,
+                    reverse("admin:publishing_brand_dashboard", args=[brand.pk]),
+                ),
+                messages.INFO,
+            )
 
     @admin.action(description="Schedule go-live and expiry…")
     def schedule(self, request, queryset):
@@ -229,6 +370,13 @@ class WorkflowActions:
         self._run(request, queryset, "Archived", workflow.object_unpublish, archive=True)
 
 
+# How the checks panel names each level of finding (kb.quality).
+FINDING_LEVEL_LABELS = {
+    "error": "error — blocks publishing",
+    "ineligible": "not eligible — publishing goes ahead",
+}
+
+
 def status_badge(obj: RevisionedModel) -> str:
     suffix = " (live, with unpublished changes)" if obj.live and obj.has_unpublished_changes else ""
     return f"{obj.get_status_display()}{suffix}"
@@ -241,6 +389,40 @@ def service_problems_to_form(form, error: InvalidContent, field_for) -> None:
 
 
 class AdminEntityForm(EntityForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk or not self.brand:
+            return
+        # An image uploaded to the brand's media, added to the entity's images.
+        self.fields["upload_image"] = forms.FileField(
+            label="Upload an image",
+            required=False,
+            help_text="JPEG, PNG, WebP or GIF; it is published with the pages that show it.",
+            widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+        )
+        for language in self.brand.languages:
+            self.fields[f"upload_alt__{language}"] = forms.CharField(
+                label=f"Its alt text [{language}]",
+                required=False,
+                max_length=300,
+                help_text="What the image shows, for people who cannot see it."
+                if language == self.brand.default_language
+                else "",
+            )
+
+    @property
+    def upload_fields(self) -> list[str]:
+        return [name for name in self.fields if name.startswith("upload_")]
+
+    def clean_upload_image(self):
+        upload = self.cleaned_data.get("upload_image")
+        if upload:
+            from publishing.media import media_validate
+
+            media_validate(upload)  # a ValidationError naming the file, at this input
+            upload.seek(0)
+        return upload
+
     def clean(self):
         cleaned = super().clean()
         if self.errors:
@@ -266,6 +448,9 @@ class AdminEntityForm(EntityForm):
 
     def field_for_pointer(self, pointer: str) -> str | None:
         parts = pointer.split("/")
+        offers = len(parts) >= 3 and parts[1] == "data" and parts[2] == "offers"
+        if offers and self.offer_fields is not None and not self.offers_from_json:
+            return self.offer_fields.field_for(parts[3:]) or "more_properties"
         if len(parts) >= 3 and parts[1] == "data":
             entry = self.property_fields.get(parts[2])
             if entry:
@@ -279,8 +464,17 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
     form = AdminEntityForm
     list_display = ["label", "primary_type", "brand", "status_display", "version", "updated_at"]
     list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "primary_type", "status"]
-    search_fields = ["label", "iri", "slug"]
-    readonly_fields = ["iri", "status_display", "links", "history", "checks"]
+    search_fields = ["search_text"]  # names, codes, slug, @id in every language (kb.search)
+    search_help_text = "Name, description, SKU, GTIN or MPN in any language; every word must match."
+    readonly_fields = [
+        "iri", "status_display", "on_site", "statements", "links", "history", "checks"
+    ]  # fmt: skip
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word of the query in the normalised search text, or the whole @id."""
+        from kb.search import matching
+
+        return matching(queryset, search_term, or_equal="iri"), False
 
     @admin.display(description="Status")
     def status_display(self, obj):
@@ -300,7 +494,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             (
                 (
                     f.level,
-                    "error — blocks publishing" if f.level == "error" else f.level,
+                    FINDING_LEVEL_LABELS.get(f.level, f.level),
                     f.profile,
                     f.pointer or "/",
                     f.message,
@@ -318,6 +512,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
         )
         summary = (
             f"{sum(f.level == 'error' for f in findings)} errors, "
+            f"{sum(f.level == 'ineligible' for f in findings)} not eligible, "
             f"{sum(f.level == 'recommendation' for f in findings)} recommendations, "
             f"{sum(f.level == 'hint' for f in findings)} hints"
         )
@@ -326,6 +521,67 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             summary,
             previews,
             rows or mark_safe("<li>Nothing to report.</li>"),  # noqa: S308 (a constant)
+        )
+
+    @admin.display(description="Facts and FAQs")
+    def statements(self, obj):
+        """The entity's facts and FAQs, each a link to its page, and links that add one
+        about it (the form starts with this entity and brand chosen)."""
+        rows = [
+            (reverse(f"admin:kb_{model._meta.model_name}_change", args=[item.pk]), label, item)
+            for model, label in ((Fact, "Fact"), (FAQ, "FAQ"))
+            for item in model.objects.filter(about=obj).order_by("key")
+        ]
+        listed = format_html_join(
+            "",
+            '<li><a href="{}">{}: {}</a> ({})</li>',
+            ((u, k, i, i.get_status_display()) for u, k, i in rows),
+        )
+        adds = format_html_join(
+            " · ",
+            '<a href="{}?about={}&amp;brand={}">{}</a>',
+            (
+                (reverse(f"admin:kb_{name}_add"), obj.pk, obj.brand_id, text)
+                for name, text in (
+                    ("fact", "Add a fact about it"),
+                    ("faq", "Add a question about it"),
+                )
+            ),
+        )
+        return format_html(
+            '<ul class="statements">{}</ul><p>{}</p>',
+            listed or mark_safe("<li>None yet.</li>"),  # noqa: S308 (a constant)
+            adds,
+        )
+
+    @admin.display(description="On the site")
+    def on_site(self, obj):
+        """Where the entity's page is, and how the site's latest release is doing."""
+        from publishing.selectors import entity_page_url, publish_request_latest
+
+        url = entity_page_url(entity=obj)
+        page = (
+            format_html('<a href="{}" rel="noopener">{}</a>', url, url)
+            if url and obj.live
+            else "Not live yet."
+            if not obj.live
+            else "No page of its own."
+        )
+        latest = publish_request_latest(brand=obj.brand)
+        if latest is None:
+            return page
+        release = f"release {latest.release.number}" if latest.release_id else "a release"
+        state = {
+            "pending": f"{release} is queued",
+            "building": f"{release} is being built and deployed",
+            "done": f"{release} is live",
+            "failed": f"{release} failed",
+        }.get(latest.state, latest.state)
+        return format_html(
+            '{} — site: {} (<a href="{}">dashboard</a>).',
+            page,
+            state,
+            reverse("admin:publishing_brand_dashboard", args=[obj.brand_id]),
         )
 
     @admin.display(description="Referenced by")
@@ -338,15 +594,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
 
     @admin.display(description="Revisions")
     def history(self, obj):
-        rows = workflow.revisions_of(obj)[:10]
-        return format_html_join(
-            mark_safe("<br>"),  # noqa: S308 (a constant)
-            "#{} {} by {} — {}",
-            (
-                (r.number, f"{r.created_at:%Y-%m-%d %H:%M}", r.user or "system", r.message or "")
-                for r in rows
-            ),
-        )
+        return revision_history_html(obj)
 
     def get_urls(self):
         from django.urls import path
@@ -408,7 +656,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
                 groups.setdefault(declared, []).extend(names)
         order = list(vocabulary.lineage(obj.types[0]))
         fieldsets = [
-            (None, {"fields": [*head, "iri", "status_display", "version"]}),
+            (None, {"fields": [*head, "iri", "status_display", "on_site", "version"]}),
             ("Check before publishing", {"fields": ["checks"]}),
             (
                 "Most used",
@@ -425,10 +673,47 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
                 },
             ),
         ]
-        for cls in sorted(groups, key=lambda c: order.index(c) if c in order else 99):
-            fieldsets.append(
-                (f"More {cls} properties", {"fields": groups[cls], "classes": ["collapse"]})
+        if form.offer_fields is not None:
+            # Each offer on three lines: what it costs, whether it is there, where and until
+            # when; the last one adds an offer.
+            rows = [
+                line
+                for names in form.offer_fields.rows
+                for line in (names[:2], names[2:4], names[4:])
+            ]
+            fieldsets.insert(
+                3,
+                (
+                    "Offers",
+                    {
+                        "fields": [tuple(line) for line in rows if line],
+                        "description": "Prices as numbers (12.50), currencies as ISO 4217 "
+                        "codes. An offer's seller, regions and shipping are kept as they are.",
+                    },
+                ),
             )
+        more = [
+            name
+            for cls in sorted(groups, key=lambda c: order.index(c) if c in order else 99)
+            for name in groups[cls]
+        ]
+        if more:
+            # Behind a search box (kb/static/kb/property_search.js), not 70 inputs in a row.
+            fieldsets.append(
+                (
+                    "More properties",
+                    {
+                        "fields": more,
+                        "classes": ["property-search"],
+                        "description": format_html(
+                            "Every other schema.org property of {}: type part of its name.",
+                            obj.primary_type,
+                        ),
+                    },
+                )
+            )
+        fieldsets.append(("Add an image", {"fields": form.upload_fields}))
+        fieldsets.append(("Facts and FAQs", {"fields": ["statements"]}))
         fieldsets.append(("Other properties", {"fields": ["more_properties"]}))
         fieldsets.append(("History", {"fields": ["message", "links", "history"]}))
         return fieldsets
@@ -439,10 +724,29 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return [f for _, opts in self.get_fieldsets(request, obj) for f in opts["fields"]]
+        return [
+            name
+            for _, opts in self.get_fieldsets(request, obj)
+            for line in opts["fields"]
+            for name in (line if isinstance(line, tuple) else (line,))
+        ]
 
     def save_model(self, request, obj, form, change):
         message = form.cleaned_data.get("message", "")
+        upload = form.cleaned_data.get("upload_image")
+        if change and upload:
+            from publishing.media import media_upload
+
+            alt = {
+                name.split("__", 1)[1]: form.cleaned_data[name]
+                for name in form.upload_fields
+                if name.startswith("upload_alt__") and form.cleaned_data.get(name)
+            }
+            asset = media_upload(brand=obj.brand, file=upload, alt=alt, user=request.user)
+            image = {"@id": asset.public_url}
+            images = form.entity_payload.get("image", [])
+            if image not in images:
+                form.entity_payload = {**form.entity_payload, "image": [*images, image]}
         try:
             if change:
                 saved = entity_services.entity_update(
@@ -649,8 +953,15 @@ class FactAdmin(StatementAdmin):
     form = FactForm
     list_display = ["key", "about", "value", "unit", "as_of", "source_link", "status_display"]
     list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "status"]
-    search_fields = ["key", "value", "source_url"]
+    search_fields = ["search_text"]  # key, value, statement, source in every language
+    search_help_text = "Statement, key, value or source in any language; every word must match."
     readonly_fields = ["checks"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word of the query in the normalised search text (kb.search)."""
+        from kb.search import matching
+
+        return matching(queryset, search_term), False
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [(None, {"fields": self.get_fields(request, obj)})]
@@ -688,7 +999,14 @@ class FAQAdmin(StatementAdmin):
     form = FAQForm
     list_display = ["key", "question_text", "about", "order", "status_display"]
     list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "status"]
-    search_fields = ["key"]
+    search_fields = ["search_text"]  # key, question, answer in every language
+    search_help_text = "Question, answer or key in any language; every word must match."
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word of the query in the normalised search text (kb.search)."""
+        from kb.search import matching
+
+        return matching(queryset, search_term), False
 
     @admin.display(description="Question")
     def question_text(self, faq):
@@ -706,6 +1024,7 @@ class RevisionAdmin(ReadOnlyBrandScopedAdmin):
         "message",
         "go_live_at",
         "expire_at",
+        "changes_link",
     ]
     list_filter = [("brand", admin.RelatedOnlyFieldListFilter), "content_type"]
     search_fields = ["object_repr", "message"]
@@ -724,6 +1043,66 @@ class RevisionAdmin(ReadOnlyBrandScopedAdmin):
     fields = readonly_fields
     actions = ["revert"]
 
+    class Media:
+        css = {"all": ["kb/history.css"]}
+
+    @admin.display(description="Changes")
+    def changes_link(self, revision):
+        from django.urls import reverse
+
+        url = reverse("admin:kb_revision_compare", args=[revision.pk])
+        return format_html('<a href="{}">Compare with previous</a>', url)
+
+    def get_urls(self):
+        from django.urls import path
+
+        view = self.admin_site.admin_view(self.compare_view)
+        return [
+            path("<int:revision_id>/compare/", view, name="kb_revision_compare"),
+            *super().get_urls(),
+        ]
+
+    def compare_view(self, request, revision_id: int):
+        """One revision against the one before it (and against what is published)."""
+        from django.shortcuts import get_object_or_404
+        from django.template.response import TemplateResponse
+        from django.urls import NoReverseMatch, reverse
+
+        revision = get_object_or_404(
+            Revision.objects.select_related("brand", "content_type", "user"), pk=revision_id
+        )
+        admin_page_require(request, revision.brand)
+        obj = revision.content_object
+        live = getattr(obj, "live_revision", None)
+        following = (
+            Revision.objects.filter(
+                content_type=revision.content_type,
+                object_id=revision.object_id,
+                number__gt=revision.number,
+            )
+            .order_by("number")
+            .first()
+        )
+        previous = previous_revision(revision)
+        try:
+            object_url = reverse(
+                f"admin:kb_{revision.content_type.model}_change", args=[revision.object_id]
+            )
+        except NoReverseMatch:
+            object_url = ""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Changes in revision #{revision.number} of {revision.object_repr}",
+            "revision": revision,
+            "previous": previous,
+            "following": following,
+            "changes": revision_changes(previous, revision),
+            "live": live,
+            "live_changes": revision_changes(live, revision) if live else [],
+            "object_url": object_url if obj is not None else "",
+        }
+        return TemplateResponse(request, "admin/kb/revision_compare.html", context)
+
     @admin.display(description="Snapshot")
     def pretty_content(self, revision):
         return format_html(
@@ -731,23 +1110,11 @@ class RevisionAdmin(ReadOnlyBrandScopedAdmin):
         )
 
     @staticmethod
-    def changes_html(old, new):
-        changes = workflow.revision_diff(old, new)
-        return (
-            format_html_join(
-                mark_safe("<br>"),  # noqa: S308 (a constant)
-                "<code>{}</code>: {} → {}",
-                (
-                    (
-                        c["path"],
-                        json.dumps(c["old"], ensure_ascii=False),
-                        json.dumps(c["new"], ensure_ascii=False),
-                    )
-                    for c in changes
-                ),
-            )
-            or "—"
-        )
+    def changes_html(old: Revision | None, new: Revision):
+        from django.template.loader import render_to_string
+
+        changes = revision_changes(old, new)
+        return render_to_string("admin/kb/revision_changes.html", {"changes": changes})
 
     @admin.display(description="Changes against the published revision (what a reviewer approves)")
     def diff_to_live(self, revision):
@@ -757,20 +1124,11 @@ class RevisionAdmin(ReadOnlyBrandScopedAdmin):
             return "Nothing of this is published yet: everything below is new."
         if live.pk == revision.pk:
             return "This is the published revision."
-        return self.changes_html(live.content, revision.content)
+        return self.changes_html(live, revision)
 
     @admin.display(description="Changes since the previous revision")
     def diff_to_previous(self, revision):
-        previous = (
-            Revision.objects.filter(
-                content_type=revision.content_type,
-                object_id=revision.object_id,
-                number__lt=revision.number,
-            )
-            .order_by("-number")
-            .first()
-        )
-        return self.changes_html(previous.content if previous else None, revision.content)
+        return self.changes_html(previous_revision(revision), revision)
 
     @admin.action(description="Revert the entity to this revision")
     def revert(self, request, queryset):

@@ -70,7 +70,28 @@ def demo_load(*, progress=None, on_plan=None) -> dict:
         for item in load_json("faqs.json")
     ]
     user = demo_user(brand)
-    return {"brand": brand, "import": result, "facts": len(facts), "faqs": len(faqs), "user": user}
+    media = demo_media_load(brand)
+    return {
+        "brand": brand,
+        "import": result,
+        "facts": len(facts),
+        "faqs": len(faqs),
+        "media": len(media),
+        "user": user,
+    }
+
+
+def demo_media_load(brand: Brand) -> list:
+    """The demo's images (media/<path>, alt texts in media/alt.json), registered at the very
+    paths its graph links ({base_url}/media/<path>)."""
+    from publishing.media import media_register
+
+    alt = json.loads((DEMO_DIR / "media" / "alt.json").read_text(encoding="utf-8"))
+    assets = []
+    for path, texts in sorted(alt.items()):
+        with (DEMO_DIR / "media" / path).open("rb") as handle:
+            assets.append(media_register(brand=brand, path=path, file=handle, alt=texts))
+    return assets
 
 
 def upsert_statement(model, brand: Brand, key: str, **fields):

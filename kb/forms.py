@@ -8,6 +8,7 @@ fit a simple input (nested nodes, several values) stays editable as JSON-LD.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,8 @@ from django.urls import reverse
 
 from kb import vocabulary
 from kb.models import Brand, Entity
+from kb.offer_fields import OfferFields
+from kb.offer_fields import editable as offer_inputs_fit
 
 # The Thing properties people fill in first, shown for every type.
 CORE_PROPERTIES = ("name", "alternateName", "description", "url", "image", "sameAs", "identifier")
@@ -30,7 +33,18 @@ PROFILE_PROPERTIES = {
     "Article": ("headline", "author", "datePublished", "dateModified", "publisher"),
 }
 LONG_TEXT = {"description", "disambiguatingDescription", "text", "abstract"}
+GTIN_INPUTS = {"gtin", "gtin8", "gtin12", "gtin13", "gtin14"}
 MORE_FIELD = "more_properties"
+
+
+SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.\s+(?=[A-Z\[])")
+
+
+def first_sentence(text: str, limit: int = 200) -> str:
+    """A help text's first sentence (schema.org's run to paragraphs), at most ``limit``."""
+    sentence = SENTENCE_END.split(text, maxsplit=1)[0].strip()
+    sentence = sentence if sentence.endswith(".") else f"{sentence}."
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
 def profile_properties(types: list[str]) -> list[str]:
@@ -175,11 +189,16 @@ class EntityForm(forms.ModelForm):
         model = Entity
         fields = ["brand", "slug"]
 
+    class Media:
+        js = ["kb/identifiers.js", "kb/property_search.js"]
+
     def __init__(self, *args, brand: Brand | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         instance: Entity = self.instance
         self.brand = brand or (instance.brand if instance.pk else None)
         self.property_fields: dict[str, tuple[str, list[str]]] = {}
+        self.offer_fields: OfferFields | None = None
+        self.offers_from_json = False
         types = list(instance.types) if instance.pk else []
         self.fields["types_text"].initial = ", ".join(types)
         self.fields["version"].initial = instance.version
@@ -190,7 +209,15 @@ class EntityForm(forms.ModelForm):
             return
         data = instance.data
         leftover = {k: v for k, v in data.items()}
+        if "offers" in vocabulary.properties_for(tuple(types)) and offer_inputs_fit(
+            data.get("offers", [])
+        ):
+            self.offer_fields = OfferFields(self, list(data.get("offers", [])))
+            self.offer_fields.add()
+            leftover.pop("offers", None)
         for prop_name in featured_properties(types, data):
+            if prop_name == "offers" and self.offer_fields is not None:
+                continue
             prop = vocabulary.get_property(prop_name)
             values = data.get(prop_name, [])
             kind = input_kind(prop, values) if prop else None
@@ -212,7 +239,7 @@ class EntityForm(forms.ModelForm):
     def add_property_fields(self, prop, kind: str, values: list, types: list[str]) -> None:
         label = prop.label
         declared = vocabulary.declaring_class(prop.name, types[0]) if types else None
-        help_text = prop.help_text[:400] + (f" ({declared})" if declared else "")
+        help_text = first_sentence(prop.help_text) + (f" ({declared})" if declared else "")
         names: list[str] = []
         if kind == "text":
             by_language = {v.get("@language"): v["@value"] for v in values}
@@ -259,6 +286,10 @@ class EntityForm(forms.ModelForm):
                 choices.append((raw, raw))
                 initial = raw
             return forms.ChoiceField(choices=choices, initial=initial)
+        if kind == "plain" and prop.name in GTIN_INPUTS:
+            # Checked as the editor types (kb/static/kb/identifiers.js) and at save.
+            attrs = {"data-check": "gtin", "inputmode": "numeric", "autocomplete": "off"}
+            return forms.CharField(initial=raw, widget=forms.TextInput(attrs=attrs))
         if kind == "plain":
             return forms.CharField(initial=raw)
         if kind == "number":
@@ -311,8 +342,25 @@ class EntityForm(forms.ModelForm):
         return value
 
     def entity_data(self) -> dict[str, list]:
-        """The stored-form data from the inputs."""
+        """The stored-form data from the inputs, its properties in their stored order (so
+        that a save changes only what was changed)."""
+        data = self.data_from_inputs()
+        stored = [prop for prop in self.instance.data if prop in data]
+        return {prop: data[prop] for prop in [*stored, *(p for p in data if p not in stored)]}
+
+    def data_from_inputs(self) -> dict[str, list]:
         data: dict[str, list] = dict(self.cleaned_data.get(MORE_FIELD) or {})
+        # Offers typed as JSON-LD among the other properties count when no offer input was
+        # touched (problems with them are then shown there).
+        self.offers_from_json = "offers" in data and not (
+            self.offer_fields is not None and self.offer_fields.touched()
+        )
+        if self.offer_fields is not None and not self.offers_from_json:
+            offers = self.offer_fields.cleaned_offers()
+            if offers:
+                data["offers"] = offers
+            else:
+                data.pop("offers", None)
         for prop_name, (kind, names) in self.property_fields.items():
             if not set(names) & set(self.changed_data):
                 # Untouched inputs keep the stored values exactly (no re-typing of "12.50").

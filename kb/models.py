@@ -249,6 +249,8 @@ class Entity(RevisionedModel):
     primary_type = models.CharField(max_length=100, db_index=True)
     label = models.CharField(max_length=500, blank=True)
     data = models.JSONField(default=dict, help_text="schema.org properties of the working copy.")
+    # Normalised text the admin's search matches (kb.search), set by the services.
+    search_text = models.TextField(blank=True, default="", editable=False)
 
     snapshot_fields = ("iri", "slug", "types", "data")
 
@@ -335,6 +337,8 @@ class Fact(RevisionedModel):
     source_title = models.JSONField(default=dict, help_text="The source's title per language.")
     as_of = models.DateField(help_text="The date the statement is true as of.")
     valid_until = models.DateField(null=True, blank=True)
+    # Normalised text the admin's search matches (kb.search), set by the services.
+    search_text = models.TextField(blank=True, default="", editable=False)
 
     snapshot_fields = (
         "key",
@@ -371,6 +375,8 @@ class FAQ(RevisionedModel):
     question = models.JSONField(default=dict)
     answer = models.JSONField(default=dict)
     order = models.PositiveIntegerField(default=0)
+    # Normalised text the admin's search matches (kb.search), set by the services.
+    search_text = models.TextField(blank=True, default="", editable=False)
 
     snapshot_fields = ("key", "about", "question", "answer", "order")
 

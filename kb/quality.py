@@ -4,8 +4,13 @@ Schema.org validity is ``kb.validation``'s job (a violation there is refused on 
 module looks at valid content the way Google's structured-data profiles and AI answer
 engines do, and reports:
 
-* ``error``: Google's required properties are missing or wrong (the rich result is lost);
-  a publish checks these and refuses to publish an entity with errors;
+* ``error``: a value that is wrong (a price that is not a number, a currency that is not
+  ISO 4217, a GTIN whose check digit is wrong, a product without a name): refused when an
+  editor or the API saves it, and a publish refuses an entity that still has one (imports
+  keep what they read);
+* ``ineligible``: what a rich result needs is missing (Google's merchant listing wants an
+  image, a price): the entity is "not eligible for …" that result, and publishing goes
+  ahead (an answer engine still reads a product without an image);
 * ``recommendation``: recommended properties are missing (publishing goes ahead);
 * ``hint``: what makes content more citable (sources, dates, translations, sameAs links).
 
@@ -24,7 +29,8 @@ from kb import vocabulary
 from kb.citability import leaning_messages, leaning_words  # noqa: F401  (re-exported)
 from kb.models import FAQ, Brand, Entity, Fact
 
-ERROR, RECOMMENDATION, HINT = "error", "recommendation", "hint"
+ERROR, INELIGIBLE, RECOMMENDATION, HINT = "error", "ineligible", "recommendation", "hint"
+LEVELS = (ERROR, INELIGIBLE, RECOMMENDATION, HINT)
 GTIN_PROPERTIES = ("gtin", "gtin8", "gtin12", "gtin13", "gtin14")
 
 
@@ -77,6 +83,36 @@ def entity_findings(*, brand: Brand, types: list[str], data: dict) -> list[Findi
     return findings
 
 
+def invalid_values(*, brand: Brand, types: list[str], data: dict) -> list[Finding]:
+    """The errors about values that are there and wrong (not about what is missing): what a
+    save by an editor or through the API refuses, at the value's field."""
+    return [
+        finding
+        for finding in entity_findings(brand=brand, types=types, data=data)
+        if finding.level == ERROR and value_at(data, finding.pointer)
+    ]
+
+
+def value_at(data: dict, pointer: str) -> list:
+    """The stored values a finding's pointer names ("/offers/1/price"; "/offers/price" when
+    there is one offer), or [] when there are none."""
+    found: list = [data]
+    for part in [p for p in pointer.split("/") if p]:
+        if part.isdigit():
+            index = int(part)
+            found = [node[index] for node in found if isinstance(node, list) and index < len(node)]
+            continue
+        found = [
+            value
+            for node in found
+            for item in (node if isinstance(node, list) else [node])
+            if isinstance(item, dict)
+            for value in [item.get(part)]
+            if value
+        ]
+    return found
+
+
 def product_findings(brand: Brand, data: dict) -> list[Finding]:
     snippet, merchant = "Google: Product snippet", "Google: Product (merchant listing)"
     out: list[Finding] = []
@@ -84,10 +120,11 @@ def product_findings(brand: Brand, data: dict) -> list[Finding]:
         out.append(Finding(ERROR, "/name", "A product needs a name.", snippet))
     offers = [o for o in values(data, "offers") if isinstance(o, dict)]
     if not offers and not values(data, "review") and not values(data, "aggregateRating"):
-        out.append(Finding(ERROR, "/offers", "Give offers, a review or an aggregate rating: "
-                           "Google shows no product snippet without one.", snippet))  # fmt: skip
+        out.append(Finding(INELIGIBLE, "/offers", "Not eligible for product snippets: give "
+                           "offers, a review or an aggregate rating.", snippet))  # fmt: skip
     if not values(data, "image"):
-        out.append(Finding(ERROR, "/image", "Merchant listings need an image.", merchant))
+        out.append(Finding(INELIGIBLE, "/image", "Not eligible for merchant listings: they "
+                           "need an image.", merchant))  # fmt: skip
     for index, offer in enumerate(offers):
         pointer = f"/offers/{index}" if len(offers) > 1 else "/offers"
         out += offer_findings(offer, pointer, merchant)
@@ -123,19 +160,22 @@ def offer_findings(offer: dict, pointer: str, profile: str) -> list[Finding]:
     out: list[Finding] = []
     prices = [literal(v) for v in values(offer, "price")]
     if not prices:
-        out.append(Finding(ERROR, f"{pointer}/price", "An offer needs a price.", profile))
+        out.append(Finding(INELIGIBLE, f"{pointer}/price", "Not eligible for merchant "
+                           "listings: the offer needs a price.", profile))  # fmt: skip
     for price in prices:
-        try:
-            amount = Decimal(str(price).replace(",", ""))
-        except InvalidOperation:
-            amount = None
-        if amount is None or "," in str(price) or amount <= 0:
-            out.append(Finding(ERROR, f"{pointer}/price", f"The price {price!r} must be a "
-                               "number above 0 with a dot as decimal separator.", profile))  # fmt: skip
+        amount = price_amount(price)
+        if amount is None:
+            out.append(Finding(ERROR, f"{pointer}/price", f"The price {price!r} is not a "
+                               "number: write it with a dot before the cents, e.g. 12.50.",
+                               profile))  # fmt: skip
+        elif amount <= 0:
+            out.append(Finding(INELIGIBLE, f"{pointer}/price", "Not eligible for merchant "
+                               f"listings: the price is {price}; it must be above 0.", profile))  # fmt: skip
     currencies = [literal(v) for v in values(offer, "priceCurrency")]
     if not currencies:
-        out.append(Finding(ERROR, f"{pointer}/priceCurrency", "An offer needs a currency "
-                           "(ISO 4217, e.g. USD).", profile))  # fmt: skip
+        out.append(Finding(INELIGIBLE, f"{pointer}/priceCurrency", "Not eligible for "
+                           "merchant listings: the offer needs a currency (ISO 4217, e.g. USD).",
+                           profile))  # fmt: skip
     for currency in currencies:
         if not currency or pycountry.currencies.get(alpha_3=currency) is None:
             out.append(Finding(ERROR, f"{pointer}/priceCurrency",
@@ -149,6 +189,18 @@ def offer_findings(offer: dict, pointer: str, profile: str) -> list[Finding]:
             out.append(Finding(ERROR, f"{pointer}/availability", f"{value!r}: give availability "
                                "as a schema.org URL, e.g. https://schema.org/InStock.", profile))  # fmt: skip
     return out
+
+
+def price_amount(price) -> Decimal | None:
+    """A price as a number, or None when it is not one ("abc", "12,50", "NaN")."""
+    text = str(price).strip()
+    if "," in text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
 
 
 def organization_findings(data: dict) -> list[Finding]:
@@ -168,11 +220,12 @@ def organization_findings(data: dict) -> list[Finding]:
 
 def local_business_findings(data: dict) -> list[Finding]:
     profile = "Google: LocalBusiness"
-    out = [
-        Finding(ERROR, f"/{prop}", f"A local business needs {what}.", profile)
-        for prop, what in (("name", "a name"), ("address", "an address"))
-        if not values(data, prop)
-    ]
+    out = []
+    if not values(data, "name"):
+        out.append(Finding(ERROR, "/name", "A local business needs a name.", profile))
+    if not values(data, "address"):
+        out.append(Finding(INELIGIBLE, "/address", "Not eligible for local business results: "
+                           "add an address.", profile))  # fmt: skip
     out += [
         Finding(RECOMMENDATION, f"/{prop}", f"Add {vocabulary.label_words(prop).lower()}.", profile)
         for prop in ("geo", "openingHoursSpecification", "telephone", "url", "priceRange")
@@ -242,7 +295,7 @@ def leaning_findings(*, statement: dict[str, str]) -> list[Finding]:
 
 def brand_summary(*, brand: Brand) -> dict[str, int]:
     """Counts of findings by level over the brand's working copies (for the dashboard)."""
-    counts = {ERROR: 0, RECOMMENDATION: 0, HINT: 0}
+    counts = dict.fromkeys(LEVELS, 0)
     for entity in Entity.objects.filter(brand=brand).only("types", "data"):
         for finding in entity_findings(brand=brand, types=entity.types, data=entity.data):
             counts[finding.level] += 1

@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from publishing.locks import fork_guard
 from publishing.manifest import Entry, previous_manifest_read, whole_seconds
-from publishing.models import Release, ReleaseArtifact, SiteSettings
+from publishing.media import media_artifact_type, media_bytes, media_published
+from publishing.models import MediaAsset, Release, ReleaseArtifact, SiteSettings
 from publishing.render import indexes
 from publishing.render.pages import (
     PageInputs,
@@ -73,6 +74,7 @@ CONTENT_TYPES = {
     "sitemap": "application/xml",
     "robots": "text/plain; charset=utf-8",
     "graph": "application/ld+json",
+    # "media": the brand's images, typed by their extension (see publishing.media)
 }
 RENDER_BATCH = 200
 # Listing pages (500 entities or statements each) per task; they are rendered in the
@@ -373,6 +375,8 @@ class Builder:
             listing_renders, graph = graph + listing_renders, []
         self.run_tasks(renders, here=listing_renders, workers=build_processes())
         self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key))
+        # The brand's images the published content links, copied here: no rendering.
+        self.run_tasks([], here=self.media_tasks())
         self.result.removed = self.previous.unseen()
         self.manifest.flush()
         return self.result
@@ -644,6 +648,25 @@ class Builder:
             )
         return rows
 
+    def media_tasks(self) -> list[Task]:
+        """The brand's images that the published content links, at ``media/<path>``: an
+        image whose bytes the previous release has is carried over."""
+        assets = media_published(self.brand, [e.pk for e in self.site.entities.values()])
+        self.total += len(assets)
+        tasks: list[Task] = []
+        for asset in assets:
+            path = f"media/{asset.path}"
+            key = digest("media", asset.sha256, asset.content_type)
+            if self.reuse(path, key):
+                self.tick()
+            else:
+                tasks.append(("build_media", (path, key, asset.pk), 1))
+        return tasks
+
+    def build_media(self, path: str, key: str, asset_pk: int) -> None:
+        asset = MediaAsset.objects.select_related("brand").get(pk=asset_pk)
+        self.store(path, "media", media_bytes(asset), key)
+
     def build_robots(self, key: str, text: str) -> None:
         self.store("robots.txt", "robots", text.encode("utf-8"), key)
 
@@ -883,7 +906,9 @@ class ManifestWriter:
                 entry.path,
                 entry.sha256,
                 entry.size,
-                CONTENT_TYPES[entry.kind],
+                media_artifact_type(entry.path)
+                if entry.kind == "media"
+                else CONTENT_TYPES[entry.kind],
                 entry.kind,
                 entry.fingerprint,
                 self.changed_at.get_db_prep_value(entry.changed_at, connection),

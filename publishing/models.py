@@ -262,3 +262,47 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error}"
+
+
+def media_storage():
+    """The brands' uploaded images (``STORAGES["media"]``; see publishing.media)."""
+    from django.core.files.storage import storages
+
+    return storages["media"]
+
+
+class MediaAsset(models.Model):
+    """An image of a brand, published at ``{base_url}/media/<path>`` (see publishing.media).
+
+    Stored in the ``media`` storage as ``<brand slug>/<path>``; uploads get a content-addressed
+    path (``<sha256[:16]>-<name>.<ext>``), so the same bytes are one asset.
+    """
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="media_assets")
+    # Where it is published, under {base_url}/media/.
+    path = models.CharField(max_length=400)
+    file = models.FileField(storage=media_storage, max_length=500, editable=False)
+    sha256 = models.CharField(max_length=64, editable=False)
+    original_name = models.CharField(max_length=255, blank=True, editable=False)
+    content_type = models.CharField(max_length=50, editable=False)
+    size = models.PositiveBigIntegerField(editable=False)
+    width = models.PositiveIntegerField(editable=False)
+    height = models.PositiveIntegerField(editable=False)
+    # {language: text}, in the brand's languages.
+    alt = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["brand", "path"]
+        constraints = [models.UniqueConstraint(fields=["brand", "path"], name="unique_media_path")]
+        indexes = [models.Index(fields=["brand", "sha256"], name="publishing_media_sha256")]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def public_url(self) -> str:
+        return f"{self.brand.base_url}/media/{self.path}"

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+from html import unescape
+from urllib.parse import urlencode
 
-from kb.models import Entity
+from django.urls import reverse
+from django.utils.html import escape
+
+from kb.models import Brand, Entity
+from publishing.media import media_prefix, preview_token
+from publishing.models import MediaAsset
 from publishing.render.pages import StatementIndex, page_inputs, render_page
 from publishing.site import (
     LiveEntity,
@@ -72,3 +80,49 @@ def entity_preview(*, entity: Entity, language: str) -> dict:
     html = rendered.html.decode("utf-8")
     script = html.split('<script type="application/ld+json">', 1)[1].split("</script>", 1)[0]
     return {"html": html, "graph": json.loads(script), "missing": [], "section": section}
+
+
+# -- images in the preview --
+
+# A CSP source for the brand's media: a plain http(s) URL, nothing that would end the
+# directive or the policy.
+CSP_SOURCE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%!$&+=@:/-]*)?$")
+
+
+def preview_csp(brand: Brand) -> str:
+    """The preview page's policy: shown in a sandboxed frame of the admin (no scripts, no
+    forms, no navigation). Images: this server's (the brand's uploaded images, linked here
+    by ``preview_media_links``), the brand's own media URL, and, as on the published page,
+    any other http(s) image the content links (a CDN's; only http(s) URLs are published as
+    images)."""
+    media = media_prefix(brand)
+    sources = ["'self'"]
+    if CSP_SOURCE.match(media):
+        sources.append(media)
+    sources += ["https:", "http:", "data:"]
+    return f"sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src {' '.join(sources)}"
+
+
+def preview_media_links(html: str, *, brand: Brand, user) -> str:
+    """The page with each image of the brand's media (``{base_url}/media/<path>``) that is
+    uploaded here linked to this server's copy: the published site may not serve it yet.
+
+    The frame is sandboxed, so its requests carry no session cookie: each link has a token
+    for the user (valid for an hour), and the file view checks the user's permission again.
+    """
+    prefix = escape(media_prefix(brand))
+    pattern = re.compile(r'(\ssrc=")' + re.escape(prefix) + r'([^"<>\s]+)(")')
+    paths = {unescape(match.group(2)) for match in pattern.finditer(html)}
+    if not paths or user is None or not user.is_authenticated:
+        return html
+    assets = {a.path: a for a in MediaAsset.objects.filter(brand=brand, path__in=paths)}
+
+    def local(match: re.Match) -> str:
+        asset = assets.get(unescape(match.group(2)))
+        if asset is None:
+            return match.group(0)
+        url = reverse("admin:publishing_mediaasset_file", args=[asset.pk])
+        url += "?" + urlencode({"t": preview_token(asset, user)})
+        return f"{match.group(1)}{escape(url)}{match.group(3)}"
+
+    return pattern.sub(local, html)

@@ -77,3 +77,23 @@ def brands_publishing_state() -> list[dict]:
             }
         )
     return state
+
+
+def entity_page_url(*, entity) -> str | None:
+    """The URL of an entity's page on the brand's site (in its default language), or None
+    for an entity without a page of its own (a Place, an Offer…)."""
+    from publishing.site import absolute_url, section_of
+
+    section = section_of(entity.types)
+    if section is None:
+        return None
+    if entity.iri == f"{entity.brand.base_url}/#organization":
+        return absolute_url(entity.brand, "")
+    return absolute_url(entity.brand, f"{section}/{entity.slug}/")
+
+
+def publish_request_latest(*, brand: Brand) -> PublishRequest | None:
+    """The brand's most recent request to publish, with its release."""
+    return (
+        PublishRequest.objects.filter(brand=brand).select_related("release").order_by("-pk").first()
+    )

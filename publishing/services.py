@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from kb.models import Brand
 from kb.services.permissions import require
+from kb.services.workflow import object_publish
 from publishing.build import Builder, release_artifacts_discard, release_artifacts_save
 from publishing.locks import fork_guard
 from publishing.models import (
@@ -509,3 +510,22 @@ def releases_prune(*, brand: Brand) -> dict[str, int]:
         grace = timedelta(seconds=int(getattr(settings, "SOURCEBOOK_ARTIFACT_GRACE_SECONDS", 3600)))
         dropped = artifact_prune(referenced.iterator(chunk_size=10000), grace=grace)
     return {"releases": removed, "artifacts": dropped}
+
+
+# --- the admin's publish flow ----------------------------------------------------------------
+
+
+def object_publish_and_release(*, obj, user=None) -> PublishRequest:
+    """Publish an entity's, fact's or FAQ's latest revision and have the site rebuilt: what
+    "Publish" means to an editor. The request is shared: a build takes every request of the
+    brand still waiting, so approving ten items while one waits queues no more releases."""
+    with transaction.atomic():
+        object_publish(obj=obj, user=user)
+        waiting = (
+            PublishRequest.objects.filter(brand=obj.brand, state=PublishRequest.State.PENDING)
+            .order_by("pk")
+            .first()
+        )
+        if waiting is not None:
+            return waiting
+        return publish_request_create(brand=obj.brand, user=user, reason=f"Published {obj}")

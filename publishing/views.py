@@ -15,6 +15,12 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".jsonld": "application/ld+json",
     ".xml": "application/xml",
+    # The brand's images, published under media/ (publishing.media).
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
 }
 
 
@@ -49,3 +55,19 @@ def published_site(request, path: str = ""):
             f'<{twin}>; rel="alternate"; type="text/markdown", </llms.txt>; rel="describedby"'
         )
     return response
+
+
+def admin_landing(request):
+    """The admin's home: a member of one brand lands on that brand's dashboard (content,
+    checks, releases, and a link to its AI visibility); anyone else on the admin index."""
+    from django.contrib import admin
+    from django.shortcuts import redirect
+    from django.urls import reverse
+
+    from kb.services.permissions import brands_for
+
+    if request.user.is_active and request.user.is_staff and "all" not in request.GET:
+        brands = list(brands_for(request.user)[:2])
+        if len(brands) == 1:
+            return redirect(reverse("admin:publishing_brand_dashboard", args=[brands[0].pk]))
+    return admin.site.index(request)

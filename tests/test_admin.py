@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from kb.models import BrandMembership, Entity, Fact
+from kb.models import BrandMembership, Entity, Fact, Revision
 from kb.services.brands import membership_grant
 from kb.services.entities import entity_create, entity_update
 from kb.services.workflow import revisions_of
@@ -109,10 +109,11 @@ def test_schedule_action_sets_go_live_and_expiry(client, brand, editor, product)
 
 def test_publishing_is_blocked_by_errors_and_says_which(client, brand, editor, product):
     membership_grant(brand=brand, user=editor, role=BrandMembership.Role.REVIEWER)
-    product = entity_update(
+    product = entity_update(  # as an import stores it: a save by an editor refuses it
         entity=product,
         data={**product.data, "gtin13": [{"@value": "6970123000011"}]},
         expected_version=product.version,
+        validated=True,
     )
     client.force_login(editor)
     page = client.get(f"/admin/kb/entity/{product.pk}/change/").content.decode()
@@ -170,15 +171,22 @@ def test_change_form_is_generated_from_the_vocabulary(client, editor, product):
     assert str(picker).count("<option") == 2  # the empty choice and the chosen one
     assert 'class="admin-autocomplete"' in str(picker)
     assert "/admin/kb/entity/references/?brand=" in str(picker)
-    # Nested offers stay editable as JSON-LD.
-    assert '"priceCurrency"' in form["more_properties"].value()
+    # Offers are inputs of their own (a row per offer and one to add an offer), no longer
+    # JSON-LD among the other properties.
+    assert form["offer__0__priceCurrency"].value() == "USD"
+    assert "offer__1__price" in form.fields and "offer__2__price" not in form.fields
+    assert "offers" not in (form["more_properties"].value() or "")
     # The properties in use come first; the rest of the type's properties are folded away.
     fieldsets = {name: opts["fields"] for name, opts in page.context["adminform"].fieldsets}
     assert fieldsets["Most used"][:5] == [
         "p__name__en", "p__name__zh-Hans", "p__image", "p__brand", "p__sku"
     ]  # fmt: skip
     assert "p__gtin13" in fieldsets["Most used"]  # what Google matches products by
-    assert "p__asin" in fieldsets["More Product properties"]
+    # The other properties sit behind a search box, with short help texts.
+    assert "p__asin" in fieldsets["More properties"]
+    assert form.fields["p__asin"].help_text.count(". ") == 0
+    html = page.content.decode()
+    assert 'class="module aligned property-search"' in html and "kb/property_search.js" in html
 
 
 def test_reference_picker_searches_the_brands_entities_of_fitting_types(
@@ -341,3 +349,128 @@ def test_login_page_and_anonymous_admin_requests_do_not_fail(client, brand):
     response = client.get("/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     assert client.get("/admin/publishing/release/").status_code == 302
+
+
+def test_an_editor_changes_a_price_in_its_input_and_a_wrong_one_is_refused_there(
+    client, editor, product
+):
+    """Offers are inputs: a price that is not a number is refused at its input, in plain
+    words, and nothing is saved; a right one saves with the offer's other values kept."""
+    client.force_login(editor)
+    url = f"/admin/kb/entity/{product.pk}/change/"
+    data = form_data(client.get(url))
+    refused = client.post(url, {**data, "offer__0__price": "abc"})
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors
+    assert errors == {
+        "offer__0__price": ["Enter the price as a number, with a dot before the cents: e.g. 12.50."]
+    }
+    assert 'class="errorlist' in refused.content.decode()
+    product.refresh_from_db()
+    assert product.version == 1
+    # A currency that is not ISO 4217 cannot be chosen.
+    wrong = client.post(url, {**data, "offer__0__priceCurrency": "EURO"})
+    assert list(wrong.context["adminform"].form.errors) == ["offer__0__priceCurrency"]
+    # A new price, a new currency and a second offer.
+    saved = client.post(
+        url,
+        {
+            **data,
+            "offer__0__price": "13.00",
+            "offer__0__priceCurrency": "EUR",
+            "offer__1__price": "98",
+            "offer__1__priceCurrency": "CNY",
+            "offer__1__availability": "https://schema.org/InStock",
+            "offer__1__priceValidUntil": "2027-06-30",
+        },
+    )
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert product.data["offers"] == [
+        {"@type": ["Offer"], "price": [{"@value": "13.00"}], "priceCurrency": [{"@value": "EUR"}]},
+        {
+            "@type": ["Offer"],
+            "price": [{"@value": "98"}],
+            "priceCurrency": [{"@value": "CNY"}],
+            "availability": [{"@value": "https://schema.org/InStock"}],
+            "priceValidUntil": [{"@type": "Date", "@value": "2027-06-30"}],
+        },
+    ]
+    # Saving the form again unchanged makes no new revision, and keeps the stored order.
+    before = (product.version, list(product.data))
+    again = client.post(url, form_data(client.get(url)))
+    assert again.status_code == 302
+    product.refresh_from_db()
+    assert (product.version, list(product.data)) == before
+    revisions = Revision.objects.filter(object_id=product.pk, content_type__model="entity")
+    assert revisions.count() == product.version
+    # Removing an offer.
+    data = form_data(client.get(url))
+    client.post(url, {**data, "offer__1__remove": "on"})
+    product.refresh_from_db()
+    assert [o["priceCurrency"] for o in product.data["offers"]] == [[{"@value": "EUR"}]]
+
+
+def test_an_entity_page_lists_its_facts_and_faqs_and_adds_one_about_it(
+    client, brand, editor, product
+):
+    from datetime import date
+
+    from kb.services.statements import fact_create
+
+    fact = fact_create(
+        brand=brand,
+        key="harvest",
+        about=product,
+        statement={"en": "Longjing is picked in April."},
+        source_url="https://tea.example/report",
+        as_of=date(2026, 4, 1),
+    )
+    client.force_login(editor)
+    page = client.get(f"/admin/kb/entity/{product.pk}/change/").content.decode()
+    assert (
+        f'<a href="/admin/kb/fact/{fact.pk}/change/">Fact: Longjing is picked in April.</a>' in page
+    )
+    add = f"/admin/kb/fact/add/?about={product.pk}&amp;brand={brand.pk}"
+    assert f'<a href="{add}">Add a fact about it</a>' in page
+    form = client.get(add.replace("&amp;", "&")).context["adminform"].form
+    assert form["about"].value() == str(product.pk) and form["brand"].value() == str(brand.pk)
+
+
+def test_an_editor_uploads_an_image_with_its_alt_text(client, brand, editor, product, tmp_path):
+    from io import BytesIO
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from publishing.models import MediaAsset
+
+    buffer = BytesIO()
+    Image.new("RGB", (40, 30), (120, 160, 90)).save(buffer, "PNG")
+    client.force_login(editor)
+    url = f"/admin/kb/entity/{product.pk}/change/"
+    data = form_data(client.get(url))
+    # Not an image: refused at the input, naming the file.
+    fake = SimpleUploadedFile("leaf.png", b"not an image", content_type="image/png")
+    refused = client.post(url, {**data, "upload_image": fake})
+    assert list(refused.context["adminform"].form.errors) == ["upload_image"]
+    assert "leaf.png" in refused.context["adminform"].form.errors["upload_image"][0]
+    image = SimpleUploadedFile("leaf.png", buffer.getvalue(), content_type="image/png")
+    saved = client.post(
+        url,
+        {
+            **data,
+            "upload_image": image,
+            "upload_alt__en": "A tea leaf",
+            "upload_alt__zh-Hans": "茶叶",
+        },
+    )
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    asset = MediaAsset.objects.get(brand=brand)
+    assert asset.alt == {"en": "A tea leaf", "zh-Hans": "茶叶"}
+    product.refresh_from_db()
+    assert product.data["image"] == [
+        {"@id": "https://tea.example/img/longjing.jpg"},
+        {"@id": asset.public_url},
+    ]
+    assert asset.public_url.startswith("https://tea.example/media/")

@@ -62,7 +62,8 @@ def log_in(page, base: str, username: str) -> None:
     page.fill("#id_password", f"{username}-pass-123")
     with page.expect_navigation():
         page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    # A member of one brand lands on the brand's dashboard.
+    page.wait_for_url(f"{base}/admin/publishing/release/dashboard/*/")
 
 
 def save(page) -> None:
@@ -108,10 +109,13 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     page.wait_for_selector("text=was changed successfully")
     product.refresh_from_db()
     assert product.text("name", "zh-Hans") == "珠茶"
-    # The checks panel tells what Google would miss, and what blocks publishing.
+    # The checks panel tells what Google would miss; a missing image does not block.
     checks = page.inner_text(".field-checks")
-    assert "error — blocks publishing Google: Product (merchant listing) /image" in checks
-    assert "Merchant listings need an image." in checks
+    assert (
+        "not eligible — publishing goes ahead Google: Product (merchant listing) /image" in checks
+    )
+    assert "Not eligible for merchant listings: they need an image." in checks
+    assert "blocks publishing" not in checks
     # The editor adds the image and picks the brand by typing part of its name.
     page.fill("#id_p__image", "https://tea.example/img/gunpowder.jpg")
     page.click("#id_p__brand + .select2")
@@ -119,7 +123,7 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     page.click(".select2-results__option:has-text('Acme Tea (Organization)')")
     save(page)
     page.wait_for_selector("text=was changed successfully")
-    assert "blocks publishing" not in page.inner_text(".field-checks")
+    assert "/image" not in page.inner_text(".field-checks")
     product.refresh_from_db()
     assert product.data["brand"] == [{"@id": "https://tea.example/#organization"}]
 
@@ -134,7 +138,7 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     product.refresh_from_db()
     assert product.live_revision_id is None
 
-    # The reviewer sees the change, publishes the entity, then the brand.
+    # The reviewer sees the change and publishes the entity: the site is updated with it.
     page.context.clear_cookies()
     log_in(page, base, "reviewer")
     page.goto(f"{base}/admin/kb/revision/{product.latest_revision_id}/change/")
@@ -142,12 +146,10 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     assert "珠茶" in changes and "InStock" in changes
     page.goto(f"{base}/admin/kb/entity/?q=gunpowder")
     run_action(page, "publish")
+    assert "The site of Acme Tea is being updated" in page.inner_text(".messagelist")
     product.refresh_from_db()
     assert product.live_revision_id == product.latest_revision_id
     page.goto(f"{base}/admin/publishing/release/")
-    with page.expect_navigation():
-        page.click("text=Publish Acme Tea now")
-    page.wait_for_selector("text=recorded")
     release = Release.objects.get(brand=brand, number=2)
     assert release.state == Release.State.DEPLOYED
     cells = [
@@ -170,8 +172,12 @@ def test_editor_to_published_page_and_back(browser, newsroom, live_server):
     page.select_option("select[name=action]", "roll_back")
     with page.expect_navigation():
         page.click("button[name=index]")
+    # The rollback asks first, saying that the next publish builds from what is published.
+    assert "comes back then, unless you unpublish it first" in page.inner_text("body")
+    with page.expect_navigation():
+        page.click("input[name=confirm]")
     page.wait_for_load_state()
-    assert "Release 1 of Acme Tea deployed again." in page.inner_text("body")
+    assert "Release 1 of Acme Tea deployed again: " in page.inner_text("body")
     assert os.readlink(site / "current") == ".releases/1"
     response = page.goto(f"{base}/products/gunpowder/")
     assert response.status == 404

@@ -15,6 +15,7 @@ import datetime
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
@@ -38,6 +39,7 @@ from kb.services.permissions import (
     model_rules,
 )
 from kb.services.statements import statement_create
+from publishing.media import media_upload
 from publishing.models import (
     PublishRequest,
     Release,
@@ -58,6 +60,31 @@ from visibility.models import (
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def media_store(settings, tmp_path_factory):
+    """The brands' images of these tests in a directory of their own."""
+    location = tmp_path_factory.mktemp("media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "media": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
+def png_bytes(color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 ROLES = ("editor", "reviewer", "admin", "superuser", "outsider")
 OPERATIONS = ("view", "add", "change", "delete")
 # What the issue asks for in words: editors and reviewers neither see nor change these.
@@ -69,7 +96,13 @@ BRAND_ADMIN_ONLY = {
     "visibility.alertsettings": {"add", "change", "delete"},
 }
 # And for the admin's own pages: publishing needs the publish capability, the rest show.
-ADMIN_PAGES = {"publishing_release_publish": "publish"}
+ADMIN_PAGES = {
+    "publishing_release_publish": "publish",
+    # Sending an item back to its editor is the reviewer's (object_reject needs publish).
+    "kb_entity_send_back": "publish",
+    "kb_fact_send_back": "publish",
+    "kb_faq_send_back": "publish",
+}
 # Admin URL names that are not pages of a model: the site's own (login, index …).
 SITE_URL_NAMES = {"index", "login", "logout", "password_change", "password_change_done",
                   "autocomplete", "jsi18n", "view_on_site", "app_list", None}  # fmt: skip
@@ -118,6 +151,12 @@ def brand_objects(brand, prefix: str) -> dict[str, object]:
         "publishing.release": release,
         "publishing.target": hook,
         "publishing.sitesettings": SiteSettings.objects.get_or_create(brand=brand)[0],
+        "publishing.mediaasset": media_upload(
+            brand=brand,
+            file=ContentFile(png_bytes((len(prefix), 9, 9)), name="a.png"),
+            alt={"en": f"{prefix} image"},
+            user=None,
+        ),  # fmt: skip
         "publishing.publishrequest": PublishRequest.objects.create(brand=brand, reason="r"),
         "publishing.webhookdelivery": WebhookDelivery.objects.create(
             target=hook, release=release, event="release.deployed", payload={}
@@ -348,6 +387,10 @@ def custom_page_args(name: str, pattern_keys: list[str], objects: dict) -> list:
         "brand_id": objects["kb.brand"].pk,
         "entity_id": objects["kb.entity"].pk,
         "language": "en",
+        "fact_id": objects["kb.fact"].pk,
+        "faq_id": objects["kb.faq"].pk,
+        "revision_id": objects["kb.revision"].pk,
+        "asset_id": objects["publishing.mediaasset"].pk,
     }
     return [values[key] for key in pattern_keys]
 

@@ -84,7 +84,7 @@ def test_an_edit_rewrites_only_the_artifacts_it_affects(tmp_path):
     # facts pages, 12 files), which come out identical; and the 5 site-wide files that show
     # what changed. llms.txt, which lists the pages' names and summaries, is carried over.
     assert second.summary["rendered"] == 21
-    assert second.summary["reused"] == 144 - 21
+    assert second.summary["reused"] == 197 - 21
     assert set(second.summary["changed_paths"]) == changed
     # Unchanged files are the same inode: hard links into the store, never rewritten.
     again = (tmp_path / "site" / "current" / "products" / "biluochun" / "index.html").stat()
@@ -377,10 +377,12 @@ def test_publishing_from_the_admin_with_progress_and_rollback(
     assert second.state == Release.State.DEPLOYED and second.reason == "from the admin"
     response = client.post(
         "/admin/publishing/release/",
-        {"action": "roll_back", "_selected_action": [Release.objects.get(number=1).pk]},
+        # The action asks first (tests/test_readable_history.py); "confirm" answers yes.
+        {"action": "roll_back", "_selected_action": [Release.objects.get(number=1).pk],
+         "confirm": "yes"},
         follow=True,
-    )
-    assert "Release 1 of Westlake Leaf Tea deployed again." in response.content.decode()
+    )  # fmt: skip
+    assert "Release 1 of Westlake Leaf Tea deployed again: " in response.content.decode()
     assert os.readlink(tmp_path / "site" / "current") == ".releases/1"
 
 
@@ -475,7 +477,7 @@ def test_webhook_subscribers_hear_of_deployed_releases_with_what_changed(  # noq
     assert len(receiver.requests) == 2
     first, second = (json.loads(r.body) for r in receiver.requests)
     assert first["release"]["number"] == 1 and first["release"]["state"] == "deployed"
-    assert len(first["changed"]) == first["artifact_count"] == 144
+    assert len(first["changed"]) == first["artifact_count"] == 197
     assert set(second["changed"]) >= {"products/longjing-meijiawu/index.html", "graph.jsonld"}
     assert len(second["changed"]) == 9 and second["removed"] == []
     verified = standardwebhooks.Webhook(secret).verify(
@@ -542,7 +544,7 @@ def test_admin_previews_the_working_copy_with_checks(client):
     entity_update(entity=product, data=data, expected_version=product.version)
     client.force_login(get_user_model().objects.get(username="demo"))
     change = client.get(f"/admin/kb/entity/{product.pk}/change/").content.decode()
-    assert "0 errors, 2 recommendations, 0 hints" in change
+    assert "0 errors, 0 not eligible, 2 recommendations, 0 hints" in change
     assert "Add shipping details to the offers." in change
     page = client.get(f"/admin/publishing/release/preview/{product.pk}/en/")
     assert page.status_code == 200
@@ -574,13 +576,16 @@ def test_reviewer_sees_changes_against_live_and_compares_releases(client, tmp_pa
     draft = entity_update(entity=product, data=data, expected_version=product.version)
     client.force_login(get_user_model().objects.get(username="demo"))
     review = client.get(f"/admin/kb/revision/{draft.latest_revision_id}/change/").content.decode()
-    assert "<code>/data/sku/0/@value</code>: &quot;WLL-002&quot; → &quot;WLL-002-B&quot;" in review
+    assert (
+        '<th scope="row">SKU</th><td><del class="change-old">WLL-002</del></td>'
+        '<td class="change-arrow">→</td><td><ins class="change-new">WLL-002-B</ins></td>'
+    ) in review
     response = client.post(
         "/admin/publishing/release/",
         {"action": "compare", "_selected_action": [first.pk, second.pk]},
     )
     text = response.content.decode()
-    assert "0 added, 0 removed, 9 changed (of 144 artifacts in release 2)." in text
+    assert "0 added, 0 removed, 9 changed (of 197 artifacts in release 2)." in text
     assert "-- [54.00 USD (In stock)](" in text and "+- [57.00 USD (In stock)](" in text
 
 
@@ -598,8 +603,11 @@ def test_brand_dashboard_shows_content_checks_releases_and_targets(client, tmp_p
     page = client.get(f"/admin/publishing/release/dashboard/{brand.pk}/").content.decode()
     assert "<tr><td>Product</td><td>24</td></tr>" in page
     assert "36 facts, 23 FAQs." in page
-    assert "<strong>0</strong> errors · <strong>48</strong> recommendations" in page
-    assert "Release 1: Deployed" in page and "144 artifacts, 144 changed" in page
+    assert (
+        "<strong>0</strong> errors (they block publishing) · <strong>0</strong> not eligible "
+        "for a rich result · <strong>48</strong> recommendations"
+    ) in page
+    assert "Release 1: Deployed" in page and "197 artifacts, 197 changed" in page
     assert f"directory {tmp_path / 'site'} (directory): release 1 done" in page
 
 
@@ -622,7 +630,7 @@ def test_a_large_build_renders_in_forked_workers_exactly_as_one_process_does(
     assert forked.state == Release.State.DEPLOYED
     assert forked.summary["processes"] == 2
     forked_files = tree_hashes(tmp_path / "forked" / "current")
-    assert len(forked_files) == forked.summary["artifacts"] == 144
+    assert len(forked_files) == forked.summary["artifacts"] == 197
 
     Release.objects.all().delete()
     settings.SOURCEBOOK_BUILD_PROCESSES = 1

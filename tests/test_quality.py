@@ -2,7 +2,7 @@
 
 import pytest
 
-from kb.quality import ERROR, HINT, RECOMMENDATION, entity_findings
+from kb.quality import ERROR, HINT, INELIGIBLE, RECOMMENDATION, entity_findings, invalid_values
 
 pytestmark = pytest.mark.django_db
 
@@ -41,28 +41,38 @@ def test_a_complete_product_has_no_errors(brand):
 
 
 def test_merchant_listing_errors_name_the_offer_and_the_reason(brand):
+    """Wrong values are errors (they block); what a rich result needs and is missing makes
+    the product "not eligible" for it (it does not block)."""
     data = {
         "name": [v("Longjing", "en")],
         "gtin13": [v("6970123000018")],
         "offers": [offer("0"), offer("12,50", "EURO", "InStock"), offer(None, None)],
     }
     assert findings(brand, ["Product"], data, ERROR) == [
-        ("error", "/image", "Merchant listings need an image."),
-        ("error", "/offers/0/price", "The price '0' must be a number above 0 with a dot as decimal separator."),
-        ("error", "/offers/1/price", "The price '12,50' must be a number above 0 with a dot as decimal separator."),
+        ("error", "/offers/1/price", "The price '12,50' is not a number: write it with a dot before the cents, e.g. 12.50."),
         ("error", "/offers/1/priceCurrency", "'EURO' is not an ISO 4217 currency code."),
         ("error", "/offers/1/availability", "'InStock': give availability as a schema.org URL, e.g. https://schema.org/InStock."),
-        ("error", "/offers/2/price", "An offer needs a price."),
-        ("error", "/offers/2/priceCurrency", "An offer needs a currency (ISO 4217, e.g. USD)."),
         ("error", "/gtin13", "'6970123000018' is not a valid GTIN: the check digit (or the length) is wrong."),
     ]  # fmt: skip
+    assert findings(brand, ["Product"], data, INELIGIBLE) == [
+        ("ineligible", "/image", "Not eligible for merchant listings: they need an image."),
+        ("ineligible", "/offers/0/price", "Not eligible for merchant listings: the price is 0; it must be above 0."),
+        ("ineligible", "/offers/2/price", "Not eligible for merchant listings: the offer needs a price."),
+        ("ineligible", "/offers/2/priceCurrency", "Not eligible for merchant listings: the offer needs a currency (ISO 4217, e.g. USD)."),
+    ]  # fmt: skip
+    # What a save refuses: the wrong values that are there, not what is missing.
+    assert [f.pointer for f in invalid_values(brand=brand, types=["Product"], data=data)] == [
+        "/offers/1/price", "/offers/1/priceCurrency", "/offers/1/availability", "/gtin13",
+    ]  # fmt: skip
+    assert invalid_values(brand=brand, types=["Product"], data={"offers": [offer(None)]}) == []
 
 
 def test_local_business_requires_an_address_and_hints_at_missing_translations(brand):
     data = {"name": [v("Tea room", "en")]}
-    assert findings(brand, ["Store"], data, ERROR) == [
-        ("error", "/address", "A local business needs an address.")
+    assert findings(brand, ["Store"], data, INELIGIBLE) == [
+        ("ineligible", "/address", "Not eligible for local business results: add an address.")
     ]
+    assert findings(brand, ["Store"], data, ERROR) == []
     assert (
         HINT,
         "/name",

@@ -219,12 +219,17 @@ def test_scheduled_go_live_and_expiry_are_polled(brand, product):
 
 def test_errors_block_publishing_now_and_at_the_scheduled_time(brand, product):
     no_currency = json_copy(product.data)
-    no_currency["offers"][0].pop("priceCurrency")
-    broken = entity_update(entity=product, data=no_currency, expected_version=product.version)
+    no_currency["offers"][0]["priceCurrency"] = [{"@value": "XYZ"}]
+    # A save refuses the wrong value; an import keeps what it reads, and a publish refuses it.
+    with pytest.raises(InvalidContent):
+        entity_update(entity=product, data=no_currency, expected_version=product.version)
+    broken = entity_update(
+        entity=product, data=no_currency, expected_version=product.version, validated=True
+    )
     with pytest.raises(PublishBlocked) as blocked:
         object_publish(obj=broken)
     assert [(f.pointer, f.message) for f in blocked.value.findings] == [
-        ("/offers/priceCurrency", "An offer needs a currency (ISO 4217, e.g. USD).")
+        ("/offers/priceCurrency", "'XYZ' is not an ISO 4217 currency code.")
     ]
     broken.refresh_from_db()
     assert broken.live_revision_id is None

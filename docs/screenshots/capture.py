@@ -39,6 +39,8 @@ CHROMIUM = "/usr/bin/chromium"
 BRAND_SLUG = "westlake-leaf"
 USERNAME, PASSWORD = "demo", "sourcebook-demo"
 VIEWPORT = {"width": 1280, "height": 900}
+# Each picture at the README's width, and again as <name>-1920.png for a wide screen.
+WIDE = 1920
 MAX_HEIGHT = 1800
 SERVER_TIMEOUT = 60
 # Settings that would point the demo at the developer's services or files: left unset here.
@@ -183,21 +185,24 @@ def check_page(page: Page, what: str, status: int | None = None) -> None:
         raise CaptureError(f"{what} is a Django error page: {page.title()}")
 
 
-def shoot(page: Page, name: str) -> Path:
-    """The whole page, cropped to MAX_HEIGHT pixels.
+def shoot(page: Page, name: str, *, whole: bool = True) -> Path:
+    """The whole page (``whole``; cropped to MAX_HEIGHT pixels) or what the window shows,
+    at 1280 pixels wide (``name``) and at 1920 (``name`` with ``-1920``).
 
     The viewport is stretched to the page's height rather than using Playwright's full-page
     mode, so the admin's full-height navigation sidebar reaches the bottom of the picture.
     """
     path = OUT_DIR / name
-    height = page.evaluate("document.documentElement.scrollHeight")
-    tall = max(VIEWPORT["height"], min(height, MAX_HEIGHT))
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": tall})
-    try:
-        page.wait_for_timeout(200)  # let the layout settle at the new height
-        page.screenshot(path=str(path), animations="disabled")
-    finally:
-        page.set_viewport_size(VIEWPORT)
+    for width, target in ((VIEWPORT["width"], path), (WIDE, path.with_stem(f"{path.stem}-1920"))):
+        page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
+        page.wait_for_timeout(200)
+        if whole:
+            height = page.evaluate("document.documentElement.scrollHeight")
+            tall = max(VIEWPORT["height"], min(height, MAX_HEIGHT))
+            page.set_viewport_size({"width": width, "height": tall})
+            page.wait_for_timeout(200)  # let the layout settle at the new height
+        page.screenshot(path=str(target), animations="disabled")
+    page.set_viewport_size(VIEWPORT)
     return path
 
 
@@ -254,6 +259,47 @@ def capture_schedule(page: Page, base: str) -> Path:
     if not page.locator("input[name=go_live_at], [name^=go_live_at]").count():
         raise CaptureError("the schedule action did not show its intermediate page")
     return shoot(page, "admin-schedule.png")
+
+
+def capture_offers(page: Page, base: str, product_url: str) -> Path:
+    """admin-offers.png: a price that is no number, refused next to its input."""
+    visit(page, product_url)
+    page.fill("#id_offer__0__price", "abc")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    offers = page.locator("fieldset:has(h2:text-is('Offers'))")
+    if not offers.locator(".errorlist").count():
+        raise CaptureError("the price 'abc' was not refused at its input")
+    offers.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, -60)")
+    return shoot(page, "admin-offers.png", whole=False)
+
+
+def capture_search(page: Page, base: str) -> Path:
+    """admin-search.png: the entity list searched in Chinese."""
+    visit(page, f"{base}/admin/kb/entity/?q=%E9%BE%99%E4%BA%95")  # 龙井
+    if not page.locator("#result_list tbody tr").count():
+        raise CaptureError("searching the entities for 龙井 found nothing")
+    return shoot(page, "admin-search.png")
+
+
+def capture_revision(page: Page, base: str, product_url: str) -> Path:
+    """admin-revision.png: an edit (a new price) as a readable change, old and new."""
+    visit(page, product_url)
+    price = page.input_value("#id_offer__0__price")
+    page.fill("#id_offer__0__price", f"{float(price) + 4:.2f}")
+    page.fill("#id_message", "New season's price")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    link = page.locator("a", has_text="compare with previous").first
+    if not link.count():
+        link = page.locator("a[href*='/compare/']").first
+    if not link.count():
+        raise CaptureError("the entity's revisions have no link to their changes")
+    with page.expect_navigation():
+        link.click()
+    check_page(page, "the revision's changes")
+    return shoot(page, "admin-revision.png")
 
 
 def capture_releases(page: Page, base: str) -> Path:
@@ -317,7 +363,11 @@ def capture_all(base: str, site: Path) -> list[Path]:
             page.set_default_timeout(20_000)
             log_in(page, base)
             entity, slug, preview_url = capture_entity(page, base)
+            product_url = page.url
             steps: list[Callable[[], Path | list[Path]]] = [
+                lambda: capture_search(page, base),
+                lambda: capture_offers(page, base, product_url),
+                lambda: capture_revision(page, base, product_url),
                 lambda: capture_schedule(page, base),
                 lambda: capture_releases(page, base),
                 lambda: capture_dashboard(page, base),

@@ -11,6 +11,8 @@ from django.utils.text import slugify
 
 from kb import validation
 from kb.models import Brand, Entity, EntityLink, Revision, Status, localized_text
+from kb.quality import invalid_values
+from kb.search import entity_search_text
 from kb.services.errors import InvalidContent, ReferencedError, WorkflowError
 from kb.services.permissions import require
 from kb.services.workflow import (
@@ -37,6 +39,13 @@ def entity_validate(*, brand: Brand, types: list[str], data: dict, iri: str | No
     )
     if not isinstance(types, list) or not types:
         problems.insert(0, validation.Problem("/types", "give at least one schema.org type"))
+    elif not problems:
+        # Values schema.org allows but that are wrong all the same (a price "abc", a GTIN
+        # whose check digit is wrong): refused here, where the editor can still fix them.
+        problems = [
+            validation.Problem(f"/data{finding.pointer}", finding.message)
+            for finding in invalid_values(brand=brand, types=types, data=data)
+        ]
     if problems:
         raise InvalidContent(problems)
 
@@ -247,3 +256,7 @@ def refresh_denormalized(entity: Entity) -> None:
     entity.primary_type = entity.types[0] if entity.types else ""
     entity.label = (localized_text(entity.data.get("name", []), entity.brand) or entity.slug)[:500]
     entity.__dict__.pop("default_name", None)
+    # Every create and update passes here (admin, API, imports), so search stays current.
+    entity.search_text = entity_search_text(
+        data=entity.data, slug=entity.slug, iri=entity.iri, base_url=entity.brand.base_url
+    )

@@ -99,6 +99,7 @@ WORKFLOW = {
     "schedule": PUBLISH,
     "unpublish": PUBLISH,
     "archive": PUBLISH,
+    "send_back": PUBLISH,  # object_reject: sending back is the reviewer's
 }
 
 MODEL_POLICY: dict[str, ModelRules] = {
@@ -116,6 +117,8 @@ MODEL_POLICY: dict[str, ModelRules] = {
     "publishing.target": settings_of_brand(view=ADMIN),
     "publishing.webhookdelivery": records(view=ADMIN),
     "publishing.sitesettings": settings_of_brand(),
+    # Images are content: editors upload them; they go live with the content that shows them.
+    "publishing.mediaasset": content(),
     "visibility.engine": settings_of_brand(),
     "visibility.alertsettings": settings_of_brand(),
     "visibility.promptset": content(run_now=EDIT),
@@ -137,9 +140,15 @@ MODEL_POLICY: dict[str, ModelRules] = {
 # The admin's own pages (URL names), and what they need in the brand they show.
 ADMIN_VIEW_POLICY: dict[str, str] = {
     "kb_entity_references": VIEW,
+    "kb_entity_send_back": PUBLISH,
+    "kb_fact_send_back": PUBLISH,
+    "kb_faq_send_back": PUBLISH,
+    "kb_revision_compare": VIEW,
     "publishing_brand_dashboard": VIEW,
     "publishing_entity_preview": VIEW,
     "publishing_entity_preview_page": VIEW,
+    # An uploaded image's bytes (the admin's thumbnails, the preview's images).
+    "publishing_mediaasset_file": VIEW,
     "publishing_release_publish": PUBLISH,
     "visibility_dashboard_index": VIEW,
     "visibility_dashboard": VIEW,

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from kb.models import FAQ, Brand, Fact, RevisionedModel, Status
+from kb.search import fact_search_text, faq_search_text
 from kb.services.errors import InvalidContent, WorkflowError
 from kb.services.permissions import require
 from kb.services.workflow import (
@@ -114,6 +115,11 @@ def _canonical(brand: Brand, obj: RevisionedModel) -> None:
             )
 
 
+def refresh_search_text(*, obj: Fact | FAQ) -> None:
+    """The admin's search text (kb.search), set wherever a fact or FAQ is saved."""
+    obj.search_text = fact_search_text(obj) if isinstance(obj, Fact) else faq_search_text(obj)
+
+
 @transaction.atomic
 def statement_create(
     *, model: type[Fact] | type[FAQ], brand: Brand, user=None, message="", **fields
@@ -122,6 +128,7 @@ def statement_create(
     obj = model(brand=brand, **fields)
     _canonical(brand, obj)
     full_check(brand, obj)
+    refresh_search_text(obj=obj)
     obj.version = 1
     obj.save()
     revision_create(obj=obj, user=user, message=message or "Created")
@@ -145,6 +152,7 @@ def statement_update(
     full_check(obj.brand, obj)
     if obj.snapshot() == before:
         return obj
+    refresh_search_text(obj=obj)
     obj.version += 1
     working_copy_saved(obj)
     obj.save()

@@ -282,3 +282,19 @@ def revision_diff(old: dict | None, new: dict | None, path: str = "") -> list[di
             changes.extend(revision_diff(a, b, f"{path}/{index}"))
         return changes
     return [{"path": path or "/", "old": old, "new": new}]
+
+
+def last_sent_back(obj: RevisionedModel) -> AuditEntry | None:
+    """The reviewer's send-back (its comment in ``data["reason"]``) while it still stands:
+    a later submit for review or publish ends it."""
+    latest = (
+        AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(obj),
+            object_id=obj.pk,
+            action__in=("reject", "submit_for_review", "publish", "schedule"),
+        )
+        .select_related("user")
+        .order_by("-timestamp", "-pk")
+        .first()
+    )
+    return latest if latest is not None and latest.action == "reject" else None

@@ -6,8 +6,9 @@ in queries of its own), so the brand and its Organization are made through the s
 and everything else is inserted in bulk (``executemany``, see ``RowInserter``) as the rows
 those services leave behind, for each product:
 
-* an ``Entity`` (iri, slug, label, primary_type, types, stored ``data``, version 1,
-  status published, latest and live revision = its revision 1, first/last published now);
+* an ``Entity`` (iri, slug, label, primary_type, types, stored ``data``, ``search_text``
+  as ``kb.search`` makes it, version 1, status published, latest and live revision = its
+  revision 1, first/last published now);
 * its ``Revision`` 1 (the ``snapshot()``, ``object_repr`` = ``str(entity)``, the import's
   message);
 * an ``EntityLink`` (product —brand→ organization);
@@ -224,6 +225,7 @@ class RowWriter:
 
     def products(self, items: list) -> None:
         from kb.models import Entity, EntityLink
+        from kb.search import entity_search_text
         from tests.benchmarks import catalog
 
         rows = [
@@ -238,6 +240,10 @@ class RowWriter:
             }
             for item in items
         ]
+        for row in rows:  # as entity_create's refresh_denormalized
+            row["search_text"] = entity_search_text(
+                data=row["data"], slug=row["slug"], iri=row["iri"], base_url=self.brand.base_url
+            )
         reprs = [f"{row['label'] or row['slug']} ({row['primary_type']})" for row in rows]
         self.objects(Entity, rows, reprs, f"Imported from {catalog.IMPORT_FILE}")
         links = [
@@ -254,6 +260,7 @@ class RowWriter:
 
     def facts(self, specs: list) -> None:
         from kb.models import Fact
+        from kb.search import FACT_SEARCH_FIELDS, statement_search_text
 
         rows = [
             {
@@ -270,11 +277,15 @@ class RowWriter:
             }
             for s in specs
         ]
+        for row in rows:  # as statement_create's refresh_search_text
+            fields = {name: row[name] for name in FACT_SEARCH_FIELDS}
+            row["search_text"] = statement_search_text(fields=fields)
         reprs = [self.brand.localize(r["statement"])[:80] or r["key"] for r in rows]
         self.objects(Fact, rows, reprs, "Created")
 
     def faqs(self, specs: list) -> None:
         from kb.models import FAQ
+        from kb.search import FAQ_SEARCH_FIELDS, statement_search_text
 
         rows = [
             {
@@ -286,6 +297,9 @@ class RowWriter:
             }
             for s in specs
         ]
+        for row in rows:  # as statement_create's refresh_search_text
+            fields = {name: row[name] for name in FAQ_SEARCH_FIELDS}
+            row["search_text"] = statement_search_text(fields=fields)
         reprs = [self.brand.localize(r["question"])[:80] or r["key"] for r in rows]
         self.objects(FAQ, rows, reprs, "Created")
 

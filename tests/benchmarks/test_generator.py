@@ -103,6 +103,7 @@ def entity_rows(brand) -> list[tuple]:
             e.primary_type,
             e.label,
             json.dumps(e.data, ensure_ascii=False),
+            e.search_text,
             *workflow(e),
         )
         for e in Entity.objects.filter(brand=brand).select_related("live_revision")
@@ -122,12 +123,13 @@ def statement_rows(brand) -> list[tuple]:
             f.source_title,
             f.as_of,
             f.valid_until,
+            f.search_text,
             *workflow(f),
         )
         for f in Fact.objects.filter(brand=brand).select_related("about", "live_revision")
     ]
     faqs = [
-        ("faq", f.key, f.about.iri, f.question, f.answer, f.order, *workflow(f))
+        ("faq", f.key, f.about.iri, f.question, f.answer, f.order, f.search_text, *workflow(f))
         for f in FAQ.objects.filter(brand=brand).select_related("about", "live_revision")
     ]
     return sorted(map(repr, facts + faqs))
