@@ -467,7 +467,8 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
     search_fields = ["search_text"]  # names, codes, slug, @id in every language (kb.search)
     search_help_text = "Name, description, SKU, GTIN or MPN in any language; every word must match."
     readonly_fields = [
-        "iri", "status_display", "on_site", "statements", "links", "history", "checks"
+        "iri", "status_display", "on_site", "statements", "links", "history", "checks",
+        "other_properties_view",
     ]  # fmt: skip
 
     def get_search_results(self, request, queryset, search_term):
@@ -521,6 +522,24 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             summary,
             previews,
             rows or mark_safe("<li>Nothing to report.</li>"),  # noqa: S308 (a constant)
+        )
+
+    @admin.display(description="As people read them")
+    def other_properties_view(self, obj):
+        """The JSON-LD of the other properties as labelled values, beside the textarea."""
+        import json
+
+        from kb.revision_changes import ChangeReader
+
+        text = AdminEntityForm(instance=obj).fields["more_properties"].initial or "{}"
+        rows = ChangeReader(model=Entity, brand_id=obj.brand_id).compare(
+            None, {"data": json.loads(text)}
+        )
+        if not rows:
+            return "None."
+        return format_html(
+            '<dl class="structured-view">{}</dl>',
+            format_html_join("", "<dt>{}</dt><dd>{}</dd>", ((r.field, r.new) for r in rows)),
         )
 
     @admin.display(description="Facts and FAQs")
@@ -617,12 +636,10 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
         if request.GET.get("exclude", "").isdigit():
             found = found.exclude(pk=int(request.GET["exclude"]))
         term = request.GET.get("term", "").strip()
-        if term:
-            found = found.filter(
-                models.Q(label__icontains=term)
-                | models.Q(iri__icontains=term)
-                | models.Q(slug__icontains=term)
-            )
+        if term:  # names in every language, SKU, GTIN…, as the list's search box finds them
+            from kb.search import matching
+
+            found = matching(found, term) | found.filter(iri__icontains=term)
         page = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
         size = 20
         rows = list(found[(page - 1) * size : page * size + 1])
@@ -714,7 +731,9 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             )
         fieldsets.append(("Add an image", {"fields": form.upload_fields}))
         fieldsets.append(("Facts and FAQs", {"fields": ["statements"]}))
-        fieldsets.append(("Other properties", {"fields": ["more_properties"]}))
+        fieldsets.append(
+            ("Other properties", {"fields": [("more_properties", "other_properties_view")]})
+        )
         fieldsets.append(("History", {"fields": ["message", "links", "history"]}))
         return fieldsets
 

@@ -75,7 +75,10 @@ class ChangeReader:
 
     def compare(self, old: dict | None, new: dict | None) -> list[Change]:
         old, new = old or {}, new or {}
-        for field in [*new, *(f for f in old if f not in new)]:
+        # In the model's order of fields: PostgreSQL's jsonb keeps no order of keys.
+        order = {name: n for n, name in enumerate(getattr(self.model, "snapshot_fields", ()))}
+        fields = sorted({*new, *old}, key=lambda f: (order.get(f, len(order)), f))
+        for field in fields:
             before, after = old.get(field), new.get(field)
             if before == after:
                 continue
@@ -106,7 +109,7 @@ class ChangeReader:
         return [str(value)]
 
     def language_map(self, label: str, old: dict, new: dict) -> None:
-        for language in [*new, *(tag for tag in old if tag not in new)]:
+        for language in sorted({*new, *old}):
             before, after = old.get(language) or "", new.get(language) or ""
             self.values(label, language_label(language), [before] * bool(before),
                         [after] * bool(after))  # fmt: skip
@@ -114,7 +117,9 @@ class ChangeReader:
     # --- schema.org nodes ---------------------------------------------------------------------
 
     def node(self, old: dict, new: dict, path: list[str]) -> None:
-        for prop in [*new, *(p for p in old if p not in new)]:
+        # By label, as people look them up (and jsonb keeps no order of keys).
+        props = sorted({*new, *old}, key=lambda p: (p != "@type", property_label(p).casefold()))
+        for prop in props:
             if prop.startswith("@") and prop != "@type":
                 continue
             before, after = old.get(prop), new.get(prop)

@@ -474,3 +474,22 @@ def test_an_editor_uploads_an_image_with_its_alt_text(client, brand, editor, pro
         {"@id": asset.public_url},
     ]
     assert asset.public_url.startswith("https://tea.example/media/")
+
+
+def test_other_properties_are_shown_as_people_read_them_beside_their_json(client, editor, product):
+    data = {
+        **product.data,
+        "weight": [
+            {
+                "@type": ["QuantitativeValue"],
+                "value": [{"@value": 50}],
+                "unitCode": [{"@value": "GRM"}],
+            }
+        ],
+    }
+    entity_update(entity=product, data=data, expected_version=product.version)
+    client.force_login(editor)
+    page = client.get(f"/admin/kb/entity/{product.pk}/change/").content.decode()
+    assert "&quot;weight&quot;" in page  # the JSON-LD, to edit
+    assert "<dt>Weight › Value</dt><dd>50</dd>" in page
+    assert "<dt>Weight › Unit code</dt><dd>GRM</dd>" in page
