@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path
 
@@ -17,6 +15,9 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+]
+# Uploads (MEDIA_ROOT) are never served as they are: a brand's images are published with the
+# pages that show them (under the site's /media/), and the admin shows them to those who may
+# see them (publishing.admin MediaAssetAdmin.file_view).
 # The published site (development): served at / when SOURCEBOOK_SERVE_SITE names it.
 urlpatterns += [re_path(r"^(?P<path>.*)$", published_site)]
