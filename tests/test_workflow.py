@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from kb.models import AuditEntry, BrandMembership, Entity, Revision, Status
+from kb.revision_changes import revision_changes
 from kb.selectors import brand_graph
 from kb.services.brands import membership_grant
 from kb.services.entities import entity_create, entity_delete, entity_revert, entity_update
@@ -25,7 +26,6 @@ from kb.services.workflow import (
     object_submit_for_review,
     object_unpublish,
     publish_scheduled,
-    revision_diff,
     revisions_of,
 )
 
@@ -93,8 +93,8 @@ def test_edit_creates_revision_with_full_snapshot_and_diff(product):
     assert second.message == "Longer name"
     assert second.content["data"]["name"] == text("West Lake Longjing")
     assert second.content["iri"] == "https://tea.example/products/longjing/#product"
-    assert revision_diff(first.content, second.content) == [
-        {"path": "/data/name/0/@value", "old": "Longjing", "new": "West Lake Longjing"}
+    assert [c.as_row() for c in revision_changes(first, second)] == [
+        ("Name (English / en)", "changed", "Longjing", "West Lake Longjing")
     ]
 
 

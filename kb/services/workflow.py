@@ -266,24 +266,6 @@ def publish_scheduled(*, now: datetime | None = None) -> dict:
     return {"published": published, "expired": expired, "brands": sorted(brands)}
 
 
-def revision_diff(old: dict | None, new: dict | None, path: str = "") -> list[dict]:
-    """Changes between two snapshots as JSON pointers with old and new values."""
-    if old == new:
-        return []
-    if isinstance(old, dict) and isinstance(new, dict):
-        changes: list[dict] = []
-        for key in sorted(set(old) | set(new), key=str):
-            token = str(key).replace("~", "~0").replace("/", "~1")
-            changes.extend(revision_diff(old.get(key), new.get(key), f"{path}/{token}"))
-        return changes
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        changes = []
-        for index, (a, b) in enumerate(zip(old, new, strict=True)):
-            changes.extend(revision_diff(a, b, f"{path}/{index}"))
-        return changes
-    return [{"path": path or "/", "old": old, "new": new}]
-
-
 def last_sent_back(obj: RevisionedModel) -> AuditEntry | None:
     """The reviewer's send-back (its comment in ``data["reason"]``) while it still stands:
     a later submit for review or publish ends it."""
