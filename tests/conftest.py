@@ -52,29 +52,18 @@ def tasks_in_process(request, settings):
     app.conf.update(task_always_eager=saved[0], task_eager_propagates=saved[1])
 
 
-def own_storage(settings, tmp_path_factory, alias: str):
-    """A directory of the test's own as the storage ``alias``."""
-    location = tmp_path_factory.mktemp(alias)
+@pytest.fixture(autouse=True)
+def artifact_store(settings, tmp_path_factory):
+    """Every test gets its own content-addressed artifact store."""
+    location = tmp_path_factory.mktemp("artifacts")
     settings.STORAGES = {
         **settings.STORAGES,
-        alias: {
+        "artifacts": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(location)},
         },
     }
     return location
-
-
-@pytest.fixture(autouse=True)
-def artifact_store(settings, tmp_path_factory):
-    """Every test gets its own content-addressed artifact store."""
-    return own_storage(settings, tmp_path_factory, "artifacts")
-
-
-@pytest.fixture(autouse=True)
-def media_store(settings, tmp_path_factory):
-    """And its own store of the brands' images (never the checkout's var/media)."""
-    return own_storage(settings, tmp_path_factory, "media")
 
 
 @pytest.fixture

@@ -39,6 +39,19 @@ from publishing.preview import preview_csp
 DEMO_BASE = "https://www.westlakeleaf.example"
 
 
+@pytest.fixture(autouse=True)
+def media_store(settings, tmp_path_factory):
+    location = tmp_path_factory.mktemp("media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "media": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
 def image_bytes(fmt: str = "JPEG", size=(40, 30), color=(90, 140, 80)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, fmt)

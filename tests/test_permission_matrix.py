@@ -61,6 +61,20 @@ from visibility.models import (
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def media_store(settings, tmp_path_factory):
+    """The brands' images of these tests in a directory of their own."""
+    location = tmp_path_factory.mktemp("media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "media": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
 def png_bytes(color: tuple[int, int, int]) -> bytes:
     import io
 
