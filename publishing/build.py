@@ -326,6 +326,7 @@ class Builder:
                 page.language,
                 sorted(inputs.revision_ids(site)),
                 self.size_shown(site, page),
+                self.alt_shown(site, inputs),
             )
             twin = twin_path(page.file)
             if carried := self.reuse_all([page.file, twin], fingerprint):
@@ -496,6 +497,18 @@ class Builder:
         times = [t for t in times if t]
         return (max(times) if times else self.brand.updated_at).replace(microsecond=0)
 
+    def alt_shown(self, site: SiteContent, inputs: PageInputs) -> list:
+        """The alt texts of the uploaded images a page's entities link (kept with the
+        media, not in the entities' revisions)."""
+        if not site.media_alt:
+            return []
+        return sorted(
+            (path, sorted(site.media_alt[path].items()))
+            for iri in inputs.full
+            for path in site.entities[iri].media
+            if path in site.media_alt
+        )
+
     def size_shown(self, site: SiteContent, page: Page) -> int | dict:
         """What a page shows of the size of the site: the home page its sections' sizes, a
         page of a listing how many pages the listing has (its links to them)."""
@@ -651,7 +664,7 @@ class Builder:
     def media_tasks(self) -> list[Task]:
         """The brand's images that the published content links, at ``media/<path>``: an
         image whose bytes the previous release has is carried over."""
-        assets = media_published(self.brand, [e.pk for e in self.site.entities.values()])
+        assets = media_published(self.brand, self.site.media_paths)
         self.total += len(assets)
         tasks: list[Task] = []
         for asset in assets:

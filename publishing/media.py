@@ -24,8 +24,7 @@ from django.core.signing import BadSignature, TimestampSigner
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from kb.jsontext import json_text
-from kb.models import FAQ, Brand, Entity, Fact
+from kb.models import Brand
 from kb.services.permissions import EDIT, require
 from publishing.models import MediaAsset, media_storage
 
@@ -317,37 +316,17 @@ def media_prefix(brand: Brand) -> str:
     return f"{brand.base_url}/media/"
 
 
-def media_links(brand: Brand, entity_pks: Iterable[int] | None = None) -> set[str]:
-    """The paths under ``{base_url}/media/`` that the brand's live content links (entities
-    among ``entity_pks`` when given: those the site publishes)."""
-    pattern = re.compile(re.escape(media_prefix(brand)) + r'([^"\\\s?#]+)')
-    wanted = set(entity_pks) if entity_pks is not None else None
-    found: set[str] = set()
-    for model in (Entity, Fact, FAQ):
-        rows = (
-            model.objects.filter(brand=brand, live_revision__isnull=False)
-            .annotate(raw=json_text("live_revision__content"))
-            .values_list("pk", "raw")
-            .iterator(chunk_size=2000)
-        )
-        for pk, raw in rows:
-            if model is Entity and wanted is not None and pk not in wanted:
-                continue
-            text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace")
-            found.update(pattern.findall(text))
-    return found
-
-
-def media_published(brand: Brand, entity_pks: Iterable[int] | None = None) -> list[MediaAsset]:
-    """The assets a release of ``brand`` publishes: those its published content links.
+def media_published(brand: Brand, paths: Iterable[str]) -> list[MediaAsset]:
+    """The assets a release of ``brand`` publishes: those at ``paths``, the paths under
+    ``{base_url}/media/`` its published content links (publishing.site finds them).
 
     Not every upload: an image uploaded for a draft (a product not launched yet) stays
     private until content that shows it is published.
     """
-    if not MediaAsset.objects.filter(brand=brand).exists():
+    wanted = set(paths)
+    if not wanted:
         return []
-    linked = media_links(brand, entity_pks)
-    return [a for a in MediaAsset.objects.filter(brand=brand).order_by("path") if a.path in linked]
+    return list(MediaAsset.objects.filter(brand=brand, path__in=wanted).order_by("path"))
 
 
 # -- the admin preview --

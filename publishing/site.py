@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -97,6 +98,8 @@ class LiveEntity:
     # Its description on one line (200 characters at most) per site language: what pages
     # and llms.txt that list the entity show, without reading its snapshot again.
     summaries: tuple[str, ...] = ()
+    # The paths under the brand's media/ that it links (its images, mostly).
+    media: tuple[str, ...] = ()
 
     def name(self, language: str, default: str) -> str:
         names = self.names
@@ -217,6 +220,10 @@ class SiteContent:
     # The brand's own IRIs that are not published (drafts, unpublished, left out): references
     # to them are dropped. References to anything else (images, sameAs pages) are kept.
     hidden: frozenset[str] = frozenset()
+    # The paths under the brand's media/ that the published content links, and the alt
+    # texts by language of those uploaded with some (see publishing.media).
+    media_paths: frozenset[str] = frozenset()
+    media_alt: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def languages(self) -> list[str]:
@@ -248,7 +255,8 @@ def site_content_load(*, brand: Brand) -> SiteContent:
     # less for the strings alone).
     shared: dict = {}
     once = shared.setdefault
-    for pk, revision_id, published_at, content, _ in live_revisions(Entity, brand):
+    linked_media = media_linker(brand)
+    for pk, revision_id, published_at, content, raw in live_revisions(Entity, brand):
         data = content.get("data", {})
         refs: list[str] = []
         walk_refs(data, refs)
@@ -266,6 +274,7 @@ def site_content_load(*, brand: Brand) -> SiteContent:
             summaries=by_language(
                 summaries_of(content, brand.languages, brand.default_language), once
             ),
+            media=linked_media(raw),
         )
         if entity.missing:
             left_out[entity.iri] = entity.missing
@@ -302,6 +311,15 @@ def site_content_load(*, brand: Brand) -> SiteContent:
             )
     faqs.sort(key=lambda s: (s.order, s.key))
     facts.sort(key=lambda s: s.key)
+    media_paths = frozenset(
+        path
+        for linker in (
+            (e.media for e in entities.values()),
+            (linked_media(s.snapshot.decode()) for s in (*facts, *faqs)),
+        )
+        for paths in linker
+        for path in paths
+    )
     return SiteContent(
         brand=brand,
         entities=entities,
@@ -310,7 +328,30 @@ def site_content_load(*, brand: Brand) -> SiteContent:
         organization_iri=organization_iri(brand, entities),
         left_out=left_out,
         hidden=hidden,
+        media_paths=media_paths,
+        media_alt=media_alt_texts(brand, media_paths),
     )
+
+
+def media_linker(brand: Brand) -> Callable[[str], tuple[str, ...]]:
+    """A function giving the paths under the brand's ``{base_url}/media/`` that a snapshot's
+    JSON links, wherever in it they are."""
+    prefix = f"{brand.base_url}/media/"
+    pattern = re.compile(re.escape(prefix) + r'([^"\\\s?#]+)')
+
+    def linked(raw: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(pattern.findall(raw))) if prefix in raw else ()
+
+    return linked
+
+
+def media_alt_texts(brand: Brand, paths: frozenset[str]) -> dict[str, dict[str, str]]:
+    from publishing.models import MediaAsset
+
+    if not paths:
+        return {}
+    rows = MediaAsset.objects.filter(brand=brand, path__in=paths).values_list("path", "alt")
+    return {path: alt for path, alt in rows.iterator() if alt}
 
 
 def organization_iri(brand: Brand, entities: dict[str, LiveEntity]) -> str:

@@ -28,6 +28,7 @@ from kb.services.permissions import ADMIN_VIEW_POLICY, MODEL_POLICY, model_rules
 from kb.services.workflow import object_publish
 from publishing.media import (
     MediaInvalid,
+    media_alt_update,
     media_bytes,
     media_register,
     media_upload,
@@ -331,6 +332,51 @@ def test_only_images_that_published_content_links_are_published(brand, tmp_path)
     assert f"media/{shown.path}" in second.summary.get("removed", [f"media/{shown.path}"])
     assert not (site / "media" / shown.path).exists()
     assert (site / "media" / draft.path).read_bytes() == media_bytes(draft)
+
+
+@pytest.mark.django_db
+def test_pages_describe_images_with_their_alt_text_in_each_language(brand, tmp_path):
+    organization = entity_create(
+        brand=brand, types=["Organization"], iri="https://tea.example/#organization",
+        data={"name": text("Acme Tea")},
+    )  # fmt: skip
+    object_publish(obj=organization)
+    asset = media_upload(
+        brand=brand,
+        file=upload("cup.jpg", image_bytes()),
+        alt={"en": "A cup of <green> tea", "zh-Hans": "一杯绿茶"},
+        user=None,
+    )
+    product = entity_create(
+        brand=brand, types=["Product"], slug="leaf",
+        data={"name": [*text("Leaf"), *text("叶", "zh-Hans")],
+              "image": [{"@id": asset.public_url}]},
+    )  # fmt: skip
+    object_publish(obj=product)
+    publish("acme-tea", tmp_path / "site")
+    site = tmp_path / "site" / "current"
+    src = f'src="{asset.public_url}"'
+
+    def shown(path: str) -> str:
+        return (site / path).read_text(encoding="utf-8")
+
+    assert f'<img {src} alt="A cup of &lt;green&gt; tea" loading="lazy">' in shown(
+        "products/leaf/index.html"
+    )
+    assert f'<img {src} alt="一杯绿茶" loading="lazy">' in shown(
+        "zh-Hans/products/leaf/index.html"
+    )
+    assert f"![A cup of \\<green\\> tea]({asset.public_url})" in shown("products/leaf/index.html.md")
+    # An alt text changed at the media re-renders the pages that show the image, only them.
+    media_alt_update(asset=asset, alt={"en": "A cup of tea"}, user=None)
+    again = publish("acme-tea", tmp_path / "site")
+    assert sorted(p for p in again.summary["changed_paths"] if "leaf" in p or p == "index.html") == [
+        "products/leaf/index.html", "products/leaf/index.html.md",
+        "zh-Hans/products/leaf/index.html", "zh-Hans/products/leaf/index.html.md",
+    ]  # fmt: skip
+    assert f'<img {src} alt="A cup of tea" loading="lazy">' in shown("products/leaf/index.html")
+    # No alt text in a language: the page's title in it.
+    assert f'<img {src} alt="叶" loading="lazy">' in shown("zh-Hans/products/leaf/index.html")
 
 
 @pytest.mark.django_db

@@ -509,7 +509,11 @@ def render_page(
             entity=node,
             rows=property_rows(site, node, language),
             offers=offer_rows(node, language),
-            images=[i for i in map(web_url, _as_list(node.get("image"))) if i],
+            images=[
+                {"src": src, "alt": image_alt(site, src, language) or title}
+                for src in map(web_url, _as_list(node.get("image")))
+                if src
+            ],
             facts=facts,
             faqs=faqs,
         )
@@ -669,6 +673,14 @@ def pagination(site: SiteContent, page: Page, language: str) -> dict:
 # --- Markdown twin -------------------------------------------------------------------------
 
 
+def image_alt(site: SiteContent, src: str, language: str) -> str:
+    """The alt text in ``language`` an image of the brand's media was given, or ""."""
+    prefix = f"{site.brand.base_url}/media/"
+    if not src.startswith(prefix):
+        return ""
+    return site.media_alt.get(src[len(prefix) :], {}).get(language, "")
+
+
 def md_link(text: str, url: str | None) -> str:
     """A Markdown link to an http(s) URL or a site path; anything else is the text alone."""
     target = link_target(url)
@@ -683,8 +695,8 @@ def page_markdown(context: dict) -> str:
     kind = context["kind"]
     if kind in ("home", "entity"):
         for image in context.get("images", []):
-            if target := link_target(image):
-                lines += [f"![{md(context['title'])}]({target})", ""]
+            if target := link_target(image["src"]):
+                lines += [f"![{md(image['alt'])}]({target})", ""]
         if context.get("offers"):
             lines += [f"## {md(u['offers'])}", ""]
             for offer in context["offers"]:
