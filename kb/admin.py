@@ -789,6 +789,26 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             raise ValidationError(str(error)) from error
         obj.pk, obj.id = saved.pk, saved.pk
 
+    def get_inlines(self, request, obj):
+        return [FactInline, FAQInline] if obj is not None else []
+
+    def save_formset(self, request, form, formset, change):
+        """Facts and FAQs edited on the entity's page, saved as on their own pages: each
+        through the statement services (revision, audit, permission), in this request's
+        transaction."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for statement_form in formset.forms:
+            if not statement_form.has_changed():
+                continue
+            new = statement_form.instance.pk is None
+            saved = statement_form_save(
+                statement_form, user=request.user, brand=form.instance.brand
+            )
+            if new:
+                formset.new_objects.append(saved)
+            else:
+                formset.changed_objects.append((saved, statement_form.changed_data))
+
     def delete_model(self, request, obj):
         entity_services.entity_delete(entity=obj, user=request.user)
 
@@ -821,7 +841,8 @@ class MultilingualForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["version"].initial = self.instance.version
-        brand = self.instance.brand if self.instance.pk else self.default_brand
+        brand = self.instance.brand if self.instance.brand_id else self.default_brand
+        self.brand = brand
         languages = brand.languages if brand else ["en"]
         order = list(self.fields)
         for name in self.multilingual_fields:
@@ -855,8 +876,9 @@ class MultilingualForm(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        brand = cleaned.get("brand") or self.instance.brand
-        candidate = type(self.instance)(brand=brand)
+        brand = cleaned.get("brand") or self.brand
+        candidate = type(self.instance)(brand=brand, pk=self.instance.pk)
+        candidate._state.adding = self.instance._state.adding
         for name in self.Meta.fields:
             if name in cleaned:
                 setattr(candidate, name, cleaned[name])
@@ -891,6 +913,30 @@ class MultilingualForm(forms.ModelForm):
         return values
 
 
+def statement_form_save(form: MultilingualForm, *, user, brand: Brand) -> Fact | FAQ:
+    """A fact's or FAQ's form saved through the statement services (new or changed)."""
+    fields = {
+        name: form.cleaned_data[name]
+        for name in form.Meta.fields
+        if name in form.cleaned_data and name != "brand"
+    }
+    fields.update(form.multilingual_values())
+    obj = form.instance
+    try:
+        if obj.pk:
+            return statement_services.statement_update(
+                obj=type(obj).objects.get(pk=obj.pk),
+                expected_version=form.cleaned_data.get("version"),
+                user=user,
+                **fields,
+            )
+        return statement_services.statement_create(
+            model=type(obj), brand=brand, user=user, **fields
+        )
+    except SERVICE_ERRORS as error:
+        raise ValidationError(str(error)) from error
+
+
 class StatementAdmin(WorkflowActions, BrandScopedAdmin):
     """Facts and FAQs: saved through the statement services."""
 
@@ -906,26 +952,7 @@ class StatementAdmin(WorkflowActions, BrandScopedAdmin):
         return [name for name in form.fields if name != "version"] + ["version"]
 
     def save_model(self, request, obj, form, change):
-        fields = {
-            name: form.cleaned_data[name]
-            for name in form.Meta.fields
-            if name in form.cleaned_data and name not in ("brand",)
-        }
-        fields.update(form.multilingual_values())
-        try:
-            if change:
-                saved = statement_services.statement_update(
-                    obj=type(obj).objects.get(pk=obj.pk),
-                    expected_version=form.cleaned_data.get("version"),
-                    user=request.user,
-                    **fields,
-                )
-            else:
-                saved = statement_services.statement_create(
-                    model=type(obj), brand=form.cleaned_data["brand"], user=request.user, **fields
-                )
-        except SERVICE_ERRORS as error:
-            raise ValidationError(str(error)) from error
+        saved = statement_form_save(form, user=request.user, brand=form.cleaned_data["brand"])
         obj.pk, obj.id = saved.pk, saved.pk
 
     def delete_model(self, request, obj):
@@ -965,6 +992,55 @@ class FAQForm(MultilingualForm):
     class Meta:
         model = FAQ
         fields = ["brand", "key", "about", "question", "answer", "order"]
+
+
+class StatementInline(PolicyAdminMixin, admin.StackedInline):
+    """An entity's facts or FAQs, edited on its page and saved through the statement
+    services (see ``EntityAdmin.save_formset``); each links to its own page, where it is
+    submitted, published or archived."""
+
+    extra = 0
+    exclude = ["brand"]
+    readonly_fields = ["status_display"]
+    show_change_link = True
+    classes = ["collapse"]
+
+    def brand_of(self, obj):
+        return obj.brand if obj is not None else None
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["fields"] = None  # the form declares its per-language inputs itself
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.default_brand = obj.brand if obj is not None else None
+        return formset
+
+    def get_fields(self, request, obj=None):
+        form = self.get_formset(request, obj).form()
+        shown = [name for name in form.fields if name not in ("version", "about")]
+        return ["status_display", *shown, "version"]
+
+    def has_add_permission(self, request, obj=None):
+        return self.user_may(request, "add", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a published fact is done on its own page, where it is seen whole.
+        return False
+
+    @admin.display(description="Status")
+    def status_display(self, obj):
+        return status_badge(obj) if obj.pk else "New"
+
+
+class FactInline(StatementInline):
+    model = Fact
+    form = FactForm
+    verbose_name_plural = "Facts about it"
+
+
+class FAQInline(StatementInline):
+    model = FAQ
+    form = FAQForm
+    verbose_name_plural = "Questions about it"
 
 
 @admin.register(Fact)

@@ -7,6 +7,7 @@ from kb.models import BrandMembership, Entity, Fact, Revision
 from kb.services.brands import membership_grant
 from kb.services.entities import entity_create, entity_update
 from kb.services.workflow import revisions_of
+from tests.admin_forms import change_form_data as form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -62,17 +63,6 @@ def foreign_product(other_brand):
         data={"name": text("Secret product of another brand")},
         iri="https://other.example/p/1",
     )
-
-
-def form_data(response):
-    form = response.context["adminform"].form
-    data = {}
-    for name in form.fields:
-        value = form[name].value()
-        if value is None:
-            continue
-        data[name] = value.pk if hasattr(value, "pk") else value
-    return data
 
 
 def test_schedule_action_sets_go_live_and_expiry(client, brand, editor, product):
@@ -493,3 +483,64 @@ def test_other_properties_are_shown_as_people_read_them_beside_their_json(client
     assert "&quot;weight&quot;" in page  # the JSON-LD, to edit
     assert "<dt>Weight › Value</dt><dd>50</dd>" in page
     assert "<dt>Weight › Unit code</dt><dd>GRM</dd>" in page
+
+
+def test_facts_and_faqs_are_edited_on_their_entitys_page(client, brand, editor, product):
+    from datetime import date
+
+    from kb.models import FAQ, AuditEntry
+    from kb.services.statements import fact_create
+
+    fact = fact_create(
+        brand=brand,
+        key="harvest",
+        about=product,
+        statement={"en": "Longjing is picked in April."},
+        source_url="https://tea.example/report",
+        as_of=date(2026, 4, 1),
+    )
+    client.force_login(editor)
+    url = f"/admin/kb/entity/{product.pk}/change/"
+    page = client.get(url)
+    facts, faqs = page.context["inline_admin_formsets"]
+    assert [f.instance for f in facts.formset.forms] == [fact] and not faqs.formset.forms
+    data = form_data(page)
+    # Saving the page unchanged makes no revision of the entity or of its fact.
+    assert client.post(url, data).status_code == 302
+    fact.refresh_from_db()
+    product.refresh_from_db()
+    assert (fact.version, product.version) == (1, 1)
+    # The fact's Chinese statement, typed on the entity's page, and a question added there.
+    prefix, faq_prefix = facts.formset.prefix, faqs.formset.prefix
+    data |= {
+        f"{prefix}-0-p__statement__zh-Hans": "龙井四月采摘。",
+        f"{faq_prefix}-TOTAL_FORMS": "1",
+        f"{faq_prefix}-0-key": "brewing",
+        f"{faq_prefix}-0-p__question__en": "How hot should the water be?",
+        f"{faq_prefix}-0-p__answer__en": "About 80 °C.",
+        f"{faq_prefix}-0-order": "0",
+        f"{faq_prefix}-0-version": "0",
+    }
+    saved = client.post(url, data)
+    assert saved.status_code == 302, saved.context["inline_admin_formsets"][1].formset.errors
+    fact.refresh_from_db()
+    assert fact.statement == {"en": "Longjing is picked in April.", "zh-Hans": "龙井四月采摘。"}
+    assert fact.version == 2 and revisions_of(fact).count() == 2
+    faq = FAQ.objects.get(brand=brand, key="brewing")
+    assert (faq.about, faq.question, faq.version) == (
+        product, {"en": "How hot should the water be?"}, 1
+    )  # fmt: skip
+    assert set(AuditEntry.objects.filter(user=editor).values_list("action", flat=True)) == {
+        "create", "edit"
+    }  # fmt: skip
+    product.refresh_from_db()
+    assert product.version == 1  # the entity itself did not change
+    # A mistake shows at its input on the entity's page, and nothing is saved.
+    data = form_data(client.get(url))
+    data |= {f"{prefix}-0-p__statement__en": ""}
+    refused = client.post(url, data)
+    assert refused.status_code == 200
+    errors = refused.context["inline_admin_formsets"][0].formset.forms[0].errors
+    assert errors == {"p__statement__en": ["required in the default language"]}
+    fact.refresh_from_db()
+    assert fact.version == 2
