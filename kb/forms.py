@@ -18,6 +18,16 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from kb import vocabulary
+from kb.measure_fields import (
+    COUNTRY_PROPERTIES,
+    QUANTITY_PROPERTIES,
+    country_field,
+    country_fits,
+    country_values,
+    quantity_field,
+    quantity_fits,
+    quantity_values,
+)
 from kb.models import Brand, Entity
 from kb.offer_fields import OfferFields
 from kb.offer_fields import editable as offer_inputs_fit
@@ -77,6 +87,10 @@ def featured_properties(types: list[str], data: dict) -> list[str]:
 
 
 def input_kind(prop: vocabulary.Property, values: list) -> str | None:
+    if prop.name in QUANTITY_PROPERTIES:
+        return "quantity"  # a number and a unit (kb.measure_fields)
+    if prop.name in COUNTRY_PROPERTIES:
+        return "country"
     ranges = set(prop.ranges)
     untagged = bool(values) and all("@language" not in v for v in values)
     if prop.is_human_text and not untagged:
@@ -101,6 +115,10 @@ def input_kind(prop: vocabulary.Property, values: list) -> str | None:
 
 
 def fits_simple_input(kind: str, values: list) -> bool:
+    if kind == "quantity":
+        return quantity_fits(values)
+    if kind == "country":
+        return country_fits(values)
     if not values:
         return True
     if kind == "text":
@@ -268,6 +286,10 @@ class EntityForm(forms.ModelForm):
         self.property_fields[prop.name] = (kind, names)
 
     def typed_field(self, prop, kind: str, values: list) -> forms.Field:
+        if kind == "quantity":
+            return quantity_field(prop.name, values)
+        if kind == "country":
+            return country_field(values)
         value = values[0] if values else {}
         raw = value.get("@value")
         if kind == "urls":
@@ -389,6 +411,10 @@ class EntityForm(forms.ModelForm):
             return [{"@id": line.strip()} for line in raw.splitlines() if line.strip()]
         if kind == "reference":
             return [{"@id": raw.iri}]
+        if kind == "quantity":
+            return quantity_values(raw)
+        if kind == "country":
+            return country_values(raw)
         if kind == "number":
             try:
                 number = float(raw)

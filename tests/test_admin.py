@@ -469,20 +469,23 @@ def test_an_editor_uploads_an_image_with_its_alt_text(client, brand, editor, pro
 def test_other_properties_are_shown_as_people_read_them_beside_their_json(client, editor, product):
     data = {
         **product.data,
-        "weight": [
+        "additionalProperty": [
             {
-                "@type": ["QuantitativeValue"],
-                "value": [{"@value": 50}],
-                "unitCode": [{"@value": "GRM"}],
+                "@type": ["PropertyValue"],
+                "propertyID": [{"@value": "harvest"}],
+                "value": [{"@value": 2026}],
             }
         ],
     }
     entity_update(entity=product, data=data, expected_version=product.version)
     client.force_login(editor)
     page = client.get(f"/admin/kb/entity/{product.pk}/change/").content.decode()
-    assert "&quot;weight&quot;" in page  # the JSON-LD, to edit
-    assert "<dt>Weight › Value</dt><dd>50</dd>" in page
-    assert "<dt>Weight › Unit code</dt><dd>GRM</dd>" in page
+    assert "&quot;additionalProperty&quot;" in page  # the JSON-LD, to edit
+    assert (
+        '<dl class="structured-view"><dt>Additional property › Type</dt><dd>PropertyValue</dd>'
+        "<dt>Additional property › Property id</dt><dd>harvest</dd>"
+        "<dt>Additional property › Value</dt><dd>2026</dd></dl>"
+    ) in page
 
 
 def test_facts_and_faqs_are_edited_on_their_entitys_page(client, brand, editor, product):
@@ -544,3 +547,63 @@ def test_facts_and_faqs_are_edited_on_their_entitys_page(client, brand, editor, 
     assert errors == {"p__statement__en": ["required in the default language"]}
     fact.refresh_from_db()
     assert fact.version == 2
+
+
+def test_weight_and_country_of_origin_are_inputs(client, brand, editor, product):
+    entity_update(
+        entity=product,
+        data={
+            **product.data,
+            "weight": [
+                {
+                    "@type": ["QuantitativeValue"],
+                    "unitCode": [{"@value": "GRM"}],
+                    "value": [{"@value": 50}],
+                }
+            ],
+            "countryOfOrigin": [{"@type": ["Country"], "name": [{"@value": "CN"}]}],
+        },
+        expected_version=product.version,
+    )
+    client.force_login(editor)
+    url = f"/admin/kb/entity/{product.pk}/change/"
+    page = client.get(url)
+    form = page.context["adminform"].form
+    assert "weight" not in form["more_properties"].value()
+    assert form["p__countryOfOrigin"].value() == "CN"
+    html = page.content.decode()
+    assert '<input type="text" name="p__weight_0" value="50"' in html
+    assert '<option value="GRM" selected>g</option>' in html
+    # Unchanged: no new revision.
+    data = form_data(page)
+    data.pop("p__weight")
+    data |= {"p__weight_0": "50", "p__weight_1": "GRM"}
+    assert client.post(url, data).status_code == 302
+    product.refresh_from_db()
+    assert product.version == 2
+    # A new weight and country, typed and picked.
+    saved = client.post(url, data | {"p__weight_0": "2.5", "p__weight_1": "LBR",
+                                     "p__countryOfOrigin": "JP"})  # fmt: skip
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert product.data["weight"] == [
+        {"@type": ["QuantitativeValue"], "unitCode": [{"@value": "LBR"}],
+         "value": [{"@value": 2.5}]}
+    ]  # fmt: skip
+    assert product.data["countryOfOrigin"] == [{"@type": ["Country"], "name": [{"@value": "JP"}]}]
+    # A weight that is no number, or without its unit, is refused at the input.
+    for weight, unit, message in (
+        ("abc", "GRM", "Enter a number, with a dot before any decimals: e.g. 50 or 2.5."),
+        ("50", "", "Pick the unit."),
+    ):
+        refused = client.post(url, data | {"p__weight_0": weight, "p__weight_1": unit})
+        assert refused.context["adminform"].form.errors == {"p__weight": [message]}
+    # Cleared, it is gone.
+    data = form_data(client.get(url))
+    data.pop("p__weight")
+    cleared = client.post(
+        url, data | {"p__weight_0": "", "p__weight_1": "", "p__countryOfOrigin": ""}
+    )
+    assert cleared.status_code == 302, cleared.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert "weight" not in product.data and "countryOfOrigin" not in product.data
