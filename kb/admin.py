@@ -691,21 +691,17 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             ),
         ]
         if form.offer_fields is not None:
-            # Each offer on three lines: what it costs, whether it is there, where and until
-            # when; the last one adds an offer.
-            rows = [
-                line
-                for names in form.offer_fields.rows
-                for line in (names[:2], names[2:4], names[4:])
-            ]
+            # Each offer a few lines long (kb.offer_fields.LINES); the last one adds an offer.
             fieldsets.insert(
                 3,
                 (
                     "Offers",
                     {
-                        "fields": [tuple(line) for line in rows if line],
+                        "fields": form.offer_fields.lines(),
                         "description": "Prices as numbers (12.50), currencies as ISO 4217 "
-                        "codes. An offer's seller, regions and shipping are kept as they are.",
+                        "codes, countries as codes or names (US, Germany). Shipping and "
+                        "returns are what Google's merchant listings ask for. An offer's "
+                        "seller and regions are kept as they are.",
                     },
                 ),
             )
@@ -1035,6 +1031,21 @@ class FactInline(StatementInline):
     model = Fact
     form = FactForm
     verbose_name_plural = "Facts about it"
+    # Inputs that share a line: a fact is short, its form need not be 14 rows long.
+    lines = (("key", "value", "unit"), ("as_of", "valid_until"))
+
+    def get_fieldsets(self, request, obj=None):
+        fields = self.get_fields(request, obj)
+        unit_words = tuple(n for n in fields if n.startswith(field_name("unit_labels")))
+        lines = [*self.lines, unit_words]  # each language's word for the unit together
+        rows: list = []
+        for name in fields:
+            line = next((line for line in lines if name in line), None)
+            if line is None:
+                rows.append(name)
+            elif name == next(n for n in line if n in fields):  # the line's first input
+                rows.append(tuple(n for n in line if n in fields))
+        return [(None, {"fields": rows})]
 
 
 class FAQInline(StatementInline):
