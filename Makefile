@@ -10,7 +10,7 @@ DEMO_ENGINE_URL := http://127.0.0.1:$(DEMO_ENGINE_PORT)/v1
 # loopback port, and that port only (see config/egress.py).
 DEMO_ENGINE_ALLOW := 127.0.0.1:$(DEMO_ENGINE_PORT)
 
-.PHONY: install demo test bench bench-profile lint format clean
+.PHONY: install demo test bench bench-profile lint format messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The kb app's Chinese (Simplified) messages: collect the strings wrapped for translation into
+# kb/locale/zh_Hans/LC_MESSAGES/django.po, then compile it (commit both the .po and the .mo:
+# msgfmt is not needed to run the project). Needs GNU gettext (xgettext, msgmerge, msgfmt).
+messages: install
+	cd kb && ../$(BIN)/python ../manage.py makemessages -l zh_Hans
+	cd kb && ../$(BIN)/python ../manage.py compilemessages -l zh_Hans
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

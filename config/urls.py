@@ -13,6 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.admin_view(admin_landing), name="admin_landing"),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
+    # set_language: the admin's language switcher (templates/admin/base_site.html) posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
 ]

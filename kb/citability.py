@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+
 # --- statements that lean on another fact ----------------------------------------------------
 #
 # An answer engine quotes one fact, alone: "Of that, 3.1 tonnes were exported." or
@@ -171,18 +173,36 @@ def leaning_messages(*, statement: dict[str, str]) -> dict[str, str]:
             continue
         quoted = [f'"{" ".join(text[s:e].split())}"' for s, e in spans]
         if spans[0][0] == LEADING_MARKS.match(text).end():
-            said = f"starts with {quoted[0]}" + (
-                f" and says {' and '.join(quoted[1:])}" if len(quoted) > 1 else ""
+            if len(quoted) > 1:
+                message = _(
+                    "The statement starts with %(first)s and says %(others)s, which lean on "
+                    "other facts: say in the statement itself what they refer to, so the fact "
+                    "can be quoted alone."
+                )
+            else:
+                message = _(
+                    "The statement starts with %(first)s, which leans on another fact: say in "
+                    "the statement itself what it refers to, so the fact can be quoted alone."
+                )
+            out[language] = message % {"first": quoted[0], "others": _and(quoted[1:])}
+            continue
+        if len(quoted) > 1:
+            message = _(
+                "The statement says %(words)s, which lean on other facts: say in the statement "
+                "itself what they refer to, so the fact can be quoted alone."
             )
         else:
-            said = f"says {' and '.join(quoted)}"
-        leans, refers = (
-            ("lean on other facts", "they refer")
-            if len(spans) > 1
-            else ("leans on another fact", "it refers")
-        )
-        out[language] = (
-            f"The statement {said}, which {leans}: say in the statement itself what {refers} "
-            "to, so the fact can be quoted alone."
-        )
+            message = _(
+                "The statement says %(words)s, which leans on another fact: say in the "
+                "statement itself what it refers to, so the fact can be quoted alone."
+            )
+        out[language] = message % {"words": _and(quoted)}
     return out
+
+
+def _and(items: list[str]) -> str:
+    """'"a" and "b" and "c"', in the active language."""
+    joined = items[0] if items else ""
+    for item in items[1:]:
+        joined = _("%(words)s and %(word)s") % {"words": joined, "word": item}
+    return joined

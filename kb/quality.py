@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import pycountry
+from django.utils.translation import gettext as _
 from stdnum import ean
 
 from kb import vocabulary
@@ -114,17 +115,18 @@ def value_at(data: dict, pointer: str) -> list:
 
 
 def product_findings(brand: Brand, data: dict) -> list[Finding]:
-    snippet, merchant = "Google: Product snippet", "Google: Product (merchant listing)"
+    snippet, merchant = _("Google: Product snippet"), _("Google: Product (merchant listing)")
+    citability = _("AI citability")
     out: list[Finding] = []
     if not values(data, "name"):
-        out.append(Finding(ERROR, "/name", "A product needs a name.", snippet))
+        out.append(Finding(ERROR, "/name", _("A product needs a name."), snippet))
     offers = [o for o in values(data, "offers") if isinstance(o, dict)]
     if not offers and not values(data, "review") and not values(data, "aggregateRating"):
-        out.append(Finding(INELIGIBLE, "/offers", "Not eligible for product snippets: give "
-                           "offers, a review or an aggregate rating.", snippet))  # fmt: skip
+        out.append(Finding(INELIGIBLE, "/offers", _("Not eligible for product snippets: give "
+                           "offers, a review or an aggregate rating."), snippet))  # fmt: skip
     if not values(data, "image"):
-        out.append(Finding(INELIGIBLE, "/image", "Not eligible for merchant listings: they "
-                           "need an image.", merchant))  # fmt: skip
+        out.append(Finding(INELIGIBLE, "/image", _("Not eligible for merchant listings: they "
+                           "need an image."), merchant))  # fmt: skip
     for index, offer in enumerate(offers):
         pointer = f"/offers/{index}" if len(offers) > 1 else "/offers"
         out += offer_findings(offer, pointer, merchant)
@@ -133,26 +135,27 @@ def product_findings(brand: Brand, data: dict) -> list[Finding]:
             code = literal(value) or ""
             digits = code.replace(" ", "").replace("-", "")
             if not ean.is_valid(digits.zfill(14) if digits.isdigit() else digits):
-                out.append(Finding(ERROR, f"/{prop}", f"{code!r} is not a valid GTIN: the check "
-                                   "digit (or the length) is wrong.", merchant))  # fmt: skip
+                out.append(Finding(ERROR, f"/{prop}", _("%(code)s is not a valid GTIN: the check "
+                                   "digit (or the length) is wrong.") % {"code": repr(code)},
+                                   merchant))  # fmt: skip
     if not any(values(data, p) for p in (*GTIN_PROPERTIES, "mpn", "sku")):
-        out.append(Finding(RECOMMENDATION, "", "Add a GTIN, MPN or SKU so engines can match "
-                           "the product.", merchant))  # fmt: skip
-    for prop, what in (("brand", "the brand"), ("description", "a description")):
+        out.append(Finding(RECOMMENDATION, "", _("Add a GTIN, MPN or SKU so engines can match "
+                           "the product."), merchant))  # fmt: skip
+    for prop, message in (("brand", _("Add the brand.")), ("description", _("Add a description."))):
         if not values(data, prop):
             level = HINT if prop == "description" else RECOMMENDATION
-            profile = "AI citability" if prop == "description" else merchant
-            out.append(Finding(level, f"/{prop}", f"Add {what}.", profile))
+            profile = citability if prop == "description" else merchant
+            out.append(Finding(level, f"/{prop}", message, profile))
     has_shipping = any(values(o, "shippingDetails") for o in offers)
     has_returns = any(values(o, "hasMerchantReturnPolicy") for o in offers) or values(
         data, "hasMerchantReturnPolicy"
     )
     if offers and not has_shipping:
         out.append(
-            Finding(RECOMMENDATION, "/offers", "Add shipping details to the offers.", merchant)
+            Finding(RECOMMENDATION, "/offers", _("Add shipping details to the offers."), merchant)
         )
     if offers and not has_returns:
-        out.append(Finding(RECOMMENDATION, "/offers", "Add a merchant return policy.", merchant))
+        out.append(Finding(RECOMMENDATION, "/offers", _("Add a merchant return policy."), merchant))
     return out
 
 
@@ -160,34 +163,37 @@ def offer_findings(offer: dict, pointer: str, profile: str) -> list[Finding]:
     out: list[Finding] = []
     prices = [literal(v) for v in values(offer, "price")]
     if not prices:
-        out.append(Finding(INELIGIBLE, f"{pointer}/price", "Not eligible for merchant "
-                           "listings: the offer needs a price.", profile))  # fmt: skip
+        out.append(Finding(INELIGIBLE, f"{pointer}/price", _("Not eligible for merchant "
+                           "listings: the offer needs a price."), profile))  # fmt: skip
     for price in prices:
         amount = price_amount(price)
         if amount is None:
-            out.append(Finding(ERROR, f"{pointer}/price", f"The price {price!r} is not a "
-                               "number: write it with a dot before the cents, e.g. 12.50.",
-                               profile))  # fmt: skip
+            out.append(Finding(ERROR, f"{pointer}/price", _("The price %(price)s is not a "
+                               "number: write it with a dot before the cents, e.g. 12.50.")
+                               % {"price": repr(price)}, profile))  # fmt: skip
         elif amount <= 0:
-            out.append(Finding(INELIGIBLE, f"{pointer}/price", "Not eligible for merchant "
-                               f"listings: the price is {price}; it must be above 0.", profile))  # fmt: skip
+            out.append(Finding(INELIGIBLE, f"{pointer}/price", _("Not eligible for merchant "
+                               "listings: the price is %(price)s; it must be above 0.")
+                               % {"price": price}, profile))  # fmt: skip
     currencies = [literal(v) for v in values(offer, "priceCurrency")]
     if not currencies:
-        out.append(Finding(INELIGIBLE, f"{pointer}/priceCurrency", "Not eligible for "
-                           "merchant listings: the offer needs a currency (ISO 4217, e.g. USD).",
+        out.append(Finding(INELIGIBLE, f"{pointer}/priceCurrency", _("Not eligible for "
+                           "merchant listings: the offer needs a currency (ISO 4217, e.g. USD)."),
                            profile))  # fmt: skip
     for currency in currencies:
         if not currency or pycountry.currencies.get(alpha_3=currency) is None:
             out.append(Finding(ERROR, f"{pointer}/priceCurrency",
-                               f"{currency!r} is not an ISO 4217 currency code.", profile))  # fmt: skip
+                               _("%(currency)s is not an ISO 4217 currency code.")
+                               % {"currency": repr(currency)}, profile))  # fmt: skip
     availability = [literal(v) for v in values(offer, "availability")]
     if not availability:
         out.append(Finding(RECOMMENDATION, f"{pointer}/availability",
-                           "Add availability (e.g. https://schema.org/InStock).", profile))  # fmt: skip
+                           _("Add availability (e.g. https://schema.org/InStock)."), profile))  # fmt: skip
     for value in availability:
         if not (value or "").startswith(("https://schema.org/", "http://schema.org/")):
-            out.append(Finding(ERROR, f"{pointer}/availability", f"{value!r}: give availability "
-                               "as a schema.org URL, e.g. https://schema.org/InStock.", profile))  # fmt: skip
+            out.append(Finding(ERROR, f"{pointer}/availability", _("%(value)s: give availability "
+                               "as a schema.org URL, e.g. https://schema.org/InStock.")
+                               % {"value": repr(value)}, profile))  # fmt: skip
     return out
 
 
@@ -203,31 +209,37 @@ def price_amount(price) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
+def add_property(prop: str) -> str:
+    """The message recommending a property, in words ("Add opening hours specification.")."""
+    return _("Add %(property)s.") % {"property": vocabulary.label_words(prop).lower()}
+
+
 def organization_findings(data: dict) -> list[Finding]:
-    profile = "Google: Organization"
+    profile = _("Google: Organization")
     recommended = ("name", "url", "logo", "description", "address", "contactPoint", "email",
                    "telephone", "foundingDate", "legalName")  # fmt: skip
     out = [
-        Finding(RECOMMENDATION, f"/{prop}", f"Add {vocabulary.label_words(prop).lower()}.", profile)
+        Finding(RECOMMENDATION, f"/{prop}", add_property(prop), profile)
         for prop in recommended
         if not values(data, prop)
     ]
     if not values(data, "sameAs"):
-        out.append(Finding(HINT, "/sameAs", "Link the brand's profiles elsewhere (sameAs): "
-                           "engines use them to tell it apart from namesakes.", "AI citability"))  # fmt: skip
+        out.append(Finding(HINT, "/sameAs", _("Link the brand's profiles elsewhere (sameAs): "
+                           "engines use them to tell it apart from namesakes."),
+                           _("AI citability")))  # fmt: skip
     return out
 
 
 def local_business_findings(data: dict) -> list[Finding]:
-    profile = "Google: LocalBusiness"
+    profile = _("Google: LocalBusiness")
     out = []
     if not values(data, "name"):
-        out.append(Finding(ERROR, "/name", "A local business needs a name.", profile))
+        out.append(Finding(ERROR, "/name", _("A local business needs a name."), profile))
     if not values(data, "address"):
-        out.append(Finding(INELIGIBLE, "/address", "Not eligible for local business results: "
-                           "add an address.", profile))  # fmt: skip
+        out.append(Finding(INELIGIBLE, "/address", _("Not eligible for local business results: "
+                           "add an address."), profile))  # fmt: skip
     out += [
-        Finding(RECOMMENDATION, f"/{prop}", f"Add {vocabulary.label_words(prop).lower()}.", profile)
+        Finding(RECOMMENDATION, f"/{prop}", add_property(prop), profile)
         for prop in ("geo", "openingHoursSpecification", "telephone", "url", "priceRange")
         if not values(data, prop)
     ]
@@ -235,9 +247,9 @@ def local_business_findings(data: dict) -> list[Finding]:
 
 
 def article_findings(data: dict) -> list[Finding]:
-    profile = "Google: Article"
+    profile = _("Google: Article")
     return [
-        Finding(RECOMMENDATION, f"/{prop}", f"Add {vocabulary.label_words(prop).lower()}.", profile)
+        Finding(RECOMMENDATION, f"/{prop}", add_property(prop), profile)
         for prop in ("headline", "image", "datePublished", "dateModified", "author")
         if not values(data, prop)
     ]
@@ -251,8 +263,10 @@ def translation_findings(brand: Brand, data: dict) -> list[Finding]:
             continue
         for language in brand.languages:
             if language not in present:
-                out.append(Finding(HINT, f"/{prop}", f"No {prop} in {language}: pages in that "
-                                   "language fall back to the default.", "AI citability"))  # fmt: skip
+                out.append(Finding(HINT, f"/{prop}", _("No %(property)s in %(language)s: pages in "
+                                   "that language fall back to the default.")
+                                   % {"property": prop, "language": language},
+                                   _("AI citability")))  # fmt: skip
     return out
 
 
@@ -265,7 +279,8 @@ def statement_findings(*, brand: Brand) -> list[tuple[object, Finding]]:
         for language in brand.languages:
             if not (faq.answer or {}).get(language):
                 out.append((faq, Finding(HINT, f"/answer/{language}",
-                                         f"No answer in {language}.", "AI citability")))  # fmt: skip
+                                         _("No answer in %(language)s.") % {"language": language},
+                                         _("AI citability"))))  # fmt: skip
     return out
 
 
@@ -274,12 +289,13 @@ def fact_findings(*, brand: Brand, fact: Fact) -> list[Finding]:
     that leans on another fact."""
     out: list[Finding] = []
     if not fact.source_url:
-        out.append(Finding(HINT, "/source_url", "A fact without a source is rarely quoted.",
-                           "AI citability"))  # fmt: skip
+        out.append(Finding(HINT, "/source_url", _("A fact without a source is rarely quoted."),
+                           _("AI citability")))  # fmt: skip
     for language in brand.languages:
         if not (fact.statement or {}).get(language):
-            out.append(Finding(HINT, f"/statement/{language}", f"No statement in {language}.",
-                               "AI citability"))  # fmt: skip
+            out.append(Finding(HINT, f"/statement/{language}",
+                               _("No statement in %(language)s.") % {"language": language},
+                               _("AI citability")))  # fmt: skip
     out += leaning_findings(statement=fact.statement or {})
     return out
 
@@ -288,7 +304,7 @@ def leaning_findings(*, statement: dict[str, str]) -> list[Finding]:
     """A recommendation for each language whose statement leans on another fact
     (``kb.citability``)."""
     return [
-        Finding(RECOMMENDATION, f"/statement/{language}", message, "AI citability")
+        Finding(RECOMMENDATION, f"/statement/{language}", message, _("AI citability"))
         for language, message in leaning_messages(statement=statement).items()
     ]
 
@@ -299,6 +315,6 @@ def brand_summary(*, brand: Brand) -> dict[str, int]:
     for entity in Entity.objects.filter(brand=brand).only("types", "data"):
         for finding in entity_findings(brand=brand, types=entity.types, data=entity.data):
             counts[finding.level] += 1
-    for _, finding in statement_findings(brand=brand):
+    for _statement, finding in statement_findings(brand=brand):
         counts[finding.level] += 1
     return counts

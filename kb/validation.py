@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+
 from kb import vocabulary
 
 POINTER_KEY = "__pointer__"  # where a node came from in the input (import only)
@@ -56,7 +58,7 @@ def join_pointer(base: str, *tokens: str | int) -> str:
 
 def suggest(name: str, candidates) -> str:
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
+    return " " + _("(did you mean %(name)s?)") % {"name": repr(matches[0])} if matches else ""
 
 
 # A function telling the types of an entity by IRI, or None when the IRI is not an entity.
@@ -90,17 +92,20 @@ def _node_problems(
         if FOREIGN_PROPERTY.match(type_name):
             yield Problem(
                 join_pointer(pointer, "@type", *([index] if len(types) > 1 else [])),
-                f"{type_name} is not a schema.org type; a type of another vocabulary is kept "
-                "only beside a schema.org type",
+                _(
+                    "%(type)s is not a schema.org type; a type of another vocabulary is kept "
+                    "only beside a schema.org type"
+                )
+                % {"type": type_name},
             )
         else:
             yield Problem(
                 join_pointer(pointer, "@type", *([index] if len(types) > 1 else [])),
-                f"unknown schema.org type {type_name!r}"
+                _("unknown schema.org type %(type)s") % {"type": repr(type_name)}
                 + suggest(type_name, vocabulary.all_classes()),
             )
     if not types and not allowed_types:
-        yield Problem(pointer, "the node has no @type")
+        yield Problem(pointer, _("the node has no @type"))
     if (
         allowed_types
         and known_types
@@ -110,7 +115,8 @@ def _node_problems(
     ):
         yield Problem(
             pointer,
-            f"expected {_or(allowed_types)} here, got {_or(known_types)}",
+            _("expected %(expected)s here, got %(got)s")
+            % {"expected": _or(allowed_types), "got": _or(known_types)},
         )
     context_types = tuple(known_types) or allowed_types
     for prop, values in data.items():
@@ -122,8 +128,8 @@ def _node_problems(
             if len(prop) > MAX_PROPERTY_LENGTH:
                 yield Problem(
                     prop_pointer,
-                    f"the property IRI is {len(prop)} characters long; at most "
-                    f"{MAX_PROPERTY_LENGTH} are kept",
+                    _("the property IRI is %(length)s characters long; at most %(max)s are kept")
+                    % {"length": len(prop), "max": MAX_PROPERTY_LENGTH},
                 )
                 continue
             yield from _foreign_problems(values, prop_pointer)
@@ -131,14 +137,17 @@ def _node_problems(
         if meta is None and ":" in prop:
             yield Problem(
                 prop_pointer,
-                f"{prop} is not a schema.org property, nor an absolute http(s) or urn: IRI "
-                f"(is the prefix {prop.split(':', 1)[0]!r} defined in the @context?)",
+                _(
+                    "%(property)s is not a schema.org property, nor an absolute http(s) or urn: "
+                    "IRI (is the prefix %(prefix)s defined in the @context?)"
+                )
+                % {"property": prop, "prefix": repr(prop.split(":", 1)[0])},
             )
             continue
         if meta is None:
             yield Problem(
                 prop_pointer,
-                f"unknown schema.org property {prop!r}"
+                _("unknown schema.org property %(property)s") % {"property": repr(prop)}
                 + suggest(
                     prop,
                     vocabulary.properties_for(context_types)
@@ -154,12 +163,16 @@ def _node_problems(
         ):
             yield Problem(
                 prop_pointer,
-                f"property {prop!r} does not apply to {_or(context_types)}; "
-                f"it applies to {_or(meta.domains)}",
+                _("property %(property)s does not apply to %(types)s; it applies to %(domains)s")
+                % {
+                    "property": repr(prop),
+                    "types": _or(context_types),
+                    "domains": _or(meta.domains),
+                },
             )
             continue
         if not isinstance(values, list):
-            yield Problem(prop_pointer, "values must be a list")
+            yield Problem(prop_pointer, _("values must be a list"))
             continue
         for index, value in enumerate(values):
             value_pointer = join_pointer(prop_pointer, index) if len(values) > 1 else prop_pointer
@@ -170,7 +183,7 @@ def _node_problems(
 
 def _value_problems(meta, value, pointer, lookup_types, languages) -> Iterator[Problem]:
     if not isinstance(value, dict):
-        yield Problem(pointer, f"malformed value {value!r}")
+        yield Problem(pointer, _("malformed value %(value)s") % {"value": repr(value)})
         return
     if "@list" in value:
         for index, item in enumerate(value["@list"]):
@@ -201,8 +214,12 @@ def _value_problems(meta, value, pointer, lookup_types, languages) -> Iterator[P
     if not class_ranges:
         yield Problem(
             pointer,
-            f"{meta.name!r} expects {_or(meta.ranges)}, got a nested "
-            f"{_or(nested_types) if nested_types else 'node'}",
+            _("%(property)s expects %(expected)s, got a nested %(nested)s")
+            % {
+                "property": repr(meta.name),
+                "expected": _or(meta.ranges),
+                "nested": _or(nested_types) if nested_types else _("node"),
+            },
         )
         return
     yield from _node_problems(
@@ -221,7 +238,7 @@ def _foreign_problems(values, pointer: str) -> Iterator[Problem]:
     """A property of another vocabulary (GS1, UN/CEFACT…) is kept as given; only what no
     property may hold is refused: a reference that is a script or holds junk."""
     if not isinstance(values, list):
-        yield Problem(pointer, "values must be a list")
+        yield Problem(pointer, _("values must be a list"))
         return
     for index, value in enumerate(values):
         iri = value.get("@id") if isinstance(value, dict) else None
@@ -230,7 +247,7 @@ def _foreign_problems(values, pointer: str) -> Iterator[Problem]:
         ):
             yield Problem(
                 join_pointer(pointer, index) if len(values) > 1 else pointer,
-                f"{iri!r} is not an http(s) URL",
+                _("%(url)s is not an http(s) URL") % {"url": repr(iri)},
             )
 
 
@@ -252,7 +269,7 @@ def web_url_problem(url: str) -> str | None:
             parts = None
         if parts and parts.scheme.lower() in WEB_SCHEMES and parts.hostname:
             return None
-    return f"{url!r} is not an http(s) URL"
+    return _("%(url)s is not an http(s) URL") % {"url": repr(url)}
 
 
 def expects_url_string(meta: vocabulary.Property) -> bool:
@@ -268,7 +285,10 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
         return web_url_problem(raw)
     language = value.get("@language")
     if language is not None and language not in languages:
-        return f"language {language!r} is not one of the brand's languages ({', '.join(languages)})"
+        return _("language %(language)s is not one of the brand's languages (%(languages)s)") % {
+            "language": repr(language),
+            "languages": ", ".join(languages),
+        }
     datatypes = {
         ancestor for r in meta.datatype_ranges for ancestor in vocabulary.datatype_lineage(r)
     }
@@ -276,15 +296,19 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
         return (
             None
             if vocabulary.BOOLEAN in datatypes
-            else f"{meta.name!r} expects {expects}, got {raw!r}"
+            else _("%(property)s expects %(expected)s, got %(value)s")
+            % {"property": repr(meta.name), "expected": expects, "value": repr(raw)}
         )
     if isinstance(raw, float) and not math.isfinite(raw):
-        return f"{meta.name!r} expects a finite number, got {raw!r}"
+        return _("%(property)s expects a finite number, got %(value)s") % {
+            "property": repr(meta.name),
+            "value": repr(raw),
+        }
     if isinstance(raw, int) and abs(raw) > MAX_EXACT_INTEGER:
-        return (
-            f"{meta.name!r}: {raw} is past the integers JSON readers keep exactly "
-            f'(±{MAX_EXACT_INTEGER:,}); give it as text: "{raw}"'
-        )
+        return _(
+            "%(property)s: %(value)s is past the integers JSON readers keep exactly "
+            '(±%(max)s); give it as text: "%(value)s"'
+        ) % {"property": repr(meta.name), "value": raw, "max": f"{MAX_EXACT_INTEGER:,}"}
     if isinstance(raw, int | float) and "Distance" in datatypes and raw >= 0:
         # A bare number where a Distance is expected ("width": 512 on an ImageObject, as
         # CMSs write image sizes in pixels): kept as the number.
@@ -298,11 +322,22 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
                 and isinstance(raw, float)
                 and not raw.is_integer()
             ):
-                return f"{meta.name!r} expects an Integer, got {raw!r}"
+                return _("%(property)s expects an Integer, got %(value)s") % {
+                    "property": repr(meta.name),
+                    "value": repr(raw),
+                }
             return None
-        return f"{meta.name!r} expects {expects}, got the number {raw!r}"
+        return _("%(property)s expects %(expected)s, got the number %(value)s") % {
+            "property": repr(meta.name),
+            "expected": expects,
+            "value": repr(raw),
+        }
     if not isinstance(raw, str):
-        return f"{meta.name!r} expects {expects}, got {raw!r}"
+        return _("%(property)s expects %(expected)s, got %(value)s") % {
+            "property": repr(meta.name),
+            "expected": expects,
+            "value": repr(raw),
+        }
     if vocabulary.TEXT in datatypes or "Quantity" in datatypes:
         return None
     if vocabulary.NUMBER in datatypes and NUMERIC.match(raw.strip()):
@@ -333,12 +368,18 @@ def literal_problem(meta: vocabulary.Property, value: dict, languages: list[str]
         return None
     if meta.enumeration_ranges:
         members = vocabulary.enumeration_members(meta.enumeration_ranges[0])
+        listed = ", ".join(members[:8]) + ("…" if len(members) > 8 else "")
         return (
-            f"{raw!r} is not a member of {_or(meta.enumeration_ranges)}"
+            _("%(value)s is not a member of %(enumeration)s")
+            % {"value": repr(raw), "enumeration": _or(meta.enumeration_ranges)}
             + suggest(member, members)
-            + (f"; use one of {', '.join(members[:8])}" + ("…" if len(members) > 8 else ""))
+            + _("; use one of %(members)s") % {"members": listed}
         )
-    return f"{meta.name!r} expects {expects}, got the text {raw!r}"
+    return _("%(property)s expects %(expected)s, got the text %(value)s") % {
+        "property": repr(meta.name),
+        "expected": expects,
+        "value": repr(raw),
+    }
 
 
 def reference_problem(meta: vocabulary.Property, iri: str, lookup_types: TypeLookup) -> str | None:
@@ -363,13 +404,19 @@ def reference_problem(meta: vocabulary.Property, iri: str, lookup_types: TypeLoo
         if any(vocabulary.is_subclass(t, r) for t in target_types for r in meta.class_ranges):
             return None
         if vocabulary.URL not in datatypes:
-            return (
-                f"{meta.name!r} expects {_or(meta.class_ranges)}, but {iri} is a "
-                f"{_or(target_types)}"
-            )
+            return _("%(property)s expects %(expected)s, but %(iri)s is a %(types)s") % {
+                "property": repr(meta.name),
+                "expected": _or(meta.class_ranges),
+                "iri": iri,
+                "types": _or(target_types),
+            }
     if meta.class_ranges or vocabulary.URL in datatypes:
         return None
-    return f"{meta.name!r} expects {_or(meta.ranges)}, got a reference to {iri}"
+    return _("%(property)s expects %(expected)s, got a reference to %(iri)s") % {
+        "property": repr(meta.name),
+        "expected": _or(meta.ranges),
+        "iri": iri,
+    }
 
 
 def _parses(parser, raw: str) -> bool:
@@ -384,4 +431,4 @@ def _or(names) -> str:
     names = list(names)
     if len(names) <= 1:
         return "".join(names)
-    return ", ".join(names[:-1]) + " or " + names[-1]
+    return _("%(names)s or %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}

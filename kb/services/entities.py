@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from kb import validation
 from kb.models import Brand, Entity, EntityLink, Revision, Status, localized_text
@@ -38,7 +39,7 @@ def entity_validate(*, brand: Brand, types: list[str], data: dict, iri: str | No
         languages=brand.languages,
     )
     if not isinstance(types, list) or not types:
-        problems.insert(0, validation.Problem("/types", "give at least one schema.org type"))
+        problems.insert(0, validation.Problem("/types", _("give at least one schema.org type")))
     elif not problems:
         # Values schema.org allows but that are wrong all the same (a price "abc", a GTIN
         # whose check digit is wrong): refused here, where the editor can still fix them.
@@ -98,7 +99,9 @@ def entity_create(
     slug = unique_slug(brand=brand, base=slug or slug_from_iri(brand, iri or "", types, data))
     iri = iri or entity_iri_for(brand=brand, slug=f"{slug}-{uuid.uuid4().hex[:8]}")
     if Entity.objects.filter(brand=brand, iri=iri).exists():
-        raise InvalidContent([validation.Problem("/iri", f"an entity with @id {iri} exists")])
+        raise InvalidContent(
+            [validation.Problem("/iri", _("an entity with @id %(iri)s exists") % {"iri": iri})]
+        )
     if not validated:
         entity_validate(brand=brand, types=types, data=data, iri=iri)
     entity = Entity(brand=brand, iri=iri, slug=slug, types=list(types), data=data)
@@ -129,7 +132,9 @@ def entity_update(
     require(user, entity.brand, "edit")
     ensure_current(entity, expected_version)
     if entity.status == Status.ARCHIVED:
-        raise WorkflowError(f"{entity} is archived; restore it before editing.")
+        raise WorkflowError(
+            _("%(object)s is archived; restore it before editing.") % {"object": entity}
+        )
     types = list(types) if types is not None else entity.types
     data = normalize_languages(entity.brand, data)
     if types == entity.types and data == entity.data:
@@ -170,8 +175,11 @@ def entity_delete(*, entity: Entity, user=None) -> None:
     referrers = entity_referrers(entity)
     if referrers:
         raise ReferencedError(
-            f"{entity} cannot be deleted because it is referenced by: {'; '.join(referrers)}. "
-            "Remove those references first."
+            _(
+                "%(object)s cannot be deleted because it is referenced by: %(referrers)s. "
+                "Remove those references first."
+            )
+            % {"object": entity, "referrers": "; ".join(referrers)}
         )
     log_action(entity, "delete", user, iri=entity.iri)
     revisions = revisions_of(entity)
@@ -182,11 +190,11 @@ def entity_delete(*, entity: Entity, user=None) -> None:
 
 def entity_referrers(entity: Entity) -> list[str]:
     referrers = [
-        f"{link.source} (property {link.property})"
+        _("%(object)s (property %(property)s)") % {"object": link.source, "property": link.property}
         for link in entity.incoming_links.select_related("source").exclude(source=entity)
     ]
-    referrers += [f"fact {fact.key!r}" for fact in entity.facts.all()]
-    referrers += [f"FAQ {faq.key!r}" for faq in entity.faqs.all()]
+    referrers += [_("fact %(key)s") % {"key": repr(fact.key)} for fact in entity.facts.all()]
+    referrers += [_("FAQ %(key)s") % {"key": repr(faq.key)} for faq in entity.faqs.all()]
     return referrers
 
 

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 class StaleEditError(Exception):
@@ -27,4 +28,7 @@ class PublishBlocked(WorkflowError):
     def __init__(self, obj, findings):
         self.findings = list(findings)
         listed = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in self.findings)
-        super().__init__(f"{obj} was not published: fix these errors first — {listed}")
+        super().__init__(
+            _("%(object)s was not published: fix these errors first — %(errors)s")
+            % {"object": obj, "errors": listed}
+        )

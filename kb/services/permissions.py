@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 from kb.models import Brand, BrandMembership
 
@@ -37,15 +38,6 @@ ROLE_CAPABILITIES = {
 ALLOWED_ROLES = {
     capability: {role for role, granted in ROLE_CAPABILITIES.items() if capability in granted}
     for capability in (VIEW, EDIT, PUBLISH, ADMIN)
-}
-
-ACTION_WORDS = {
-    VIEW: "see",
-    EDIT: "edit content of",
-    PUBLISH: "publish content of",
-    ADMIN: "administer",
-    SUPERUSER: "administer the server for",
-    NOBODY: "change records of",
 }
 
 # API token scopes and the capability each stands for.
@@ -241,7 +233,20 @@ def user_can_somewhere(user, capability: str) -> bool:
 
 def require(user, brand: Brand, capability: str) -> None:
     if not user_can(user, brand, capability):
-        raise PermissionDenied(f"{user} may not {ACTION_WORDS[capability]} brand {brand.slug!r}.")
+        raise PermissionDenied(refusal(capability) % {"user": user, "brand": repr(brand.slug)})
+
+
+def refusal(capability: str) -> str:
+    """What a user without ``capability`` is told, in the active language (a whole sentence
+    per capability, for translators)."""
+    return {
+        VIEW: _("%(user)s may not see brand %(brand)s."),
+        EDIT: _("%(user)s may not edit content of brand %(brand)s."),
+        PUBLISH: _("%(user)s may not publish content of brand %(brand)s."),
+        ADMIN: _("%(user)s may not administer brand %(brand)s."),
+        SUPERUSER: _("%(user)s may not administer the server for brand %(brand)s."),
+        NOBODY: _("%(user)s may not change records of brand %(brand)s."),
+    }[capability]
 
 
 def admin_page_allowed(request, brand: Brand | None) -> bool:
@@ -259,7 +264,10 @@ def admin_page_allowed(request, brand: Brand | None) -> bool:
 
 def admin_page_require(request, brand: Brand | None) -> None:
     if not admin_page_allowed(request, brand):
-        raise PermissionDenied(f"{request.user} may not open this page of brand {brand}.")
+        raise PermissionDenied(
+            _("%(user)s may not open this page of brand %(brand)s.")
+            % {"user": request.user, "brand": brand}
+        )
 
 
 def brands_for(user, capability: str = VIEW):

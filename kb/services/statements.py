@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from kb.models import FAQ, Brand, Fact, RevisionedModel, Status
 from kb.search import fact_search_text, faq_search_text
@@ -45,29 +46,30 @@ def check_multilingual(brand: Brand, obj: RevisionedModel) -> list[Problem]:
     for field in [f.name for f in obj._meta.fields if f.name in MULTILINGUAL]:
         values = getattr(obj, field) or {}
         if not isinstance(values, dict):
-            problems.append(Problem(f"/{field}", 'give one text per language, e.g. {"en": "…"}'))
+            problems.append(Problem(f"/{field}", _('give one text per language, e.g. {"en": "…"}')))
             continue
         for language, text in values.items():
             if brand.canonical_language(language) is None:
                 problems.append(
                     Problem(
                         f"/{field}/{language}",
-                        f"{language!r} is not one of the brand's languages "
-                        f"({', '.join(brand.languages)})",
+                        _("%(language)s is not one of the brand's languages (%(languages)s)")
+                        % {"language": repr(language), "languages": ", ".join(brand.languages)},
                     )
                 )
             elif not isinstance(text, str):
-                problems.append(Problem(f"/{field}/{language}", "must be text"))
+                problems.append(Problem(f"/{field}/{language}", _("must be text")))
             elif field == "unit_labels" and len(text) > UNIT_LABEL_MAX_CHARS:
                 problems.append(
                     Problem(
                         f"/{field}/{language}",
-                        f"a unit is at most {UNIT_LABEL_MAX_CHARS} characters, not {len(text)}",
+                        _("a unit is at most %(max)s characters, not %(length)s")
+                        % {"max": UNIT_LABEL_MAX_CHARS, "length": len(text)},
                     )
                 )
         if field in REQUIRED_TEXT and not str(values.get(brand.default_language, "")).strip():
             problems.append(
-                Problem(f"/{field}/{brand.default_language}", "required in the default language")
+                Problem(f"/{field}/{brand.default_language}", _("required in the default language"))
             )
     return problems
 
@@ -75,7 +77,7 @@ def check_multilingual(brand: Brand, obj: RevisionedModel) -> list[Problem]:
 def full_check(brand: Brand, obj: RevisionedModel) -> None:
     problems = check_multilingual(brand, obj)
     if getattr(obj, "about_id", None) and obj.about.brand_id != brand.pk:
-        problems.append(Problem("/about", "must be an entity of the same brand"))
+        problems.append(Problem("/about", _("must be an entity of the same brand")))
     try:
         obj.full_clean(
             exclude=["brand", "latest_revision", "live_revision", "about", *MULTILINGUAL]
@@ -91,7 +93,7 @@ def full_check(brand: Brand, obj: RevisionedModel) -> None:
         and obj.as_of
         and obj.valid_until < _date(obj.as_of)
     ):
-        problems.append(Problem("/valid_until", "must not be before as_of"))
+        problems.append(Problem("/valid_until", _("must not be before as_of")))
     if problems:
         raise InvalidContent(problems)
 
@@ -144,7 +146,9 @@ def statement_update(
     require(user, obj.brand, "edit")
     ensure_current(obj, expected_version)
     if obj.status == Status.ARCHIVED:
-        raise WorkflowError(f"{obj} is archived; restore it before editing.")
+        raise WorkflowError(
+            _("%(object)s is archived; restore it before editing.") % {"object": obj}
+        )
     before = obj.snapshot()
     for name, value in fields.items():
         setattr(obj, name, value)

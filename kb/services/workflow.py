@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kb.models import FAQ, AuditEntry, Entity, Fact, Revision, RevisionedModel, Status
 from kb.quality import ERROR, entity_findings
@@ -30,12 +31,33 @@ def ensure_current(obj: RevisionedModel, expected_version: int | None) -> None:
     if expected_version is None or obj.version == expected_version:
         return
     latest = obj.latest_revision
-    who = f" by {latest.user}" if latest and latest.user else ""
-    when = f" at {timezone.localtime(latest.created_at):%Y-%m-%d %H:%M:%S}" if latest else ""
+    if latest and latest.user:
+        message = _(
+            "%(object)s was changed by %(user)s at %(time)s after you opened it (you edited "
+            "version %(expected)s, it is now version %(version)s). Your changes were not saved: "
+            "reload to see the current content, then make your edit again."
+        )
+    elif latest:
+        message = _(
+            "%(object)s was changed at %(time)s after you opened it (you edited version "
+            "%(expected)s, it is now version %(version)s). Your changes were not saved: reload "
+            "to see the current content, then make your edit again."
+        )
+    else:
+        message = _(
+            "%(object)s was changed after you opened it (you edited version %(expected)s, it is "
+            "now version %(version)s). Your changes were not saved: reload to see the current "
+            "content, then make your edit again."
+        )
     raise StaleEditError(
-        f"{obj} was changed{who}{when} after you opened it (you edited version "
-        f"{expected_version}, it is now version {obj.version}). Your changes were not saved: "
-        "reload to see the current content, then make your edit again."
+        message
+        % {
+            "object": obj,
+            "user": latest.user if latest else "",
+            "time": f"{timezone.localtime(latest.created_at):%Y-%m-%d %H:%M:%S}" if latest else "",
+            "expected": expected_version,
+            "version": obj.version,
+        }
     )
 
 
@@ -90,9 +112,15 @@ def object_submit_for_review(*, obj: RevisionedModel, user=None, expected_versio
     require(user, obj.brand, "edit")
     ensure_current(obj, expected_version)
     if obj.status == Status.ARCHIVED:
-        raise WorkflowError(f"{obj} is archived; restore it before submitting it for review.")
+        raise WorkflowError(
+            _("%(object)s is archived; restore it before submitting it for review.")
+            % {"object": obj}
+        )
     if not obj.has_unpublished_changes:
-        raise WorkflowError(f"{obj} has no changes to review: its live version is the latest.")
+        raise WorkflowError(
+            _("%(object)s has no changes to review: its live version is the latest.")
+            % {"object": obj}
+        )
     obj.status = Status.IN_REVIEW
     obj.save(update_fields=["status", "updated_at"])
     Revision.objects.filter(pk=obj.latest_revision_id).update(
@@ -107,7 +135,7 @@ def object_reject(*, obj: RevisionedModel, user=None, reason: str = ""):
     obj = lock(obj)
     require(user, obj.brand, "publish")
     if obj.status != Status.IN_REVIEW:
-        raise WorkflowError(f"{obj} is not in review.")
+        raise WorkflowError(_("%(object)s is not in review.") % {"object": obj})
     obj.status = Status.DRAFT
     obj.save(update_fields=["status", "updated_at"])
     log_action(obj, "reject", user, reason=reason)
@@ -127,18 +155,23 @@ def object_publish(
     obj = lock(obj)
     require(user, obj.brand, "publish")
     if obj.status == Status.ARCHIVED:
-        raise WorkflowError(f"{obj} is archived; restore it before publishing.")
+        raise WorkflowError(
+            _("%(object)s is archived; restore it before publishing.") % {"object": obj}
+        )
     revision = revision or obj.latest_revision
     if revision is None:
-        raise WorkflowError(f"{obj} has no revision to publish.")
+        raise WorkflowError(_("%(object)s has no revision to publish.") % {"object": obj})
     if revision.object_id != obj.pk or revision.content_type != ContentType.objects.get_for_model(
         obj
     ):
-        raise WorkflowError(f"revision {revision.pk} does not belong to {obj}.")
+        raise WorkflowError(
+            _("revision %(revision)s does not belong to %(object)s.")
+            % {"revision": revision.pk, "object": obj}
+        )
     ensure_publishable(obj, revision)
     now = timezone.now()
     if expire_at and expire_at <= (go_live_at or now):
-        raise WorkflowError("The expiry must be after the go-live time.")
+        raise WorkflowError(_("The expiry must be after the go-live time."))
     # Only one scheduled revision per object: a new decision replaces the old one.
     revisions_of(obj).filter(go_live_at__isnull=False).exclude(pk=revision.pk).update(
         go_live_at=None
@@ -209,7 +242,7 @@ def object_restore(*, obj: RevisionedModel, user=None):
     obj = lock(obj)
     require(user, obj.brand, "edit")
     if obj.status != Status.ARCHIVED:
-        raise WorkflowError(f"{obj} is not archived.")
+        raise WorkflowError(_("%(object)s is not archived.") % {"object": obj})
     obj.status = Status.DRAFT
     obj.save(update_fields=["status", "updated_at"])
     log_action(obj, "restore", user)
