@@ -11,6 +11,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, gettext_lazy
 
 from kb import vocabulary
 from kb.forms import CORE_PROPERTIES, EntityForm, field_name, profile_properties
@@ -155,31 +156,33 @@ class BrandAdmin(PolicyAdminMixin, admin.ModelAdmin):
 
 class ScheduleForm(forms.Form):
     go_live_at = forms.DateTimeField(
-        label="Go live at",
+        label=gettext_lazy("Go live at"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Empty: live now.",
+        help_text=gettext_lazy("Empty: live now."),
     )
     expire_at = forms.DateTimeField(
-        label="Take offline at",
+        label=gettext_lazy("Take offline at"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Empty: stays live until unpublished.",
+        help_text=gettext_lazy("Empty: stays live until unpublished."),
     )
 
     def clean(self):
         cleaned = super().clean()
         if not self.errors and not cleaned.get("go_live_at") and not cleaned.get("expire_at"):
-            raise ValidationError("Give a go-live time, an expiry time, or both.")
+            raise ValidationError(gettext("Give a go-live time, an expiry time, or both."))
         return cleaned
 
 
 class SendBackForm(forms.Form):
     comment = forms.CharField(
-        label="Comment for the editor",
+        label=gettext_lazy("Comment for the editor"),
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
         max_length=2000,
-        help_text="What to change before submitting again; the editor sees it on the page.",
+        help_text=gettext_lazy(
+            "What to change before submitting again; the editor sees it on the page."
+        ),
     )
 
 
@@ -282,7 +285,7 @@ class WorkflowActions:
         }
         return TemplateResponse(request, "admin/kb/send_back.html", context)
 
-    @admin.action(description="Send back to the editor (with a comment)…")
+    @admin.action(description=gettext_lazy("Send back to the editor (with a comment)…"))
     def send_back(self, request, queryset):
         form = SendBackForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -304,11 +307,11 @@ class WorkflowActions:
         if done:
             self.message_user(request, f"{verb} {done} item(s).", messages.SUCCESS)
 
-    @admin.action(description="Submit for review")
+    @admin.action(description=gettext_lazy("Submit for review"))
     def submit_for_review(self, request, queryset):
         self._run(request, queryset, "Submitted", workflow.object_submit_for_review)
 
-    @admin.action(description="Publish now and update the site")
+    @admin.action(description=gettext_lazy("Publish now and update the site"))
     def publish(self, request, queryset):
         """One publish flow: the items go live and a release of the site is queued (one for
         them all); the message links to where its progress shows."""
@@ -334,7 +337,7 @@ class WorkflowActions:
                 messages.INFO,
             )
 
-    @admin.action(description="Schedule go-live and expiry…")
+    @admin.action(description=gettext_lazy("Schedule go-live and expiry…"))
     def schedule(self, request, queryset):
         """An intermediate page asks for the times; the service schedules each object."""
         from django.conf import settings
@@ -361,11 +364,11 @@ class WorkflowActions:
         }
         return TemplateResponse(request, "admin/kb/schedule.html", context)
 
-    @admin.action(description="Unpublish")
+    @admin.action(description=gettext_lazy("Unpublish"))
     def unpublish(self, request, queryset):
         self._run(request, queryset, "Unpublished", workflow.object_unpublish)
 
-    @admin.action(description="Archive")
+    @admin.action(description=gettext_lazy("Archive"))
     def archive(self, request, queryset):
         self._run(request, queryset, "Archived", workflow.object_unpublish, archive=True)
 
@@ -395,17 +398,19 @@ class AdminEntityForm(EntityForm):
             return
         # An image uploaded to the brand's media, added to the entity's images.
         self.fields["upload_image"] = forms.FileField(
-            label="Upload an image",
+            label=gettext("Upload an image"),
             required=False,
-            help_text="JPEG, PNG, WebP or GIF; it is published with the pages that show it.",
+            help_text=gettext(
+                "JPEG, PNG, WebP or GIF; it is published with the pages that show it."
+            ),
             widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
         )
         for language in self.brand.languages:
             self.fields[f"upload_alt__{language}"] = forms.CharField(
-                label=f"Its alt text [{language}]",
+                label=gettext("Its alt text [%(language)s]") % {"language": language},
                 required=False,
                 max_length=300,
-                help_text="What the image shows, for people who cannot see it."
+                help_text=gettext("What the image shows, for people who cannot see it.")
                 if language == self.brand.default_language
                 else "",
             )
@@ -477,11 +482,11 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
 
         return matching(queryset, search_term, or_equal="iri"), False
 
-    @admin.display(description="Status")
+    @admin.display(description=gettext_lazy("Status"))
     def status_display(self, obj):
         return status_badge(obj)
 
-    @admin.display(description="Checks")
+    @admin.display(description=gettext_lazy("Checks"))
     def checks(self, obj):
         """Google profiles and AI citability for the working copy, and preview links."""
         from django.urls import reverse
@@ -524,7 +529,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             rows or mark_safe("<li>Nothing to report.</li>"),  # noqa: S308 (a constant)
         )
 
-    @admin.display(description="As people read them")
+    @admin.display(description=gettext_lazy("As people read them"))
     def other_properties_view(self, obj):
         """The JSON-LD of the other properties as labelled values, beside the textarea."""
         import json
@@ -542,7 +547,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             format_html_join("", "<dt>{}</dt><dd>{}</dd>", ((r.field, r.new) for r in rows)),
         )
 
-    @admin.display(description="Facts and FAQs")
+    @admin.display(description=gettext_lazy("Facts and FAQs"))
     def statements(self, obj):
         """The entity's facts and FAQs, each a link to its page, and links that add one
         about it (the form starts with this entity and brand chosen)."""
@@ -573,7 +578,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             adds,
         )
 
-    @admin.display(description="On the site")
+    @admin.display(description=gettext_lazy("On the site"))
     def on_site(self, obj):
         """Where the entity's page is, and how the site's latest release is doing."""
         from publishing.selectors import entity_page_url, publish_request_latest
@@ -603,7 +608,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             reverse("admin:publishing_brand_dashboard", args=[obj.brand_id]),
         )
 
-    @admin.display(description="Referenced by")
+    @admin.display(description=gettext_lazy("Referenced by"))
     def links(self, obj):
         incoming = obj.incoming_links.select_related("source")
         return (
@@ -611,7 +616,7 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             or "—"
         )
 
-    @admin.display(description="Revisions")
+    @admin.display(description=gettext_lazy("Revisions"))
     def history(self, obj):
         return revision_history_html(obj)
 
@@ -674,16 +679,18 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
         order = list(vocabulary.lineage(obj.types[0]))
         fieldsets = [
             (None, {"fields": [*head, "iri", "status_display", "on_site", "version"]}),
-            ("Check before publishing", {"fields": ["checks"]}),
+            (gettext("Check before publishing"), {"fields": ["checks"]}),
             (
-                "Most used",
+                gettext("Most used"),
                 {
                     "fields": [n for p in most_used for n in form.property_fields[p][1]],
                     # The admin shows a fieldset's description unescaped (|safe): the
                     # brand's name and the type are user text, escaped by format_html.
                     "description": format_html(
-                        "The properties used most across {}'s {} entities, then those "
-                        "search and answer engines look for first.",
+                        gettext(
+                            "The properties used most across {}'s {} entities, then those "
+                            "search and answer engines look for first."
+                        ),
                         obj.brand,
                         obj.primary_type,
                     ),
@@ -695,13 +702,15 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             fieldsets.insert(
                 3,
                 (
-                    "Offers",
+                    gettext("Offers"),
                     {
                         "fields": form.offer_fields.lines(),
-                        "description": "Prices as numbers (12.50), currencies as ISO 4217 "
-                        "codes, countries as codes or names (US, Germany). Shipping and "
-                        "returns are what Google's merchant listings ask for. An offer's "
-                        "seller and regions are kept as they are.",
+                        "description": gettext(
+                            "Prices as numbers (12.50), currencies as ISO 4217 codes, countries "
+                            "as codes or names (US, Germany). Shipping and returns are what "
+                            "Google's merchant listings ask for. An offer's seller and regions "
+                            "are kept as they are."
+                        ),
                     },
                 ),
             )
@@ -714,23 +723,28 @@ class EntityAdmin(WorkflowActions, BrandScopedAdmin):
             # Behind a search box (kb/static/kb/property_search.js), not 70 inputs in a row.
             fieldsets.append(
                 (
-                    "More properties",
+                    gettext("More properties"),
                     {
                         "fields": more,
                         "classes": ["property-search"],
                         "description": format_html(
-                            "Every other schema.org property of {}: type part of its name.",
+                            gettext(
+                                "Every other schema.org property of {}: type part of its name."
+                            ),
                             obj.primary_type,
                         ),
                     },
                 )
             )
-        fieldsets.append(("Add an image", {"fields": form.upload_fields}))
-        fieldsets.append(("Facts and FAQs", {"fields": ["statements"]}))
+        fieldsets.append((gettext("Add an image"), {"fields": form.upload_fields}))
+        fieldsets.append((gettext("Facts and FAQs"), {"fields": ["statements"]}))
         fieldsets.append(
-            ("Other properties", {"fields": [("more_properties", "other_properties_view")]})
+            (
+                gettext("Other properties"),
+                {"fields": [("more_properties", "other_properties_view")]},
+            )
         )
-        fieldsets.append(("History", {"fields": ["message", "links", "history"]}))
+        fieldsets.append((gettext("History"), {"fields": ["message", "links", "history"]}))
         return fieldsets
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -857,7 +871,7 @@ class MultilingualForm(forms.ModelForm):
                     hint = (
                         ""
                         if values.get(language) or language == languages[0]
-                        else "Missing translation"
+                        else gettext("Missing translation")
                     )
                 self.fields[field_name(name, language)] = forms.CharField(
                     label=f"{original.label} [{language}]",
@@ -954,7 +968,7 @@ class StatementAdmin(WorkflowActions, BrandScopedAdmin):
     def delete_model(self, request, obj):
         statement_services.statement_delete(obj=obj, user=request.user)
 
-    @admin.display(description="Status")
+    @admin.display(description=gettext_lazy("Status"))
     def status_display(self, obj):
         return status_badge(obj)
 
@@ -962,7 +976,9 @@ class StatementAdmin(WorkflowActions, BrandScopedAdmin):
 class FactForm(MultilingualForm):
     multilingual_fields = ("statement", "unit_labels", "source_title")
     optional_multilingual_fields = ("unit_labels",)
-    source_url = forms.URLField(max_length=2000, assume_scheme="https", label="Source URL")
+    source_url = forms.URLField(
+        max_length=2000, assume_scheme="https", label=gettext_lazy("Source URL")
+    )
 
     class Meta:
         model = Fact
@@ -1022,7 +1038,7 @@ class StatementInline(PolicyAdminMixin, admin.StackedInline):
         # Deleting a published fact is done on its own page, where it is seen whole.
         return False
 
-    @admin.display(description="Status")
+    @admin.display(description=gettext_lazy("Status"))
     def status_display(self, obj):
         return status_badge(obj) if obj.pk else "New"
 
@@ -1030,7 +1046,7 @@ class StatementInline(PolicyAdminMixin, admin.StackedInline):
 class FactInline(StatementInline):
     model = Fact
     form = FactForm
-    verbose_name_plural = "Facts about it"
+    verbose_name_plural = gettext_lazy("Facts about it")
     # Inputs that share a line: a fact is short, its form need not be 14 rows long.
     lines = (("key", "value", "unit"), ("as_of", "valid_until"))
 
@@ -1051,7 +1067,7 @@ class FactInline(StatementInline):
 class FAQInline(StatementInline):
     model = FAQ
     form = FAQForm
-    verbose_name_plural = "Questions about it"
+    verbose_name_plural = gettext_lazy("Questions about it")
 
 
 @admin.register(Fact)
@@ -1075,7 +1091,7 @@ class FactAdmin(StatementAdmin):
             fieldsets.append(("Checks", {"fields": ["checks"]}))
         return fieldsets
 
-    @admin.display(description="AI citability")
+    @admin.display(description=gettext_lazy("AI citability"))
     def checks(self, fact):
         """The saved fact's findings, as entities show theirs: advice that never blocks a save."""
         from kb.quality import fact_findings
@@ -1093,7 +1109,7 @@ class FactAdmin(StatementAdmin):
             rows or mark_safe("<li>Nothing to report.</li>"),  # noqa: S308 (a constant)
         )
 
-    @admin.display(description="Source")
+    @admin.display(description=gettext_lazy("Source"))
     def source_link(self, fact):
         if web_url_problem(fact.source_url):  # only http(s) becomes a link
             return fact.source_url
@@ -1114,7 +1130,7 @@ class FAQAdmin(StatementAdmin):
 
         return matching(queryset, search_term), False
 
-    @admin.display(description="Question")
+    @admin.display(description=gettext_lazy("Question"))
     def question_text(self, faq):
         return faq.brand.localize(faq.question)
 

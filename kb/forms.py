@@ -16,6 +16,7 @@ from django import forms
 from django.contrib.admin.widgets import AutocompleteMixin, get_select2_language
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 
 from kb import vocabulary
 from kb.measure_fields import (
@@ -195,12 +196,16 @@ class EntityReferenceField(forms.CharField):
 
 class EntityForm(forms.ModelForm):
     types_text = forms.CharField(
-        label="schema.org type",
-        help_text="e.g. Product, Organization, Store. Several types: separate with commas.",
+        label=gettext_lazy("schema.org type"),
+        help_text=gettext_lazy(
+            "e.g. Product, Organization, Store. Several types: separate with commas."
+        ),
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     message = forms.CharField(
-        required=False, label="Change note", help_text="Why you changed it (kept in the history)."
+        required=False,
+        label=gettext_lazy("Change note"),
+        help_text=gettext_lazy("Why you changed it (kept in the history)."),
     )
 
     class Meta:
@@ -220,9 +225,11 @@ class EntityForm(forms.ModelForm):
         types = list(instance.types) if instance.pk else []
         self.fields["types_text"].initial = ", ".join(types)
         self.fields["version"].initial = instance.version
-        self.fields["brand"].label = "Belongs to"  # not schema.org's "brand" property
+        self.fields["brand"].label = gettext("Belongs to")  # not schema.org's "brand" property
         self.fields["slug"].required = False
-        self.fields["slug"].help_text = "Used in page URLs; left empty, it is made from the name."
+        self.fields["slug"].help_text = gettext(
+            "Used in page URLs; left empty, it is made from the name."
+        )
         if not instance.pk or not self.brand:
             return
         data = instance.data
@@ -245,12 +252,14 @@ class EntityForm(forms.ModelForm):
             self.add_property_fields(prop, kind, values, types)
         self.fields[MORE_FIELD] = forms.CharField(
             required=False,
-            label="Other properties (JSON-LD)",
+            label=gettext("Other properties (JSON-LD)"),
             widget=forms.Textarea(
                 attrs={"rows": 12, "class": "vLargeTextField", "spellcheck": "false"}
             ),
-            help_text="Nested values such as offers or addresses, and properties with several "
-            'values, as stored JSON-LD: {"property": [values]}.',
+            help_text=gettext(
+                "Nested values such as offers or addresses, and properties with several "
+                'values, as stored JSON-LD: {"property": [values]}.'
+            ),
             initial=json.dumps(leftover, ensure_ascii=False, indent=2) if leftover else "",
         )
 
@@ -273,7 +282,7 @@ class EntityForm(forms.ModelForm):
                     widget=widget,
                     help_text=help_text
                     if language == self.brand.default_language
-                    else ("Missing translation" if not initial and by_language else ""),
+                    else (gettext("Missing translation") if not initial and by_language else ""),
                     initial=initial,
                 )
                 names.append(name)

@@ -35,7 +35,7 @@ OFFER_INPUTS = (
 # Currencies listed first: those brands selling from and to China, Europe and the US use.
 COMMON_CURRENCIES = ("CNY", "USD", "EUR", "GBP", "HKD", "JPY", "SGD", "AUD", "CAD", "CHF")
 DATE_INPUTS = ("validFrom", "priceValidUntil")
-PRICE_ERROR = "Enter the price as a number, with a dot before the cents: e.g. 12.50."
+PRICE_ERROR = _("Enter the price as a number, with a dot before the cents: e.g. 12.50.")
 # The shipping inputs (one OfferShippingDetails node) and the return policy inputs (one
 # MerchantReturnPolicy node), shown after the offer's own.
 SHIPPING_INPUTS = (
@@ -319,31 +319,35 @@ class OfferFields:
         for index in range(len(self.offers) + 1):
             offer = self.offers[index] if index < len(self.offers) else {}
             new = index == len(self.offers)
-            caption = "New offer" if new else f"Offer {index + 1}"
+            caption = (
+                gettext("New offer") if new else gettext("Offer %(number)s") % {"number": index + 1}
+            )
             fields: dict[str, forms.Field] = {
                 "price": forms.DecimalField(
-                    label=f"{caption}: price",
+                    label=gettext("%(offer)s: price") % {"offer": caption},
                     min_value=Decimal(0),
                     localize=False,
                     error_messages={"invalid": PRICE_ERROR},
                     widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 10}),
                 ),
                 "priceCurrency": forms.ChoiceField(
-                    label="Currency", choices=self.with_current(currencies, offer, "priceCurrency")
+                    label=_("Currency"),
+                    choices=self.with_current(currencies, offer, "priceCurrency"),
                 ),
                 "availability": forms.ChoiceField(
-                    label="Availability",
+                    label=_("Availability"),
                     choices=self.with_current(availability, offer, "availability"),
                 ),
                 "itemCondition": forms.ChoiceField(
-                    label="Condition", choices=self.with_current(condition, offer, "itemCondition")
+                    label=_("Condition"),
+                    choices=self.with_current(condition, offer, "itemCondition"),
                 ),
-                "url": forms.URLField(label="Link to buy", assume_scheme="https"),
+                "url": forms.URLField(label=_("Link to buy"), assume_scheme="https"),
                 "validFrom": forms.DateField(
-                    label="Valid from", widget=forms.DateInput(attrs={"type": "date"})
+                    label=_("Valid from"), widget=forms.DateInput(attrs={"type": "date"})
                 ),
                 "priceValidUntil": forms.DateField(
-                    label="Price valid until", widget=forms.DateInput(attrs={"type": "date"})
+                    label=_("Price valid until"), widget=forms.DateInput(attrs={"type": "date"})
                 ),
             }
             names = []
@@ -373,7 +377,7 @@ class OfferFields:
             if not new:
                 name = input_name(index, "remove")
                 self.form.fields[name] = forms.BooleanField(
-                    label="Remove this offer", required=False
+                    label=_("Remove this offer"), required=False
                 )
                 names.append(name)
             self.rows.append(names)

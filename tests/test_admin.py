@@ -547,6 +547,21 @@ def test_facts_and_faqs_are_edited_on_their_entitys_page(client, brand, editor, 
     assert errors == {"p__statement__en": ["required in the default language"]}
     fact.refresh_from_db()
     assert fact.version == 2
+    # A new question whose key the brand has already: refused at the key, not a server error.
+    data = form_data(client.get(url))
+    data |= {
+        f"{faq_prefix}-TOTAL_FORMS": "2",
+        f"{faq_prefix}-1-key": "brewing",
+        f"{faq_prefix}-1-p__question__en": "Again?",
+        f"{faq_prefix}-1-p__answer__en": "Again.",
+        f"{faq_prefix}-1-order": "0",
+        f"{faq_prefix}-1-version": "0",
+    }
+    refused = client.post(url, data)
+    assert refused.status_code == 200
+    errors = refused.context["inline_admin_formsets"][1].formset.forms[1].errors
+    assert errors == {"key": ["The brand already has a FAQ with this key."]}
+    assert FAQ.objects.filter(brand=brand).count() == 1
 
 
 def test_weight_and_country_of_origin_are_inputs(client, brand, editor, product):

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
 from kb.models import FAQ, Brand, Entity, Fact
+from kb.services.statements import key_taken_message, statement_key_taken
 
 MULTILINGUAL_HELP = (
     'One text per brand language, e.g. {"en": "…", "zh-Hans": "…"}; read with ?lang=, the '
@@ -122,13 +123,11 @@ class StatementBase(serializers.ModelSerializer):
         # Keys are unique per brand; the model's constraint names the brand, which is not a
         # field here, so DRF adds no validator for it (and the database would answer 500).
         model = self.Meta.model
-        taken = model.objects.filter(brand=self.brand, key=key)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if self.brand is not None and taken.exists():
-            raise serializers.ValidationError(
-                f"The brand already has a {model._meta.verbose_name} with this key."
-            )
+        pk = self.instance.pk if self.instance is not None else None
+        if self.brand is not None and statement_key_taken(
+            brand=self.brand, model=model, key=key, pk=pk
+        ):
+            raise serializers.ValidationError(key_taken_message(model))
         return key
 
 

@@ -94,8 +94,19 @@ def full_check(brand: Brand, obj: RevisionedModel) -> None:
         and obj.valid_until < _date(obj.as_of)
     ):
         problems.append(Problem("/valid_until", _("must not be before as_of")))
+    if obj.key and statement_key_taken(brand=brand, model=type(obj), key=obj.key, pk=obj.pk):
+        problems.append(Problem("/key", key_taken_message(type(obj))))
     if problems:
         raise InvalidContent(problems)
+
+
+def statement_key_taken(*, brand: Brand, model: type[Fact] | type[FAQ], key: str, pk) -> bool:
+    """Whether another fact (or FAQ) of the brand has ``key``: keys are unique per brand."""
+    return model.objects.filter(brand=brand, key=key).exclude(pk=pk).exists()
+
+
+def key_taken_message(model: type[Fact] | type[FAQ]) -> str:
+    return _("The brand already has a %(kind)s with this key.") % {"kind": model._meta.verbose_name}
 
 
 def _date(value: Any) -> date:
