@@ -61,10 +61,11 @@ format: install
 	$(BIN)/ruff format .
 
 # The kb app's Chinese (Simplified) messages: collect the strings wrapped for translation into
-# kb/locale/zh_Hans/LC_MESSAGES/django.po, then compile it (commit both the .po and the .mo:
-# msgfmt is not needed to run the project). Needs GNU gettext (xgettext, msgmerge, msgfmt).
+# kb/locale/zh_Hans/LC_MESSAGES/django.po (and djangojs.po, its scripts'), then compile them
+# (commit the .po and .mo files: msgfmt is not needed to run the project). Needs GNU gettext (xgettext, msgmerge, msgfmt).
 messages: install
 	cd kb && ../$(BIN)/python ../manage.py makemessages -l zh_Hans
+	cd kb && ../$(BIN)/python ../manage.py makemessages -d djangojs -l zh_Hans
 	cd kb && ../$(BIN)/python ../manage.py compilemessages -l zh_Hans
 
 clean:

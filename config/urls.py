@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.i18n import JavaScriptCatalog
 
 from config.health import healthz, readyz
 from publishing.views import admin_landing, published_site
@@ -9,12 +10,15 @@ admin.site.site_title = "Sourcebook"
 admin.site.index_title = "Brand knowledge"
 
 urlpatterns = [
+    # Under /admin/, which the production web server passes to the application, and before
+    # the admin's catch-all: set_language, which the admin's language switcher posts to
+    # (templates/admin/base_site.html), and our scripts' messages in the admin's language.
+    path("admin/i18n/", include("django.conf.urls.i18n")),
+    path("admin/i18n/js/kb/", JavaScriptCatalog.as_view(packages=["kb"]), name="kb_jsi18n"),
     # Before the admin's own index: a brand member's home is the brand's dashboard.
     path("admin/", admin.site.admin_view(admin_landing), name="admin_landing"),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
-    # set_language: the admin's language switcher (templates/admin/base_site.html) posts here.
-    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
 ]

@@ -213,7 +213,8 @@ class EntityForm(forms.ModelForm):
         fields = ["brand", "slug"]
 
     class Media:
-        js = ["kb/identifiers.js", "kb/property_search.js"]
+        # The messages of our scripts in the admin's language (config/urls.py), then them.
+        js = ["/admin/i18n/js/kb/", "kb/identifiers.js", "kb/property_search.js"]
 
     def __init__(self, *args, brand: Brand | None = None, **kwargs):
         super().__init__(*args, **kwargs)

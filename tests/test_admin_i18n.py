@@ -68,17 +68,19 @@ def placeholders(text: str) -> list[str]:
     return sorted(name or "<positional>" for name in PLACEHOLDER.findall(text) if name != "%")
 
 
-def catalog():
-    with (LOCALE / "django.po").open("rb") as po:
+def catalog(domain: str = "django"):
+    with (LOCALE / f"{domain}.po").open("rb") as po:
         return read_po(po)
 
 
-def test_the_compiled_catalog_matches_the_po_file():
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_the_compiled_catalog_matches_the_po_file(domain):
     """The .mo is committed (msgfmt is not needed to run the project): it must be the .po
-    compiled, every message translated, none fuzzy, placeholders kept."""
-    messages = [m for m in catalog() if m.id]
+    compiled, every message translated, none fuzzy, placeholders kept (the scripts' messages,
+    djangojs, as the Python ones)."""
+    messages = [m for m in catalog(domain) if m.id]
     assert messages
-    with (LOCALE / "django.mo").open("rb") as mo:
+    with (LOCALE / f"{domain}.mo").open("rb") as mo:
         compiled = gettext.GNUTranslations(mo)
     for message in messages:
         assert isinstance(message.id, str), message.id  # no plural forms are used
@@ -106,6 +108,17 @@ def test_every_wrapped_message_of_the_kb_app_is_in_the_catalog():
     }
     known = {m.id for m in catalog() if m.id}
     missing = {message: where for message, where in wrapped.items() if message not in known}
+    assert not missing, f"run `make messages` and translate: {missing}"
+    scripts = {
+        message: f"{path.relative_to(kb)}:{line}"
+        for path in (kb / "static").rglob("*.js")
+        for line, message, _comments, _context in extract_from_file(
+            "javascript", path, keywords={"gettext": None}
+        )
+    }
+    assert len(scripts) == 6
+    known = {m.id for m in catalog("djangojs") if m.id}
+    missing = {message: where for message, where in scripts.items() if message not in known}
     assert not missing, f"run `make messages` and translate: {missing}"
 
 
@@ -189,10 +202,10 @@ def test_the_language_switcher_makes_the_admin_chinese(client, editor, product):
     client.force_login(editor)
     url = f"/admin/kb/entity/{product.pk}/change/"
     english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert 'action="/i18n/setlang/"' in english
+    assert 'action="/admin/i18n/setlang/"' in english
     assert re.search(r'<option value="zh-hans" lang="zh-hans"[^>]*>简体中文</option>', english)
     assert "Log out" in english and "Add shipping details to the offers." in english
-    switched = client.post("/i18n/setlang/", {"language": "zh-hans", "next": url}, follow=True)
+    switched = client.post("/admin/i18n/setlang/", {"language": "zh-hans", "next": url}, follow=True)
     assert switched.redirect_chain == [(url, 302)]
     page = switched.content.decode()
     assert '<html lang="zh-hans"' in page
@@ -205,5 +218,5 @@ def test_the_language_switcher_makes_the_admin_chinese(client, editor, product):
     # The choice is kept (the language cookie) over the browser's Accept-Language.
     again = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "注销" in again
-    client.post("/i18n/setlang/", {"language": "en", "next": url})
+    client.post("/admin/i18n/setlang/", {"language": "en", "next": url})
     assert "Log out" in client.get(url).content.decode()

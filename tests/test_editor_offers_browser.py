@@ -87,3 +87,28 @@ def test_an_editor_changes_a_price_and_a_gtin_without_json(browser, shop, live_s
     ]
     page.set_viewport_size({"width": 1280, "height": 900})
     page.locator("fieldset:has(h2:text('Offers'))").screenshot(path="/tmp/offers-1280.png")
+
+
+def test_a_chinese_speaking_editor_reads_the_checks_in_chinese(browser, shop, live_server):
+    """The browser asks for Chinese: the GTIN checked as it is typed, the property search and
+    an error at save speak it (the scripts' messages come from the admin's catalog)."""
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "editor")
+    page.fill("#id_password", "editor-pass-123")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/kb/entity/{shop.pk}/change/")
+    page.fill("#id_p__gtin13", "6970123000011")
+    note = page.locator("#id_p__gtin13 + .identifier-check")
+    assert note.inner_text() == "校验位错误：应为 7。"
+    page.fill("#id_p__gtin13", "69701230000")
+    assert note.inner_text() == "GTIN 应为 8、12、13 或 14 位数字，而不是 11 位。"
+    assert page.get_attribute(".property-search-box", "aria-label") == "查找属性"
+    page.fill("#id_p__gtin13", "6970123000017")
+    page.fill("#id_offer__0__price", "abc")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    error = page.locator(".field-offer__0__price .errorlist").inner_text()
+    assert error == "请以数字填写价格，用小数点表示角分，例如 12.50。"
+    page.close()

@@ -303,6 +303,10 @@ def test_production_stack_publishes_and_nginx_serves_it(services, tmp_path, sett
         assert body.startswith(b"# Westlake Leaf Tea\n\n> ")
         status, _, _ = fetch(f"{base}/no/such/page/")
         assert status == 404
+        # The admin's scripts read their messages in the editor's language through nginx.
+        status, headers, body = fetch(f"{base}/admin/i18n/js/kb/", {"Accept-Language": "zh-CN"})
+        assert status == 200 and headers["Content-Type"].startswith("text/javascript"), body
+        assert "查找属性".encode("unicode_escape") in body  # in its JSON
     finally:
         nginx.terminate()
         for process in processes.values():

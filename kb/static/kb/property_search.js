@@ -3,14 +3,19 @@
 // error always show.
 "use strict";
 (function () {
+  var gettext = window.gettext || function (text) { return text; };
+  var interpolate = window.interpolate || function (text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_, name) { return values[name]; });
+  };
   function setUp(fieldset) {
     var rows = Array.prototype.slice.call(fieldset.querySelectorAll(".form-row"));
     if (!rows.length) return;
     var box = document.createElement("input");
     box.type = "search";
     box.className = "vTextField property-search-box";
-    box.placeholder = "Find a property (" + rows.length + " more)…";
-    box.setAttribute("aria-label", "Find a property");
+    box.placeholder = interpolate(gettext("Find a property (%(count)s more)…"),
+                           {count: rows.length}, true);
+    box.setAttribute("aria-label", gettext("Find a property"));
     var heading = fieldset.querySelector("h2");
     (heading || fieldset.firstChild).insertAdjacentElement("afterend", box);
     function words(row) {
