@@ -205,7 +205,9 @@ def test_the_language_switcher_makes_the_admin_chinese(client, editor, product):
     assert 'action="/admin/i18n/setlang/"' in english
     assert re.search(r'<option value="zh-hans" lang="zh-hans"[^>]*>简体中文</option>', english)
     assert "Log out" in english and "Add shipping details to the offers." in english
-    switched = client.post("/admin/i18n/setlang/", {"language": "zh-hans", "next": url}, follow=True)
+    switched = client.post(
+        "/admin/i18n/setlang/", {"language": "zh-hans", "next": url}, follow=True
+    )
     assert switched.redirect_chain == [(url, 302)]
     page = switched.content.decode()
     assert '<html lang="zh-hans"' in page
