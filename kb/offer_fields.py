@@ -52,11 +52,11 @@ PERIODS = {
 # How an offer's inputs are laid out, a line each: what it costs, whether it is there, where
 # and until when, then its shipping and its returns.
 LINES = (
-    ("price", "priceCurrency"), ("availability", "itemCondition"),
-    ("url", "validFrom", "priceValidUntil"), ("shippingRate", "shippingCountries"),
-    ("handlingMin", "handlingMax", "transitMin", "transitMax"),
-    ("returnPolicyCategory", "merchantReturnDays"),
-    ("returnMethod", "returnFees", "returnCountries"), ("remove",),
+    ("price", "priceCurrency"), ("availability", "itemCondition"), ("url",),
+    ("validFrom", "priceValidUntil"), ("shippingRate", "shippingCountries"),
+    ("handlingMin", "handlingMax"), ("transitMin", "transitMax"),
+    ("returnPolicyCategory", "merchantReturnDays"), ("returnMethod", "returnFees"),
+    ("returnCountries",), ("remove",),
 )  # fmt: skip
 FINITE_WINDOW = "https://schema.org/MerchantReturnFiniteReturnWindow"
 # Plainer words than schema.org's member names; members not listed here use those.

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from kb import jsonld
 from kb.demo_brand import DEMO_DIR
-from kb.models import FAQ, Entity, Fact, Status
+from kb.models import FAQ, Entity, Fact, Revision, Status
 from kb.selectors import brand_graph
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +42,9 @@ def test_loaddemo_loads_a_realistic_bilingual_brand():
     for faq in FAQ.objects.all():
         assert set(faq.question) == {"en", "zh-Hans"} and set(faq.answer) == {"en", "zh-Hans"}
     assert not Fact.objects.exclude(status=Status.PUBLISHED).exists()
+    # Revisions say which file their content came from, not where it was on this server.
+    notes = set(Revision.objects.values_list("message", flat=True))
+    assert notes == {"Imported from graph.jsonld", "Demo content"}, notes
 
 
 def test_loaddemo_twice_changes_nothing():

@@ -268,11 +268,45 @@ def capture_offers(page: Page, base: str, product_url: str) -> Path:
     with page.expect_navigation():
         page.click("input[name=_continue]")
     offers = page.locator("fieldset:has(h2:text-is('Offers'))")
-    if not offers.locator(".errorlist").count():
+    error = offers.locator(".errorlist").first
+    if not error.count():
         raise CaptureError("the price 'abc' was not refused at its input")
-    offers.scroll_into_view_if_needed()
-    page.evaluate("window.scrollBy(0, -60)")
+    error.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, -140)")
     return shoot(page, "admin-offers.png", whole=False)
+
+
+def capture_statements(page: Page, base: str, product_url: str) -> Path:
+    """admin-facts.png: the product's facts, edited on its own page."""
+    visit(page, product_url)
+    group = page.locator("#facts-group")
+    if not group.locator(".inline-related.has_original").count():
+        raise CaptureError("the product's page does not show its facts to edit")
+    group.locator("summary").first.click()
+    group.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, -20)")
+    return shoot(page, "admin-facts.png", whole=False)
+
+
+def capture_in_chinese(browser, base: str, product_url: str) -> Path:
+    """admin-zh.png: an editor whose browser asks for Chinese sees the admin, and our own
+    error next to a wrong value, in Chinese."""
+    page = browser.new_page(viewport=VIEWPORT, locale="zh-CN")
+    try:
+        page.set_default_timeout(20_000)
+        log_in(page, base)
+        visit(page, product_url)
+        page.fill("#id_p__gtin13", "6970123000018")  # a wrong check digit
+        with page.expect_navigation():
+            page.click("input[name=_continue]")
+        error = page.locator(".errorlist").first
+        if not error.count() or error.inner_text().isascii():
+            raise CaptureError("the wrong GTIN was not refused in Chinese")
+        error.scroll_into_view_if_needed()
+        page.evaluate("window.scrollBy(0, -200)")
+        return shoot(page, "admin-zh.png", whole=False)
+    finally:
+        page.close()
 
 
 def capture_search(page: Page, base: str) -> Path:
@@ -367,6 +401,8 @@ def capture_all(base: str, site: Path) -> list[Path]:
             steps: list[Callable[[], Path | list[Path]]] = [
                 lambda: capture_search(page, base),
                 lambda: capture_offers(page, base, product_url),
+                lambda: capture_statements(page, base, product_url),
+                lambda: capture_in_chinese(browser, base, product_url),
                 lambda: capture_revision(page, base, product_url),
                 lambda: capture_schedule(page, base),
                 lambda: capture_releases(page, base),

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
+from pathlib import PurePath
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -293,7 +294,7 @@ def apply_facts(brand: Brand, facts: list[PlannedFact], user, result: ImportResu
         fact, outcome = statement_upsert(
             existing.get(item.key),
             partial(fact_create, brand=brand, key=item.key),
-            user=user, message=f"Imported from {item.file}", fields=fields,
+            user=user, message=imported_from(item.file), fields=fields,
         )  # fmt: skip
         getattr(result, f"facts_{outcome}").append(item.key)
         touched.append(fact)
@@ -319,7 +320,7 @@ def apply_faqs(brand: Brand, faqs: list[PlannedFAQ], user, result: ImportResult)
         faq, outcome = statement_upsert(
             existing.get(item.key),
             partial(faq_create, brand=brand, key=item.key, order=item.order),
-            user=user, message=f"Imported from {item.file}", fields=fields,
+            user=user, message=imported_from(item.file), fields=fields,
         )  # fmt: skip
         getattr(result, f"faqs_{outcome}").append(item.key)
         touched.append(faq)
@@ -376,7 +377,7 @@ def apply_plan(
                 data=data,
                 iri=item.iri,
                 user=user,
-                message=f"Imported from {item.file}",
+                message=imported_from(item.file),
                 validated=True,
                 sync_links=False,
             )
@@ -390,7 +391,7 @@ def apply_plan(
                 data=data,
                 expected_version=None,
                 user=user,
-                message=f"Imported from {item.file}",
+                message=imported_from(item.file),
                 validated=True,
                 sync_links=False,
             )
@@ -479,3 +480,9 @@ def import_job_run(*, job_id: int) -> str:
     job.finished_at = timezone.now()
     job.save(update_fields=["state", "errors", "counts", "document", "finished_at"])
     return job.state
+
+
+def imported_from(file: str) -> str:
+    """A revision's note on where its content came from: the file's name, not where it was
+    on the server that read it (revisions are brand data, shown in the admin and the API)."""
+    return f"Imported from {PurePath(file).name or file}"
