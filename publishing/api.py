@@ -18,7 +18,7 @@ from kb.api.base import ApiView
 from kb.api.problems import Conflict
 from kb.api.serializers import page_of
 from kb.api.views import PROBLEMS, READ_PROBLEMS, SLUG, WRITE_PROBLEMS, Pagination
-from publishing.models import PublishRequest, Release, ReleaseArtifact, Target
+from publishing.models import PublishRequest, Release, Target
 from publishing.services import BuildBusy, PublishError, publish_request_create, release_rollback
 from publishing.store import artifact_read
 from publishing.webhooks import webhook_url_problem
@@ -223,17 +223,15 @@ class ReleaseArtifactContent(ApiView):
     def get(self, request, slug, number, path):
         """One artifact's bytes, with its content type; the ETag is its SHA-256."""
         access = self.access(slug, "read")
-        # One filter() on the artifact itself: a values_list() across the relation followed
-        # by filter(artifacts__path=…) would join twice and serve some other artifact.
+        release = Release.objects.filter(
+            brand=access.brand, number=number, state__in=FINISHED
+        ).first()
         artifact = (
-            ReleaseArtifact.objects.filter(
-                release__brand=access.brand,
-                release__number=number,
-                release__state__in=FINISHED,
-                path=path,
-            )
+            release.artifacts.filter(path=path)
             .values_list("sha256", "content_type", "changed_at")
             .first()
+            if release is not None
+            else None
         )
         if artifact is None:
             raise exceptions.NotFound("No such artifact in this release.")

@@ -879,7 +879,8 @@ class Builder:
 
 
 MANIFEST_COLUMNS = (
-    "release",
+    "brand",
+    "since",
     "path",
     "sha256",
     "size",
@@ -888,6 +889,23 @@ MANIFEST_COLUMNS = (
     "fingerprint",
     "changed_at",
 )
+
+
+class BuildInterrupted(Exception):
+    """The release is no longer building: another builder failed it (this one had stalled
+    past its lease). Its rows must not be written, nor the manifest completed."""
+
+
+def release_still_building(release: Release) -> None:
+    """Inside a transaction: lock the release and check it is still building, so that no
+    row of a release failed meanwhile outlives it (its rows would be in later manifests)."""
+    building = (
+        Release.objects.select_for_update()
+        .filter(pk=release.pk, state=Release.State.BUILDING)
+        .exists()
+    )
+    if not building:
+        raise BuildInterrupted(f"{release} is no longer building.")
 
 
 def manifest_sql() -> tuple[str, str, list[str]]:
@@ -899,10 +917,12 @@ def manifest_sql() -> tuple[str, str, list[str]]:
 
 
 class ManifestWriter:
-    """A release's manifest rows, written as the build makes them, a batch at a time, rather
-    than held (400,000 entries at 100,000 products). Rows go in with plain ``executemany``:
-    ``bulk_create`` compiled SQL per field and row, a tenth of a full publish. Until the
-    release is ready its rows are a partial manifest, which the API does not serve; a failed
+    """The manifest rows of what a build rendered (``since`` the release's number), written
+    as the build makes them, a batch at a time, rather than held. What the build carried over
+    is not written: the previous release's rows stay in the new release's manifest until
+    ``release_artifacts_save`` closes those replaced or removed (see ReleaseArtifact). Rows
+    go in with plain ``executemany``: ``bulk_create`` compiled SQL per field and row. Until
+    the release is ready its manifest is partial, which the API does not serve; a failed
     build's rows are deleted (``release_artifacts_discard``)."""
 
     BATCH = 5000
@@ -915,7 +935,8 @@ class ManifestWriter:
     def add(self, entry: Entry) -> None:
         self.rows.append(
             (
-                self.release.pk,
+                self.release.brand_id,
+                self.release.number,
                 entry.path,
                 entry.sha256,
                 entry.size,
@@ -936,31 +957,28 @@ class ManifestWriter:
         table, columns, _ = manifest_sql()
         values = ", ".join(["%s"] * len(MANIFEST_COLUMNS))
         with fork_guard, transaction.atomic(), connection.cursor() as cursor:
+            release_still_building(self.release)
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({values})", self.rows)
         self.rows = []
 
 
 def release_artifacts_save(release: Release, result: BuildResult) -> None:
-    """Complete the release's manifest: the artifacts carried over from the previous release
-    are copied inside the database (the rendered ones were written during the build)."""
-    if result.previous_release_id is None or not result.reused:
+    """Complete the release's manifest (inside the transaction that makes it ready): close
+    the rows of the previous release that this one's replace or drop. Nothing is copied:
+    what was carried over stays in the previous release's rows."""
+    release_still_building(release)
+    number = release.number
+    rows = ReleaseArtifact.objects.filter(brand_id=release.brand_id)
+    replaced = rows.filter(until__isnull=True, since__lt=number)
+    if result.previous_release_id is None:
+        # Built from nothing: no earlier row is in this manifest.
+        replaced.update(until=number)
         return
-    table, columns, names = manifest_sql()
-    copied = ", ".join(["%s", *(f"prev.{n}" for n in names[1:])])  # the new release's id first
-    release_column, path_column = names[0], names[1]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {copied} FROM {table} prev "
-            f"WHERE prev.{release_column} = %s AND NOT EXISTS (SELECT 1 FROM {table} cur "
-            f"WHERE cur.{release_column} = %s AND cur.{path_column} = prev.{path_column})",
-            [release.pk, result.previous_release_id, release.pk],
-        )
+    replaced.filter(path__in=rows.filter(since=number).values("path")).update(until=number)
     for start in range(0, len(result.removed), 500):
-        ReleaseArtifact.objects.filter(
-            release=release, path__in=result.removed[start : start + 500]
-        ).delete()
+        replaced.filter(path__in=result.removed[start : start + 500]).update(until=number)
 
 
 def release_artifacts_discard(release: Release) -> None:
-    """A failed build's partial manifest."""
-    ReleaseArtifact.objects.filter(release=release).delete()
+    """A failed build's rows (it closed none: that happens only when it is ready)."""
+    ReleaseArtifact.objects.filter(brand_id=release.brand_id, since=release.number).delete()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from publishing.models import Release
+from publishing.models import Release, ReleaseArtifact
 from publishing.store import artifact_read
 
 TEXT_KINDS = {"markdown", "llms", "robots", "sitemap"}
@@ -13,8 +13,14 @@ MAX_DIFF_LINES = 400
 
 
 def releases_compare(*, old: Release, new: Release) -> dict:
-    before = dict(old.artifacts.values_list("path", "sha256"))
-    after = {p: (s, k) for p, s, k in new.artifacts.values_list("path", "sha256", "kind")}
+    # Only the rows the two manifests do not share can differ (see ReleaseArtifact).
+    before = dict(ReleaseArtifact.objects.not_in_release(old, new).values_list("path", "sha256"))
+    after = {
+        p: (s, k)
+        for p, s, k in ReleaseArtifact.objects.not_in_release(new, old).values_list(
+            "path", "sha256", "kind"
+        )
+    }
     added = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))
     changed = sorted(p for p in set(after) & set(before) if after[p][0] != before[p])

@@ -1,8 +1,10 @@
 """Releases, the artifacts in them, where they go, and every request and delivery.
 
 A release is immutable once ready: its manifest lists every artifact (path, content hash,
-size, content type) and the revisions that went in. Artifact bytes live in a content-addressed
-store, so an unchanged artifact is never written or uploaded twice.
+size, content type) and the revisions that went in. A manifest is stored as a delta over the
+previous release's: a row is shared by the consecutive releases that have the same artifact
+(see ReleaseArtifact). Artifact bytes live in a content-addressed store, so an unchanged
+artifact is never written or uploaded twice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from kb.models import Brand
 
@@ -165,16 +169,55 @@ class Release(models.Model):
     def __str__(self) -> str:
         return f"{self.brand.slug} release {self.number} ({self.state})"
 
+    @property
+    def artifacts(self) -> ReleaseArtifactQuerySet:
+        """This release's manifest (see ReleaseArtifact)."""
+        return ReleaseArtifact.objects.in_release(self)
+
+
+class ReleaseArtifactQuerySet(models.QuerySet):
+    def in_release(self, release: Release) -> ReleaseArtifactQuerySet:
+        """Release ``release``'s manifest: its brand's rows whose interval holds its number.
+
+        A failed release has none (its rows were discarded). A building one's is partial:
+        its own rows so far and its parent's not yet replaced (never served).
+        """
+        if release.state == Release.State.FAILED:
+            return self.none()
+        return self.filter(brand_id=release.brand_id).visible_at(release.number)
+
+    def visible_at(self, number: int) -> ReleaseArtifactQuerySet:
+        """The rows whose interval of release numbers holds ``number`` (filter by brand too)."""
+        return self.filter(
+            models.Q(until__isnull=True) | models.Q(until__gt=number), since__lte=number
+        )
+
+    def not_in_release(self, release: Release, other: Release) -> ReleaseArtifactQuerySet:
+        """The rows of ``release``'s manifest that ``other``'s does not share: a superset of
+        what differs between them (a path's row is either shared, or in both of these)."""
+        rows = self.in_release(release)
+        if other.brand_id != release.brand_id or other.state == Release.State.FAILED:
+            return rows
+        if other.number < release.number:
+            return rows.filter(since__gt=other.number)
+        if other.number > release.number:
+            return rows.filter(until__lte=other.number)
+        return rows.none()
+
 
 class ReleaseArtifact(models.Model):
-    """One entry of a release's manifest."""
+    """One entry of a brand's manifests, the same in a range of its releases.
 
-    # No index of their own: (release, path) is unique, so indexed, and an index on sha256
-    # served only the rare store clean-up. Each index is written for each of the 400,000
-    # rows a release of 100,000 products has; the two took a third of writing a manifest.
-    release = models.ForeignKey(
-        Release, on_delete=models.CASCADE, related_name="artifacts", db_index=False
-    )
+    A row is in the manifest of each release of its brand numbered from ``since`` (the
+    release that made it) up to, not including, ``until`` (the release that replaced or
+    removed it; none while it is current): a build writes rows only for what it rendered,
+    and closes the rows they replace. Read a release's manifest with ``release.artifacts``
+    (``ReleaseArtifact.objects.in_release(release)``).
+    """
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+")
+    since = models.PositiveIntegerField()
+    until = models.PositiveIntegerField(null=True, blank=True)
     path = models.CharField(max_length=1000)
     sha256 = models.CharField(max_length=64)
     size = models.PositiveBigIntegerField()
@@ -185,14 +228,75 @@ class ReleaseArtifact(models.Model):
     # The last real change of this artifact's content (its sitemap lastmod).
     changed_at = models.DateTimeField()
 
+    objects = ReleaseArtifactQuerySet.as_manager()
+
     class Meta:
-        ordering = ["release", "path"]
+        ordering = ["brand", "path"]
         constraints = [
-            models.UniqueConstraint(fields=["release", "path"], name="unique_release_path")
+            # Also the index that reads a release's manifest in path order and finds the
+            # rows a build replaces.
+            models.UniqueConstraint(
+                fields=["brand", "path", "since"], name="unique_artifact_path_since"
+            )
+        ]
+        indexes = [
+            # The rows a release made (what changed since an earlier one; a failed build's,
+            # discarded) and those it closed (what an earlier one had that it has not;
+            # retention). Only closed rows are in the second: a build from nothing writes
+            # no entry of it.
+            models.Index(fields=["brand", "since"], name="publishing_artifact_since"),
+            models.Index(
+                fields=["brand", "until"],
+                name="publishing_artifact_until",
+                condition=models.Q(until__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
         return self.path
+
+
+def manifest_rows_prune(rows: models.QuerySet) -> int:
+    """Delete those of ``rows`` (of one brand) in no release's manifest: no release of
+    theirs with rows (ready, deployed, or building: it reads its parent's) numbered in
+    [since, until)."""
+    with_rows = Release.objects.filter(
+        brand_id=models.OuterRef("brand_id"),
+        state__in=[Release.State.READY, Release.State.DEPLOYED, Release.State.BUILDING],
+        number__gte=models.OuterRef("since"),
+    )
+    closed = rows.filter(until__isnull=False).exclude(
+        models.Exists(with_rows.filter(number__lt=models.OuterRef("until")))
+    )
+    current = rows.filter(until__isnull=True).exclude(models.Exists(with_rows))
+    return closed.delete()[0] + current.delete()[0]
+
+
+@receiver(post_delete, sender=Release)
+def release_rows_forget(sender, instance: Release, **kwargs) -> None:
+    """A release deleted (by retention, or by hand): the rows only it had go.
+
+    Those are among the rows it had that a later release closed (a current row is in the
+    newest release's manifest too). If it was the newest release with a manifest, the rows
+    it replaced are current again instead, so that the current rows are always the newest
+    ready release's manifest (what the next build is made from), and its number can be
+    given again.
+    """
+    if instance.state == Release.State.FAILED:
+        return  # it has no rows, and closed none
+    number = instance.number
+    rows = ReleaseArtifact.objects.filter(brand_id=instance.brand_id)
+    later = Release.objects.filter(
+        brand_id=instance.brand_id,
+        number__gt=number,
+        state__in=[Release.State.READY, Release.State.DEPLOYED],
+    )
+    if later.exists():
+        manifest_rows_prune(rows.filter(since__lte=number, until__gt=number))
+    else:
+        rows.filter(since=number).delete()
+        rows.filter(until=number).update(until=None)
+        manifest_rows_prune(rows)
 
 
 class Deployment(models.Model):

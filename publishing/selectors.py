@@ -17,13 +17,14 @@ def release_changes_count(release: Release, previous: Release | None) -> tuple[i
     if summary.get("previous") == previous.number and "removed_count" in summary:
         # Built on ``previous``: the build counted them (at 400,000 files, 0.5 s saved).
         return summary["changed"], summary["removed_count"]
-    same = ReleaseArtifact.objects.filter(
-        release=previous, path=OuterRef("path"), sha256=OuterRef("sha256")
+    # Only the rows the two manifests do not share can differ (see ReleaseArtifact).
+    same = ReleaseArtifact.objects.in_release(previous).filter(
+        path=OuterRef("path"), sha256=OuterRef("sha256")
     )
-    kept = ReleaseArtifact.objects.filter(release=release, path=OuterRef("path"))
-    changed = release.artifacts.exclude(Exists(same)).count()
-    removed = previous.artifacts.exclude(Exists(kept)).count()
-    return changed, removed
+    kept = ReleaseArtifact.objects.in_release(release).filter(path=OuterRef("path"))
+    changed = ReleaseArtifact.objects.not_in_release(release, previous).exclude(Exists(same))
+    removed = ReleaseArtifact.objects.not_in_release(previous, release).exclude(Exists(kept))
+    return changed.count(), removed.count()
 
 
 def brands_publishing_state() -> list[dict]:

@@ -25,7 +25,12 @@ from django.utils import timezone
 from kb.models import Brand
 from kb.services.permissions import require
 from kb.services.workflow import object_publish
-from publishing.build import Builder, release_artifacts_discard, release_artifacts_save
+from publishing.build import (
+    Builder,
+    BuildInterrupted,
+    release_artifacts_discard,
+    release_artifacts_save,
+)
 from publishing.locks import fork_guard
 from publishing.models import (
     BuildLease,
@@ -247,11 +252,13 @@ def recover_interrupted(brand: Brand) -> None:
     """A builder that died mid-build left a release 'building': fail it, requeue its requests."""
     stale = Release.objects.filter(brand=brand, state=Release.State.BUILDING)
     for release in stale:
-        release_artifacts_discard(release)
+        # Failed first: a stalled builder still writing rows then writes no more (see
+        # release_still_building), and its rows are discarded.
         release.state = Release.State.FAILED
         release.error = "Interrupted: the worker building this release stopped."
         release.finished_at = timezone.now()
         release.save(update_fields=["state", "error", "finished_at"])
+        release_artifacts_discard(release)
         PublishRequest.objects.filter(release=release, state=PublishRequest.State.BUILDING).update(
             state=PublishRequest.State.PENDING, release=None
         )
@@ -326,6 +333,12 @@ def release_build(
                 "seconds": round(time.monotonic() - started, 3),
             }
             release.save()
+    except BuildInterrupted:
+        # Another builder failed this release and took its requests over.
+        logger.warning("Building %s was interrupted by another builder", release)
+        release_artifacts_discard(release)
+        release.refresh_from_db()
+        return release
     except Exception as error:
         logger.exception("Building %s failed", release)
         release_artifacts_discard(release)
@@ -482,7 +495,8 @@ def release_rollback(*, brand: Brand, number: int, user=None) -> tuple[Release, 
 
 
 def releases_prune(*, brand: Brand) -> dict[str, int]:
-    """Drop releases outside the brand's policy, then artifacts no release references."""
+    """Drop releases outside the brand's policy (and the manifest rows no release kept has),
+    then artifacts no manifest row references."""
     policy, _ = SiteSettings.objects.get_or_create(brand=brand)
     releases = Release.objects.filter(brand=brand)
     keep = set(
@@ -506,6 +520,8 @@ def releases_prune(*, brand: Brand) -> dict[str, int]:
             directory_prune(target, kept_numbers)
     dropped = 0
     if removed:
+        # The manifest rows no kept release has went with the releases (see
+        # publishing.models.release_rows_forget).
         referenced = ReleaseArtifact.objects.values_list("sha256", flat=True).distinct()
         grace = timedelta(seconds=int(getattr(settings, "SOURCEBOOK_ARTIFACT_GRACE_SECONDS", 3600)))
         dropped = artifact_prune(referenced.iterator(chunk_size=10000), grace=grace)

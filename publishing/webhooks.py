@@ -69,7 +69,7 @@ from config.egress import (
     egress_url_problem,
     url_endpoint,
 )
-from publishing.models import Release, Target, WebhookAttempt, WebhookDelivery
+from publishing.models import Release, ReleaseArtifact, Target, WebhookAttempt, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +102,16 @@ def webhook_payload(*, release: Release, previous: Release | None) -> dict[str, 
     release every path is changed and nothing is removed. All lists are sorted by path.
     """
     brand = release.brand
+    # Only the rows the two manifests do not share can differ (see ReleaseArtifact): a path
+    # in either of these is in the other too, unless it was added or removed.
     previous_hashes: dict[str, str] = {}
+    different: set[str] | None = None
     if previous is not None:
         previous_hashes = dict(
-            previous.artifacts.order_by("path").values_list("path", "sha256").iterator()
+            ReleaseArtifact.objects.not_in_release(previous, release).values_list("path", "sha256")
+        )
+        different = set(
+            ReleaseArtifact.objects.not_in_release(release, previous).values_list("path", flat=True)
         )
     manifest: list[dict[str, Any]] = []
     changed: list[str] = []
@@ -119,10 +125,12 @@ def webhook_payload(*, release: Release, previous: Release | None) -> dict[str, 
                 "content_type": artifact["content_type"],
             }
         )
-        if previous_hashes.get(artifact["path"]) != artifact["sha256"]:
-            changed.append(artifact["path"])
-    current_paths = {entry["path"] for entry in manifest}
-    removed = sorted(path for path in previous_hashes if path not in current_paths)
+        path = artifact["path"]
+        if (different is None or path in different) and previous_hashes.get(path) != artifact[
+            "sha256"
+        ]:
+            changed.append(path)
+    removed = sorted(path for path in previous_hashes if path not in (different or ()))
     return {
         "event": EVENT_RELEASE_DEPLOYED,
         "brand": {"slug": brand.slug, "name": brand.name, "base_url": brand.base_url},

@@ -1096,7 +1096,7 @@ def test_publish_then_follow_the_request_to_the_release_and_its_artifacts(
     # A release still building has the rows written so far: not served as its manifest.
     building = Release.objects.create(brand=brand, number=2)
     ReleaseArtifact.objects.create(
-        release=building, path="llms.txt", sha256=llms.sha256, size=llms.size,
+        brand=brand, since=building.number, path="llms.txt", sha256=llms.sha256, size=llms.size,
         content_type=llms.content_type, kind="llms", fingerprint="x", changed_at=llms.changed_at,
     )  # fmt: skip
     assert building.state == Release.State.BUILDING
@@ -1296,7 +1296,7 @@ def add_rows(kind, brand, start, count, org, release):
             Deployment.objects.create(target=target, release=made, state="done", finished_at=now)
         elif kind == "manifest":
             ReleaseArtifact.objects.create(
-                release=release, path=f"pages/{n}.html", sha256=f"{n:064}", size=n,
+                brand=brand, since=release.number, path=f"pages/{n}.html", sha256=f"{n:064}", size=n,
                 content_type="text/html", kind="page", fingerprint="f", changed_at=now,
             )  # fmt: skip
         elif kind == "webhooks":

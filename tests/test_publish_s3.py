@@ -88,10 +88,13 @@ def target(brand, endpoint, bucket):
 
 def make_release(brand, number, files):
     release = Release.objects.create(brand=brand, number=number, state=Release.State.READY)
+    # A whole manifest: the rows of earlier releases end here (see ReleaseArtifact).
+    ReleaseArtifact.objects.filter(brand=brand, until=None, since__lt=number).update(until=number)
     for path, (content, content_type, kind) in files.items():
         sha256, _new = artifact_put(content)
         ReleaseArtifact.objects.create(
-            release=release,
+            brand=brand,
+            since=number,
             path=path,
             sha256=sha256,
             size=len(content),

@@ -38,7 +38,7 @@ from kb.models import Entity
 from kb.services.entities import entity_update
 from kb.services.imports import jsonld_import
 from kb.services.workflow import object_publish
-from publishing.models import Deployment, PublishRequest, Release, ReleaseArtifact, Target
+from publishing.models import Deployment, PublishRequest, Release, Target
 from publishing.services import publish_request_create
 from publishing.store import artifact_read
 from publishing.targets.directory import COMPLETE_MARKER
@@ -268,7 +268,7 @@ def private_redis(redis_server_binary, tmp_path):
 
 
 def manifest(release: Release) -> dict[str, str]:
-    return dict(ReleaseArtifact.objects.filter(release=release).values_list("path", "sha256"))
+    return dict(release.artifacts.values_list("path", "sha256"))
 
 
 def tree_hashes(tree: Path) -> dict[str, str]:
@@ -397,7 +397,7 @@ def test_a_real_worker_builds_and_deploys_to_a_directory_and_s3(
         assert_serves(site, files, artifact_root)
 
         # The bucket, read with plain boto3: exactly the manifest's keys, with their sizes.
-        sizes = dict(ReleaseArtifact.objects.filter(release=release).values_list("path", "size"))
+        sizes = dict(release.artifacts.values_list("path", "size"))
         assert bucket_objects(s3_server, s3_bucket) == {f"site/{p}": n for p, n in sizes.items()}
         body = moto_s3.s3_client(s3_server).get_object(Bucket=s3_bucket, Key="site/llms.txt")
         assert body["Body"].read() == llms

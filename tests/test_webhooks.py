@@ -161,9 +161,12 @@ def sha(char: str) -> str:
 
 def make_release(brand, number, artifacts, *, reason="", state=Release.State.DEPLOYED):
     release = Release.objects.create(brand=brand, number=number, state=state, reason=reason)
+    # A whole manifest: the rows of earlier releases end here (see ReleaseArtifact).
+    ReleaseArtifact.objects.filter(brand=brand, until=None, since__lt=number).update(until=number)
     for path, digest, size, content_type in artifacts:
         ReleaseArtifact.objects.create(
-            release=release,
+            brand=brand,
+            since=number,
             path=path,
             sha256=digest,
             size=size,

@@ -22,7 +22,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from kb.models import FAQ, AuditEntry, Brand, Entity, Fact
-from publishing.models import Release, ReleaseArtifact, Target
+from publishing.models import Release, Target
 from publishing.store import artifact_read
 from visibility.access_logs import AGENTS
 from visibility.analysis import normalize
@@ -214,7 +214,7 @@ def live_release(brand: Brand) -> Release | None:
 def release_text(release: Release | None, path: str) -> str | None:
     if release is None:
         return None
-    artifact = ReleaseArtifact.objects.filter(release=release, path=path).first()
+    artifact = release.artifacts.filter(path=path).first()
     return artifact_read(artifact.sha256).decode("utf-8") if artifact else None
 
 

@@ -148,8 +148,13 @@ def tree_update(staging: Path, old: Release, new: Release) -> None:
     """Change ``staging``, ``old``'s tree, into ``new``'s: remove the files ``new`` does not
     have, then add the new ones and replace the changed ones."""
     base = str(staging)
-    kept = ReleaseArtifact.objects.filter(release=new, path=OuterRef("path"))
-    gone = old.artifacts.exclude(Exists(kept)).values_list("path", flat=True)
+    # Only the rows the two manifests do not share can differ (see ReleaseArtifact).
+    kept = ReleaseArtifact.objects.in_release(new).filter(path=OuterRef("path"))
+    gone = (
+        ReleaseArtifact.objects.not_in_release(old, new)
+        .exclude(Exists(kept))
+        .values_list("path", flat=True)
+    )
     for path in gone.iterator(chunk_size=5000):
         destination = f"{base}/{path}"
         with contextlib.suppress(FileNotFoundError):
@@ -161,10 +166,14 @@ def tree_update(staging: Path, old: Release, new: Release) -> None:
             except OSError:
                 break
             parent = os.path.dirname(parent)
-    same = ReleaseArtifact.objects.filter(
-        release=old, path=OuterRef("path"), sha256=OuterRef("sha256")
+    same = ReleaseArtifact.objects.in_release(old).filter(
+        path=OuterRef("path"), sha256=OuterRef("sha256")
     )
-    changed = new.artifacts.exclude(Exists(same)).values_list("path", "sha256")
+    changed = (
+        ReleaseArtifact.objects.not_in_release(new, old)
+        .exclude(Exists(same))
+        .values_list("path", "sha256")
+    )
     store_root = artifact_local_root()
     for path, sha256 in changed.iterator(chunk_size=5000):
         destination = f"{base}/{path}"

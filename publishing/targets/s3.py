@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from config.credentials import credential_env_problem
 from config.egress import egress_botocore_pin
-from publishing.models import Deployment, Release, Target
+from publishing.models import Deployment, Release, ReleaseArtifact, Target
 from publishing.store import artifact_read
 from publishing.targets.config import S3_KEYS, target_config_clean
 from publishing.targets.errors import TargetConfigError
@@ -207,7 +207,13 @@ def s3_deploy(
         raise ValueError(f"{release} is not a release of the brand of target {target}")
     storage = s3_storage(target)
     existing = _listing(storage)
-    previous_sha = dict(previous.artifacts.values_list("path", "sha256")) if previous else {}
+    # Only the rows the two manifests do not share can differ (see ReleaseArtifact).
+    previous_sha: dict[str, str] = {}
+    different: set[str] | None = None
+    if previous is not None:
+        rows = ReleaseArtifact.objects
+        previous_sha = dict(rows.not_in_release(previous, release).values_list("path", "sha256"))
+        different = set(rows.not_in_release(release, previous).values_list("path", flat=True))
 
     deployment.uploaded = deployment.deleted = 0
     wanted: set[str] = set()
@@ -215,7 +221,9 @@ def s3_deploy(
         for path, sha256, size, content_type in _artifacts(release):
             key = _key(storage.location, path)
             wanted.add(key)
-            unchanged = previous_sha.get(path) == sha256
+            unchanged = different is not None and (
+                path not in different or previous_sha.get(path) == sha256
+            )
             # A size that differs from the manifest means someone (or a crashed deploy of
             # another release) changed the object: upload it again whatever ``previous`` says.
             if unchanged and existing.get(key) == size:
