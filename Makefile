@@ -40,8 +40,11 @@ demo: install
 	  SOURCEBOOK_EGRESS_ALLOW=$(DEMO_ENGINE_ALLOW) SOURCEBOOK_SERVE_SITE=$(SITE_DIR)/current \
 	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The suite in TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, where
+# its module fixtures live): much of it waits on workers, servers and browsers, not the CPU.
+TEST_WORKERS ?= 3
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The benchmark suite (1k / 10k / 100k products; 11–20 minutes on 2 cores): needs Debian's hugo and
 # wrk, PostgreSQL and Redis on loopback. Writes docs/benchmarks/results.{json,md} and publish.png.
