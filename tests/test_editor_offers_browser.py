@@ -41,14 +41,20 @@ def shop(transactional_db):
     return product
 
 
-def test_an_editor_changes_a_price_and_a_gtin_without_json(browser, shop, live_server):
-    page = browser.new_page()
+def product_page(browser, live_server, product, **context):
+    """The product's admin page, signed in as the editor (``context``: the browser's)."""
+    page = browser.new_page(**context)
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "editor")
     page.fill("#id_password", "editor-pass-123")
     with page.expect_navigation():
         page.click("input[type=submit]")
-    page.goto(f"{live_server.url}/admin/kb/entity/{shop.pk}/change/")
+    page.goto(f"{live_server.url}/admin/kb/entity/{product.pk}/change/")
+    return page
+
+
+def test_an_editor_changes_a_price_and_a_gtin_without_json(browser, shop, live_server):
+    page = product_page(browser, live_server, shop)
 
     # The GTIN is checked as it is typed.
     page.fill("#id_p__gtin13", "6970123000011")
@@ -92,13 +98,7 @@ def test_an_editor_changes_a_price_and_a_gtin_without_json(browser, shop, live_s
 def test_a_chinese_speaking_editor_reads_the_checks_in_chinese(browser, shop, live_server):
     """The browser asks for Chinese: the GTIN checked as it is typed, the property search and
     an error at save speak it (the scripts' messages come from the admin's catalog)."""
-    page = browser.new_page(locale="zh-CN")
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "editor")
-    page.fill("#id_password", "editor-pass-123")
-    with page.expect_navigation():
-        page.click("input[type=submit]")
-    page.goto(f"{live_server.url}/admin/kb/entity/{shop.pk}/change/")
+    page = product_page(browser, live_server, shop, locale="zh-CN")
     page.fill("#id_p__gtin13", "6970123000011")
     note = page.locator("#id_p__gtin13 + .identifier-check")
     assert note.inner_text() == "校验位错误：应为 7。"
