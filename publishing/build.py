@@ -109,6 +109,8 @@ class BuildResult:
     stored: int = 0
     left_out: dict[str, list[str]] = field(default_factory=dict)
     graph_parts: list[list] = field(default_factory=list)  # see Release.graph_parts
+    site_state: dict = field(default_factory=dict)  # see Release.site_state
+    revisions_read: int = 0  # live revisions read (the others' records were carried over)
 
     @property
     def artifacts(self) -> int:
@@ -198,6 +200,7 @@ class Builder:
         self.brand = release.brand
         self.previous = previous_manifest_read(previous)
         self.previous_graph_parts: list[list] = previous.graph_parts if previous else []
+        self.previous_state: dict | None = previous.site_state if previous else None
         self.manifest = ManifestWriter(release)
         self.progress = progress
         self.now = timezone.now()
@@ -282,8 +285,10 @@ class Builder:
     # -- the build --
 
     def build(self) -> BuildResult:
-        site = site_content_load(brand=self.brand)
+        site = site_content_load(brand=self.brand, previous_state=self.previous_state)
         self.result.left_out = site.left_out
+        self.result.site_state = site.state.saved()
+        self.result.revisions_read = site.state.read
         site_settings, _ = SiteSettings.objects.get_or_create(brand=self.brand)
         index = StatementIndex.of(site)
         pages = site_pages(site)

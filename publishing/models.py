@@ -158,6 +158,9 @@ class Release(models.Model):
     # [[key, offset, length], …]: the parts graph.jsonld was made of, where they are in it,
     # so that the next build copies those it would make the same (see Builder.build_graph).
     graph_parts = models.JSONField(default=list, blank=True, editable=False)
+    # {"key": …, "chunks": {kind: [[number, sha256], …]}}: what the build read of the live
+    # content, for the next build to read only what changed (see publishing.site_state).
+    site_state = models.JSONField(default=dict, blank=True, editable=False)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from itertools import chain
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -42,6 +43,7 @@ from publishing.models import (
     Target,
     WebhookDelivery,
 )
+from publishing.site_state import state_artifacts
 from publishing.store import artifact_prune
 from publishing.targets.directory import directory_deploy, directory_prune
 from publishing.targets.s3 import s3_deploy
@@ -317,12 +319,14 @@ def release_build(
             release.finished_at = timezone.now()
             release.progress_done = release.progress_total = result.artifacts
             release.graph_parts = result.graph_parts
+            release.site_state = result.site_state
             release.summary = {
                 "artifacts": result.artifacts,
                 "counts": dict(sorted(result.counts.items())),
                 "rendered": result.rendered,
                 "reused": result.reused,
                 "stored": result.stored,
+                "revisions_read": result.revisions_read,
                 "processes": result.processes,
                 "changed": result.changed,
                 "changed_paths": result.changed_paths,
@@ -523,8 +527,15 @@ def releases_prune(*, brand: Brand) -> dict[str, int]:
         # The manifest rows no kept release has went with the releases (see
         # publishing.models.release_rows_forget).
         referenced = ReleaseArtifact.objects.values_list("sha256", flat=True).distinct()
+        states = Release.objects.exclude(site_state={}).values_list("site_state", flat=True)
         grace = timedelta(seconds=int(getattr(settings, "SOURCEBOOK_ARTIFACT_GRACE_SECONDS", 3600)))
-        dropped = artifact_prune(referenced.iterator(chunk_size=10000), grace=grace)
+        dropped = artifact_prune(
+            chain(
+                referenced.iterator(chunk_size=10000),
+                (sha256 for saved in states.iterator() for sha256 in state_artifacts(saved)),
+            ),
+            grace=grace,
+        )
     return {"releases": removed, "artifacts": dropped}
 
 

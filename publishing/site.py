@@ -22,9 +22,10 @@ import orjson
 from kb import vocabulary
 from kb.jsonld import localize
 from kb.jsontext import json_bytes, json_text
-from kb.models import FAQ, Brand, Entity, Fact, Revision
+from kb.models import Brand, Revision
 from publishing.locks import fork_guard
 from publishing.render.text import one_line
+from publishing.site_state import SiteState, site_state_load
 
 # Entities of these types get a page of their own, in this section of the site.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -196,19 +197,6 @@ def summaries_of(content: dict, languages: list[str], default: str) -> dict[str,
     }
 
 
-def live_revisions(model, brand: Brand) -> Iterator[tuple[int, int, datetime | None, dict, str]]:
-    """(object pk, revision id, last published at, snapshot, its JSON) of every live object."""
-    rows = (
-        model.objects.filter(brand=brand, live_revision__isnull=False)
-        .order_by("pk")
-        .annotate(raw=json_text("live_revision__content"))
-        .values_list("pk", "live_revision_id", "last_published_at", "raw")
-        .iterator(chunk_size=2000)
-    )
-    for pk, revision_id, published_at, raw in rows:
-        yield pk, revision_id, published_at, orjson.loads(raw), raw
-
-
 @dataclass
 class SiteContent:
     brand: Brand
@@ -224,6 +212,8 @@ class SiteContent:
     # texts by language of those uploaded with some (see publishing.media).
     media_paths: frozenset[str] = frozenset()
     media_alt: dict[str, dict[str, str]] = field(default_factory=dict)
+    # What was read, to be kept with the release (see publishing.site_state).
+    state: SiteState | None = field(default=None, compare=False)
 
     @property
     def languages(self) -> list[str]:
@@ -247,45 +237,78 @@ class SiteContent:
         return [r for r in entity.refs if r in self.entities] if entity else []
 
 
-def site_content_load(*, brand: Brand) -> SiteContent:
-    entities: dict[str, LiveEntity] = {}
-    left_out: dict[str, list[str]] = {}
-    # Each snapshot parsed is new strings and lists: equal types, languages, references
-    # (every product's brand) and lists of them are held once (at 100,000 products, 23 MB
-    # less for the strings alone).
-    shared: dict = {}
-    once = shared.setdefault
+def entity_deriver(brand: Brand) -> Callable[[dict, str], list]:
+    """What a build keeps of a live entity's revision: [IRI, slug, types, names (flat, see
+    by_language), references, missing required properties, summaries (flat), media]."""
     linked_media = media_linker(brand)
-    for pk, revision_id, published_at, content, raw in live_revisions(Entity, brand):
+
+    def derive(content: dict, raw: str) -> list:
         data = content.get("data", {})
         refs: list[str] = []
         walk_refs(data, refs)
-        types = tuple(once(t, t) for t in content.get("types", []))
+        types = content.get("types", [])
+        return [
+            content["iri"],
+            content["slug"],
+            types,
+            by_language(names_of(data)),
+            list(dict.fromkeys(refs)),
+            missing_required(types, data),
+            by_language(summaries_of(content, brand.languages, brand.default_language)),
+            linked_media(raw),
+        ]
+
+    return derive
+
+
+def statement_derive(content: dict, raw: str) -> list:
+    """What a build keeps of a live fact's or FAQ's revision: [key, the pk of the entity it
+    is about, its order, its snapshot's JSON]."""
+    return [content["key"], content.get("about"), content.get("order", 0), raw]
+
+
+def site_content_load(*, brand: Brand, previous_state: dict | None = None) -> SiteContent:
+    """The brand's live content; from a previous release's ``site_state`` (see
+    publishing.site_state), only what changed since is read from the revisions."""
+    state = site_state_load(
+        brand=brand,
+        previous=previous_state,
+        derive_entity=entity_deriver(brand),
+        derive_statement=statement_derive,
+    )
+    entities: dict[str, LiveEntity] = {}
+    left_out: dict[str, list[str]] = {}
+    # Equal types, languages, references (every product's brand) and lists of them are held
+    # once (at 100,000 products, 23 MB less for the strings alone).
+    shared: dict = {}
+    once = shared.setdefault
+    moments: dict[str | None, datetime | None] = {None: None}
+    for record in state.entities.records.values():
+        pk, revision_id, published, iri, slug, types, names, refs, missing, summaries, media = (
+            record
+        )
+        if published not in moments:
+            moments[published] = datetime.fromisoformat(published)
+        types = tuple(once(t, t) for t in types)
         entity = LiveEntity(
             pk=pk,
-            iri=content["iri"],
-            slug=content["slug"],
+            iri=iri,
+            slug=slug,
             types=once(types, types),
             revision_id=revision_id,
-            published_at=published_at,
-            names=by_language(names_of(data), once),
-            refs=tuple(dict.fromkeys(refs)),
-            missing=missing_required(types, data) or (),
-            summaries=by_language(
-                summaries_of(content, brand.languages, brand.default_language), once
-            ),
-            media=linked_media(raw),
+            published_at=moments[published],
+            names=tuple(once(n, n) if i % 2 == 0 else n for i, n in enumerate(names)),
+            refs=tuple(refs),
+            missing=tuple(missing),
+            summaries=tuple(once(n, n) if i % 2 == 0 else n for i, n in enumerate(summaries)),
+            media=tuple(media),
         )
         if entity.missing:
-            left_out[entity.iri] = entity.missing
+            left_out[entity.iri] = list(entity.missing)
             continue
         entity.section = section_of(entity.types)
         entities[entity.iri] = entity
-    hidden = frozenset(
-        iri
-        for iri in Entity.objects.filter(brand=brand).values_list("iri", flat=True).iterator()
-        if iri not in entities
-    )
+    hidden = frozenset(iri for iri in state.entity_iris.values() if iri not in entities)
     # References to anything but the brand's entities (images, other sites) are not needed
     # once the graph's nodes are read from the revisions (see SiteContent.entity_refs).
     for entity in entities.values():
@@ -293,24 +316,26 @@ def site_content_load(*, brand: Brand) -> SiteContent:
         entity.refs = once(refs, refs)
     iri_by_pk = {e.pk: e.iri for e in entities.values()}
     facts, faqs = [], []
-    for model, bucket in ((Fact, facts), (FAQ, faqs)):
-        for pk, revision_id, published_at, content, raw in live_revisions(model, brand):
-            about = content.get("about")
+    for records, bucket in ((state.facts, facts), (state.faqs, faqs)):
+        for pk, revision_id, published, key, about, order, raw in records.records.values():
             if about is not None and about not in iri_by_pk:
                 continue  # about an entity that is not published
+            if published not in moments:
+                moments[published] = datetime.fromisoformat(published)
             bucket.append(
                 LiveStatement(
                     pk=pk,
-                    key=content["key"],
+                    key=key,
                     revision_id=revision_id,
-                    published_at=published_at,
+                    published_at=moments[published],
                     about_iri=iri_by_pk.get(about),
-                    order=content.get("order", 0),
+                    order=order,
                     snapshot=raw.encode(),
                 )
             )
     faqs.sort(key=lambda s: (s.order, s.key))
     facts.sort(key=lambda s: s.key)
+    linked_media = media_linker(brand)
     media_paths = frozenset(
         path
         for linker in (
@@ -330,6 +355,7 @@ def site_content_load(*, brand: Brand) -> SiteContent:
         hidden=hidden,
         media_paths=media_paths,
         media_alt=media_alt_texts(brand, media_paths),
+        state=state,
     )
 
 

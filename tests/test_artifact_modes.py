@@ -4,18 +4,14 @@ and of a directory target's trees is 0644, every directory 0755."""
 
 import os
 import stat
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
 from kb.demo_brand import demo_load
 from kb.models import Entity
-from kb.services.entities import entity_update
 from kb.services.workflow import object_publish, object_unpublish
 from publishing import store
-from publishing.models import Release
 from publishing.store import (
     MODES_MARKER,
     artifact_name,
@@ -24,6 +20,7 @@ from publishing.store import (
     artifact_read,
 )
 from publishing.targets.directory import place
+from tests.publish_edits import edit_price, publish
 
 pytestmark = pytest.mark.django_db
 
@@ -35,20 +32,6 @@ def strict_umask():
     saved = os.umask(0o077)
     yield
     os.umask(saved)
-
-
-def publish(out: Path) -> Release:
-    call_command("publish", "westlake-leaf", "--out", str(out), stdout=StringIO())
-    return Release.objects.filter(brand__slug="westlake-leaf").order_by("-number").first()
-
-
-def edit_price(slug: str, price: str) -> None:
-    product = Entity.objects.get(slug=slug)
-    data = dict(product.data)
-    offers = [dict(o) for o in data["offers"]]
-    offers[0]["price"] = [{"@value": price}]
-    data["offers"] = offers
-    object_publish(obj=entity_update(entity=product, data=data, expected_version=product.version))
 
 
 def wrong_modes(root: Path, *, skip: set[str] = frozenset()) -> dict[str, str]:

@@ -3,10 +3,8 @@ release's manifest, read through ``release.artifacts``, is the one a full build 
 artifact rendered anew) makes of the same content, through rollback, retention and
 failed builds."""
 
-import hashlib
 import time
 from io import StringIO
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -16,23 +14,26 @@ from django.db import transaction
 
 from kb.demo_brand import demo_load
 from kb.models import Brand, Entity
-from kb.services.entities import entity_create, entity_update
-from kb.services.workflow import object_publish, object_unpublish
+from kb.services.workflow import object_unpublish
 from publishing import build
 from publishing.build import Builder
 from publishing.models import Release, ReleaseArtifact, SiteSettings
 from publishing.services import releases_prune
+from tests.publish_edits import (
+    SLUG,
+    add_product,
+    edit_price,
+    live_objects,
+    publish,
+    rename,
+    tree_hashes,
+)
 
 pytestmark = pytest.mark.django_db
 
-SLUG = "westlake-leaf"
+
 FIELDS = ("path", "sha256", "size", "kind", "content_type")
 SCRATCH = 1_000_000  # the number of a release built from nothing and taken back
-
-
-def publish(out: Path) -> Release:
-    call_command("publish", SLUG, "--out", str(out), stdout=StringIO())
-    return Release.objects.filter(brand__slug=SLUG).order_by("-number").first()
 
 
 def manifest(release: Release) -> set[tuple]:
@@ -50,7 +51,10 @@ def full_build(brand: Brand, parent: Release | None = None) -> set[tuple]:
     cannot know. Its paths are also those of a build from nothing."""
     with transaction.atomic(), mock.patch.object(Builder, "reuse_all", lambda *args: None):
         scratch = Release.objects.create(brand=brand, number=SCRATCH)
-        result = Builder(scratch, parent, None).build()
+        builder = Builder(scratch, parent, None)
+        builder.previous_state = None  # every live revision is read again too
+        result = builder.build()
+        assert result.revisions_read == live_objects(brand)
         assert result.reused == 0 and result.rendered == result.artifacts
         rows = set(ReleaseArtifact.objects.filter(brand=brand, since=SCRATCH).values_list(*FIELDS))
         transaction.set_rollback(True)
@@ -64,46 +68,8 @@ def parent_of(release: Release) -> Release | None:
     return None if number is None else Release.objects.get(brand=release.brand, number=number)
 
 
-def tree_hashes(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != ".sourcebook-release"
-    }
-
-
 def written_by(release: Release) -> int:
     return ReleaseArtifact.objects.filter(brand=release.brand, since=release.number).count()
-
-
-def edit_price(slug: str, price: str) -> None:
-    product = Entity.objects.get(slug=slug)
-    data = dict(product.data)
-    offers = [dict(o) for o in data["offers"]]
-    offers[0]["price"] = [{"@value": price}]
-    data["offers"] = offers
-    object_publish(obj=entity_update(entity=product, data=data, expected_version=product.version))
-
-
-def add_product(brand: Brand) -> Entity:
-    product = entity_create(
-        brand=brand,
-        types=["Product"],
-        slug="keemun-mao-feng",
-        data={"name": [{"@value": "Keemun Mao Feng", "@language": "en"}]},
-    )
-    object_publish(obj=product)
-    return product
-
-
-def rename(slug: str, new_slug: str) -> None:
-    """A new slug, published: the entity's pages move."""
-    product = Entity.objects.get(slug=slug)
-    product.slug = new_slug
-    product.save(update_fields=["slug"])
-    data = dict(product.data)
-    data["name"] = [{"@value": "Renamed tea", "@language": "en"}, *data["name"][1:]]
-    object_publish(obj=entity_update(entity=product, data=data, expected_version=product.version))
 
 
 @pytest.fixture
@@ -210,7 +176,9 @@ def test_retention_keeps_the_kept_manifests_and_drops_rows_no_kept_release_has(h
     assert len(left) == len(rows) - len(doomed)
     for number in kept:
         assert manifest(Release.objects.get(brand=brand, number=number)) == expected[number]
-    # The store keeps exactly the bytes the kept rows name.
+    # The store keeps exactly the bytes the kept rows name, and the chunks of live content
+    # the kept releases read (see publishing.site_state).
+    from publishing.site_state import state_artifacts
     from publishing.store import artifact_storage
 
     storage = artifact_storage()
@@ -220,7 +188,13 @@ def test_retention_keeps_the_kept_manifests_and_drops_rows_no_kept_release_has(h
         for second in storage.listdir(first)[0]
         for name in storage.listdir(f"{first}/{second}")[1]
     }
-    assert stored == set(ReleaseArtifact.objects.values_list("sha256", flat=True))
+    chunks = {
+        sha256
+        for release in Release.objects.filter(brand=brand)
+        for sha256 in state_artifacts(release.site_state)
+    }
+    assert chunks
+    assert stored == set(ReleaseArtifact.objects.values_list("sha256", flat=True)) | chunks
     # Building on after retention still makes a whole manifest.
     edit_price("longjing-meijiawu", "60.00")
     sixth = publish(history["site"])

@@ -1,6 +1,5 @@
 """Releases: incremental builds, atomic directory deploys, rollback, retention, scheduling."""
 
-import hashlib
 import json
 import os
 import threading
@@ -22,8 +21,10 @@ from kb.services.statements import statement_update
 from kb.services.workflow import object_publish, object_unpublish
 from publishing.build import Builder
 from publishing.models import PublishRequest, Release, SiteSettings, Target
+from publishing.site_state import state_artifacts
 from publishing.store import artifact_name, artifact_storage
 from publishing.tasks import publish_scheduled_and_release
+from tests.publish_edits import edit_price, publish, tree_hashes
 from tests.test_webhooks import receiver, webhook_settings  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -31,33 +32,8 @@ pytestmark = pytest.mark.django_db
 BASE = "https://www.westlakeleaf.example"
 
 
-def publish(out: Path) -> Release:
-    call_command("publish", "westlake-leaf", "--out", str(out), stdout=StringIO())
-    return Release.objects.filter(brand__slug="westlake-leaf").order_by("-number").first()
-
-
-def tree_hashes(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != ".sourcebook-release"
-    }
-
-
 def manifest(release: Release) -> dict[str, str]:
     return dict(release.artifacts.values_list("path", "sha256"))
-
-
-def edit_price(slug: str, price: str) -> Entity:
-    product = Entity.objects.get(slug=slug)
-    data = dict(product.data)
-    offers = [dict(o) for o in data["offers"]]
-    offers[0]["price"] = [{"@value": price}]
-    data["offers"] = offers
-    product = entity_update(entity=product, data=data, expected_version=product.version)
-    object_publish(obj=product)
-    product.refresh_from_db()
-    return product
 
 
 def test_an_edit_rewrites_only_the_artifacts_it_affects(tmp_path):
@@ -325,6 +301,10 @@ def test_retention_prunes_old_releases_and_unreferenced_artifacts(tmp_path, sett
     assert sorted(p.name for p in (tmp_path / "site" / ".releases").iterdir()) == ["3", "4"]
     storage = artifact_storage()
     kept = set(manifest(last).values()) | set(manifest(Release.objects.get(number=3)).values())
+    # And the chunks of live content the kept releases read (see publishing.site_state).
+    kept |= {
+        c for r in (last, Release.objects.get(number=3)) for c in state_artifacts(r.site_state)
+    }
     stored = {name for first in storage.listdir("")[0] for second in storage.listdir(first)[0]
               for name in storage.listdir(f"{first}/{second}")[1]}  # fmt: skip
     assert stored == kept
