@@ -14,6 +14,7 @@ from kb.models import Brand, Entity
 from publishing.media import media_prefix, preview_token
 from publishing.models import MediaAsset
 from publishing.render.pages import StatementIndex, page_inputs, render_page
+from publishing.selectors import release_latest_built
 from publishing.site import (
     LiveEntity,
     Page,
@@ -37,7 +38,11 @@ def entity_preview(*, entity: Entity, language: str) -> dict:
     Returns {"html", "graph", "missing", "section"}; "html" is None when the entity would
     not get a page (its type has none, or it lacks what it needs).
     """
-    site = site_content_load(brand=entity.brand)
+    # From the latest release's state: only what changed since is read again.
+    latest = release_latest_built(brand=entity.brand)
+    site = site_content_load(
+        brand=entity.brand, previous_state=latest.site_state if latest else None
+    )
     snapshot = entity.snapshot()
     refs: list[str] = []
     walk_refs(snapshot["data"], refs)

@@ -8,6 +8,17 @@ from kb.models import Brand
 from publishing.models import Deployment, PublishRequest, Release, ReleaseArtifact
 
 
+def release_latest_built(*, brand: Brand, exclude: Release | None = None) -> Release | None:
+    """The brand's newest release that was built whole (ready or deployed): what the next
+    build starts from."""
+    built = Release.objects.filter(
+        brand=brand, state__in=[Release.State.READY, Release.State.DEPLOYED]
+    )
+    if exclude is not None:
+        built = built.exclude(pk=exclude.pk)
+    return built.order_by("-number").first()
+
+
 def release_changes_count(release: Release, previous: Release | None) -> tuple[int, int]:
     """How many of ``release``'s files are new or different since ``previous``, and how many
     of ``previous``'s it no longer has: counted by the database, not in memory."""

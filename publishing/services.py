@@ -43,6 +43,7 @@ from publishing.models import (
     Target,
     WebhookDelivery,
 )
+from publishing.selectors import release_latest_built
 from publishing.site_state import state_artifacts
 from publishing.store import artifact_prune
 from publishing.targets.directory import directory_deploy, directory_prune
@@ -293,12 +294,7 @@ def release_build(
     *, release: Release, requests: list[PublishRequest], holder: str, progress: Progress | None
 ) -> Release:
     brand = release.brand
-    previous = (
-        Release.objects.filter(brand=brand, state__in=[Release.State.READY, Release.State.DEPLOYED])
-        .exclude(pk=release.pk)
-        .order_by("-number")
-        .first()
-    )
+    previous = release_latest_built(brand=brand, exclude=release)
     started = time.monotonic()
     last_saved = [0.0]
 

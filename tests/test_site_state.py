@@ -151,3 +151,25 @@ def test_a_deleted_entity_and_a_brand_language_change(tmp_path):
     again = publish(site)
     assert again.site_state["key"] != release.site_state["key"]
     assert again.summary["revisions_read"] == live_objects(brand)
+
+
+def test_a_preview_starts_from_the_latest_release(tmp_path, monkeypatch):
+    from publishing.preview import entity_preview
+
+    demo_load()
+    product = Entity.objects.get(slug="longjing-meijiawu")
+    read: list[int] = []
+    real = site_state.live_rows
+
+    def counted(model, brand, pks):
+        pks = list(pks)
+        read.extend(pks)
+        return real(model, brand, pks)
+
+    monkeypatch.setattr(site_state, "live_rows", counted)
+    entity_preview(entity=product, language="en")
+    assert len(read) == live_objects(product.brand)  # no release yet: every revision
+    publish(tmp_path / "site")
+    read.clear()
+    preview = entity_preview(entity=product, language="en")
+    assert read == [] and preview["html"]
