@@ -345,6 +345,8 @@ def site_content_load(*, brand: Brand, previous_state: dict | None = None) -> Si
         for paths in linker
         for path in paths
     )
+    # The records are in the content now: not held twice for the rest of the build.
+    state.records_drop()
     return SiteContent(
         brand=brand,
         entities=entities,

@@ -89,6 +89,11 @@ class SiteState:
             },
         }
 
+    def records_drop(self) -> None:
+        """Let the records go (what is saved is the chunks)."""
+        for records in self.by_kind().values():
+            records.records = {}
+
     def by_kind(self) -> dict[str, LiveRecords]:
         return {"entity": self.entities, "fact": self.facts, "faq": self.faqs}
 
