@@ -118,12 +118,9 @@ class LiveEntity:
         return ""
 
 
-def by_language(texts: dict, once: Callable = lambda value, _: value) -> tuple:
-    """``{language: text}`` as a LiveEntity holds it: flat, with each language given to
-    ``once`` (to hold equal strings once)."""
-    return tuple(
-        item for language, text in texts.items() for item in (once(language, language), text)
-    )
+def by_language(texts: dict) -> tuple:
+    """``{language: text}`` as a LiveEntity holds it: flat (language, text, ...)."""
+    return tuple(item for language, text in texts.items() for item in (language, text))
 
 
 @dataclass(slots=True)
