@@ -28,9 +28,10 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from publishing.locks import fork_guard
-from publishing.manifest import Entry, previous_manifest_read, whole_seconds
+from publishing.manifest import Entry, PreviousManifest, previous_manifest_read, whole_seconds
 from publishing.media import media_artifact_type, media_bytes, media_published
 from publishing.models import MediaAsset, Release, ReleaseArtifact, SiteSettings
+from publishing.plan import PagePlan, pages_affected, plan_key, plan_load, plan_save
 from publishing.render import indexes
 from publishing.render.pages import (
     PageInputs,
@@ -110,6 +111,8 @@ class BuildResult:
     left_out: dict[str, list[str]] = field(default_factory=dict)
     graph_parts: list[list] = field(default_factory=list)  # see Release.graph_parts
     site_state: dict = field(default_factory=dict)  # see Release.site_state
+    build_plan: dict = field(default_factory=dict)  # see Release.build_plan
+    pages_fingerprinted: int = 0  # the others were carried over by the parent's plan
     revisions_read: int = 0  # live revisions read (the others' records were carried over)
 
     @property
@@ -198,9 +201,13 @@ class Builder:
     def __init__(self, release: Release, previous: Release | None, progress: Progress | None):
         self.release = release
         self.brand = release.brand
-        self.previous = previous_manifest_read(previous)
+        self.previous_release = previous
+        # Read when the build knows which of its rows it needs (see build).
+        self.previous = PreviousManifest()
         self.previous_graph_parts: list[list] = previous.graph_parts if previous else []
         self.previous_state: dict | None = previous.site_state if previous else None
+        self.previous_plan: dict | None = previous.build_plan if previous else None
+        self.plan_key = ""
         self.manifest = ManifestWriter(release)
         self.progress = progress
         self.now = timezone.now()
@@ -215,6 +222,11 @@ class Builder:
         # products they are 8 MB, not 35.
         self.work = array("l")
         self.work_fingerprints = bytearray()
+        # Every page's fingerprint, by the page's index (kept with the release, see
+        # publishing.plan).
+        self.page_fingerprints = bytearray()
+        # The parent's plan's twins' last changes, when the build started from it.
+        self.planned_twin_changed: array | None = None
         # What the sitemaps and llms files need of each page's Markdown twin, by the page's
         # index: its sha256 (32 bytes), size, and when it last changed (POSIX seconds). Held
         # as an Entry per twin they were 90 MB at 100,000 products.
@@ -313,14 +325,39 @@ class Builder:
         self.site = site
         self.index = index
         self.pages = pages
-        self.twin_sha256 = bytearray(32 * len(pages))
-        self.twin_size = array("q", [0]) * len(pages)
-        self.twin_changed = array("q", [-1]) * len(pages)
+        self.plan_key = plan_key(site, pages, site_key)
+        plan = plan_load(self.previous_plan, key=self.plan_key, pages=len(pages))
+        affected = pages_affected(site, pages) if plan is not None else None
+        numbers: Iterable[int]
+        if plan is None or affected is None:
+            self.previous = previous_manifest_read(self.previous_release)
+            numbers = range(len(pages))
+            self.twin_sha256 = bytearray(32 * len(pages))
+            self.twin_size = array("q", [0]) * len(pages)
+            self.twin_changed = array("q", [-1]) * len(pages)
+            self.page_fingerprints = bytearray(32 * len(pages))
+        else:
+            # The other pages show what they showed in the parent: carried over as planned.
+            files = [f for number in affected for f in self.page_files(pages[number])]
+            self.previous = previous_manifest_read(self.previous_release, pages=files)
+            numbers = affected
+            self.twin_sha256 = plan.twin_sha256
+            self.twin_size = plan.twin_size
+            self.twin_changed = plan.twin_changed
+            self.planned_twin_changed = array("q", plan.twin_changed)
+            self.page_fingerprints = plan.fingerprints
+            carried = len(pages) - len(affected)
+            self.result.reused += 2 * carried
+            self.result.counts["page"] += carried
+            self.result.counts["markdown"] += carried
+            self.tick(2 * carried)
+        self.result.pages_fingerprinted = len(numbers)
         # The listing pages first: they are rendered here (see below).
         listings, others = array("l"), array("l")
         listing_fingerprints, other_fingerprints = bytearray(), bytearray()
         previous = self.previous
-        for number, page in enumerate(pages):
+        for number in numbers:
+            page = pages[number]
             # What a page shows is worked out again when it is rendered, not held for each of
             # hundreds of thousands of pages.
             inputs = page_inputs(site, page, index)
@@ -333,9 +370,10 @@ class Builder:
                 self.size_shown(site, page),
                 self.alt_shown(site, inputs),
             )
+            self.page_fingerprints[32 * number : 32 * number + 32] = bytes.fromhex(fingerprint)
             twin = twin_path(page.file)
-            if carried := self.reuse_all([page.file, twin], fingerprint):
-                old = carried[1]
+            if carried_over := self.reuse_all([page.file, twin], fingerprint):
+                old = carried_over[1]
                 self.twin_set(
                     number, previous.digest(old), previous.sizes[old], previous.changed_second(old)
                 )
@@ -384,8 +422,18 @@ class Builder:
         # The brand's images the published content links, copied here: no rendering.
         self.run_tasks([], here=self.media_tasks())
         self.result.removed = self.previous.unseen()
+        self.result.build_plan = plan_save(
+            key=self.plan_key,
+            plan=PagePlan(
+                self.page_fingerprints, self.twin_sha256, self.twin_size, self.twin_changed
+            ),
+        )
         self.manifest.flush()
         return self.result
+
+    @staticmethod
+    def page_files(page: Page) -> tuple[str, str]:
+        return page.file, twin_path(page.file)
 
     # -- running tasks here or in forked workers --
 
@@ -615,14 +663,26 @@ class Builder:
         # One task per sitemap file whose URLs or lastmods changed; the index, which names
         # each file's newest lastmod, after them.
         files: list[tuple[str, str]] = []
-        pages = iter(self.pages)
+        planned = self.planned_twin_changed
         for number, group in enumerate(indexes.sitemap_groups(range(len(self.pages))), 1):
+            path = indexes.sitemap_path(number)
+            if group and planned is not None:
+                # The parent's plan holds: the same pages, and if no twin of the group changed
+                # since, the same file (made from this base key, which the plan's key names).
+                start, stop = group[0], group[-1] + 1
+                old = self.previous.get(path)
+                if (
+                    old is not None
+                    and self.twin_changed[start:stop] == planned[start:stop]
+                    and self.reuse(path, old.fingerprint)
+                ):
+                    files.append((path, iso_seconds(max(self.twin_changed[start:stop]))))
+                    self.tick()
+                    continue
             located = [
                 (page.language, page.path, self.twin_lastmod(i))
-                # The group first: zip stops at its end without taking a page past it.
-                for i, page in zip(group, pages, strict=False)
+                for i, page in zip(group, self.pages.between(group), strict=True)
             ]
-            path = indexes.sitemap_path(number)
             key = digest(base_key, "sitemap", path, located)
             files.append((path, max((lastmod for _, _, lastmod in located), default="")))
             if self.reuse(path, key):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -128,13 +128,36 @@ def digest_bytes(text: str) -> bytes:
     return value if len(value) == 32 else bytes(32)
 
 
-def previous_manifest_read(release: Release | None) -> PreviousManifest:
+# The kinds of a page and its Markdown twin: the rows a build may read only some of.
+PAGE_KINDS = ("page", "markdown")
+PATHS_PER_QUERY = 500
+
+
+def previous_manifest_read(
+    release: Release | None, *, pages: Iterable[str] | None = None
+) -> PreviousManifest:
+    """The release's manifest; with ``pages``, only the rows of those pages' and twins'
+    paths and of every artifact that is not a page or twin (see publishing.plan)."""
     manifest = PreviousManifest()
     if release is None:
         return manifest
-    queryset = release.artifacts.values_list(
-        "path", "kind", "sha256", "size", "fingerprint", "changed_at"
-    )
+    fields = ("path", "kind", "sha256", "size", "fingerprint", "changed_at")
+    if pages is None:
+        querysets = [release.artifacts.values_list(*fields)]
+    else:
+        paths = sorted(pages)
+        querysets = [release.artifacts.exclude(kind__in=PAGE_KINDS).values_list(*fields)] + [
+            release.artifacts.filter(path__in=paths[start : start + PATHS_PER_QUERY]).values_list(
+                *fields
+            )
+            for start in range(0, len(paths), PATHS_PER_QUERY)
+        ]
+    for queryset in querysets:
+        manifest_rows_add(manifest, queryset)
+    return manifest
+
+
+def manifest_rows_add(manifest: PreviousManifest, queryset) -> None:
     # Read with a plain cursor: Django's per-row conversions were most of reading 400,000
     # rows, and a release's rows share few distinct times, each converted once here.
     compiler = queryset.query.get_compiler(queryset.db)
@@ -143,25 +166,33 @@ def previous_manifest_read(release: Release | None) -> PreviousManifest:
         [column for column, _, _ in compiler.select]
     ).get(5, ((), None))
     db = connections[queryset.db]
+    moments = {value: number for number, value in enumerate(manifest.moments)}
 
-    @functools.cache
     def moment(raw) -> int:
         value = raw
         for convert in converters:
             value = convert(value, expression, db)
-        manifest.moments.append(value)
-        manifest.moment_seconds.append(whole_seconds(value))
-        return len(manifest.moments) - 1
+        number = moments.get(value)
+        if number is None:
+            number = moments[value] = len(manifest.moments)
+            manifest.moments.append(value)
+            manifest.moment_seconds.append(whole_seconds(value))
+        return number
 
-    @functools.cache
+    kinds = {kind: number for number, kind in enumerate(manifest.kinds)}
+
     def kind_code(kind: str) -> int:
-        manifest.kinds.append(kind)
-        return len(manifest.kinds) - 1
+        if kind not in kinds:
+            kinds[kind] = len(manifest.kinds)
+            manifest.kinds.append(kind)
+        return kinds[kind]
 
+    raw_moments: dict = {}
     add = manifest.add
     with db.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(5000):
             for path, kind, sha, size, fingerprint, changed in rows:
-                add(path, kind_code(kind), sha, size, fingerprint, moment(changed))
-    return manifest
+                if changed not in raw_moments:
+                    raw_moments[changed] = moment(changed)
+                add(path, kind_code(kind), sha, size, fingerprint, raw_moments[changed])

@@ -161,6 +161,9 @@ class Release(models.Model):
     # {"key": …, "chunks": {kind: [[number, sha256], …]}}: what the build read of the live
     # content, for the next build to read only what changed (see publishing.site_state).
     site_state = models.JSONField(default=dict, blank=True, editable=False)
+    # {"key": …, "pages": …, "chunks": [sha256, …]}: each page's fingerprint and twin, for the
+    # next build to fingerprint only the pages that show what changed (see publishing.plan).
+    build_plan = models.JSONField(default=dict, blank=True, editable=False)
     error = models.TextField(blank=True)
 
     class Meta:

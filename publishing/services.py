@@ -43,6 +43,7 @@ from publishing.models import (
     Target,
     WebhookDelivery,
 )
+from publishing.plan import plan_artifacts
 from publishing.selectors import release_latest_built
 from publishing.site_state import state_artifacts
 from publishing.store import artifact_prune
@@ -316,6 +317,7 @@ def release_build(
             release.progress_done = release.progress_total = result.artifacts
             release.graph_parts = result.graph_parts
             release.site_state = result.site_state
+            release.build_plan = result.build_plan
             release.summary = {
                 "artifacts": result.artifacts,
                 "counts": dict(sorted(result.counts.items())),
@@ -323,6 +325,7 @@ def release_build(
                 "reused": result.reused,
                 "stored": result.stored,
                 "revisions_read": result.revisions_read,
+                "pages_fingerprinted": result.pages_fingerprinted,
                 "processes": result.processes,
                 "changed": result.changed,
                 "changed_paths": result.changed_paths,
@@ -523,12 +526,16 @@ def releases_prune(*, brand: Brand) -> dict[str, int]:
         # The manifest rows no kept release has went with the releases (see
         # publishing.models.release_rows_forget).
         referenced = ReleaseArtifact.objects.values_list("sha256", flat=True).distinct()
-        states = Release.objects.exclude(site_state={}).values_list("site_state", flat=True)
+        kept = Release.objects.values_list("site_state", "build_plan")
         grace = timedelta(seconds=int(getattr(settings, "SOURCEBOOK_ARTIFACT_GRACE_SECONDS", 3600)))
         dropped = artifact_prune(
             chain(
                 referenced.iterator(chunk_size=10000),
-                (sha256 for saved in states.iterator() for sha256 in state_artifacts(saved)),
+                (
+                    sha256
+                    for state, plan in kept.iterator()
+                    for sha256 in chain(state_artifacts(state), plan_artifacts(plan))
+                ),
             ),
             grace=grace,
         )

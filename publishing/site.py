@@ -519,6 +519,66 @@ class SitePages(Sequence[Page]):
     def __len__(self) -> int:
         return self.count
 
+    def structure(self) -> list:
+        """What decides the list of pages, their paths and what each listing lists: equal
+        for two sites, their pages are the same, in the same order."""
+        shapes: list = []
+        for run in self.runs:
+            if isinstance(run, Page):
+                shapes.append([run.kind, run.language, run.path, run.main])
+            else:
+                shapes.append([run.language, run.prefix, [(e.slug, e.iri) for e in run.members]])
+        return shapes
+
+    @functools.cached_property
+    def numbers(self) -> dict[tuple, int]:
+        """The index of each listing or home page, by (kind, language, section, number), and
+        where each section's entity pages start, by ("entity", language, section)."""
+        found: dict[tuple, int] = {}
+        for start, run in zip(self.starts, self.runs, strict=True):
+            if isinstance(run, Page):
+                found[(run.kind, run.language, run.section, run.page_number)] = start
+            else:
+                found[("entity", run.language, run.section)] = start
+        return found
+
+    @functools.cached_property
+    def positions(self) -> dict[str, int]:
+        """Each listed entity's place in its section, by IRI."""
+        found: dict[str, int] = {}
+        for run in self.runs:
+            if isinstance(run, EntityPages) and run.language == self.site.default_language:
+                found.update((e.iri, i) for i, e in enumerate(run.members))
+        return found
+
+    def showing_entity(self, iri: str) -> list[int]:
+        """The indexes of the pages that are about entity ``iri`` (the home page for the
+        organization), in every language."""
+        site = self.site
+        if iri == site.organization_iri:
+            return [self.numbers[("home", lang, None, 1)] for lang in site.languages]
+        entity = site.entities.get(iri)
+        if entity is None or not entity.section:
+            return []
+        position = self.positions[iri]
+        return [
+            self.numbers[("entity", lang, entity.section)] + position for lang in site.languages
+        ]
+
+    def listing_entity(self, iri: str) -> list[int]:
+        """The indexes of the section pages that list entity ``iri``, in every language."""
+        entity = self.site.entities.get(iri)
+        if entity is None or iri not in self.positions:
+            return []
+        number = self.positions[iri] // SECTION_PAGE_SIZE + 1
+        return [
+            self.numbers[("section", lang, entity.section, number)] for lang in self.site.languages
+        ]
+
+    def of_kind(self, kind: str) -> list[int]:
+        """The indexes of every FAQ or facts page (``kind``), in every language."""
+        return [i for (k, *_), i in self.numbers.items() if k == kind]
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self.count))]
@@ -535,6 +595,23 @@ class SitePages(Sequence[Page]):
     def __iter__(self) -> Iterator[Page]:
         for _, page in self.numbered():
             yield page
+
+    def between(self, numbers: range) -> Iterator[Page]:
+        """The pages ``numbers`` (consecutive), in order."""
+        if not numbers:
+            return
+        number = bisect_right(self.starts, numbers.start) - 1
+        index = numbers.start
+        while index < numbers.stop and number < len(self.runs):
+            run, start = self.runs[number], self.starts[number]
+            if isinstance(run, Page):
+                yield run
+                index += 1
+            else:
+                for entity in run.members[index - start : numbers.stop - start]:
+                    yield run.page(entity)
+                    index += 1
+            number += 1
 
     def numbered(self, language: str | None = None) -> Iterator[tuple[int, Page]]:
         """(index, page) of every page, or of those in ``language``."""

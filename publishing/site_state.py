@@ -68,6 +68,9 @@ class LiveRecords:
     records: dict[int, Record]
     chunks: dict[int, str]  # chunk number → sha256 of its JSON
     read: int = 0  # how many records were read from revisions (not carried over)
+    # The objects whose record is not the parent's: its record there (None: it had none).
+    # None when there was no parent to start from (every record was read).
+    replaced: dict[int, Record | None] | None = None
 
 
 @dataclass
@@ -78,6 +81,11 @@ class SiteState:
     # Every entity of the brand, published or not: IRI by primary key.
     entity_iris: dict[int, str] = field(default_factory=dict)
     key: str = ""
+
+    @property
+    def from_parent(self) -> bool:
+        """Whether it started from a parent's records (else every record was read)."""
+        return self.entities.replaced is not None
 
     def saved(self) -> dict:
         """What a release keeps (``Release.site_state``)."""
@@ -141,10 +149,13 @@ def records_load(
     live: dict[int, tuple[int, datetime | None]],
     previous: dict[int, str],
     derive: Derive,
+    *,
+    parent: bool,
 ) -> LiveRecords:
     """The records of ``live`` ({pk: (revision id, last published at)}): carried over from
     the ``previous`` chunks where they still hold, read from their revisions where not."""
     records: dict[int, Record] = {}
+    replaced: dict[int, Record | None] = {}
     changed_chunks: set[int] = set()
     for number, sha256 in previous.items():
         for record in chunk_read(sha256):
@@ -153,8 +164,11 @@ def records_load(
             if now is not None and now[0] == record[1] and iso(now[1]) == record[2]:
                 records[pk] = record
             else:
+                replaced[pk] = record
                 changed_chunks.add(number)  # changed, unpublished or deleted
     stale = [pk for pk in live if pk not in records]
+    for pk in stale:
+        replaced.setdefault(pk, None)
     for pk, revision_id, published_at, content, raw in live_rows(MODELS[kind], brand, stale):
         records[pk] = [pk, revision_id, iso(published_at), *derive(content, raw)]
         changed_chunks.add(chunk_of(pk))
@@ -165,7 +179,12 @@ def records_load(
             members.setdefault(chunk_of(pk), []).append(records[pk])
     for number, chunk in members.items():
         chunks[number], _ = artifact_put(orjson.dumps(chunk))
-    return LiveRecords(records=dict(sorted(records.items())), chunks=chunks, read=len(stale))
+    return LiveRecords(
+        records=dict(sorted(records.items())),
+        chunks=chunks,
+        read=len(stale),
+        replaced=replaced if parent else None,
+    )
 
 
 def site_state_load(
@@ -203,6 +222,7 @@ def site_state_load(
             live[kind],
             {number: sha256 for number, sha256 in old_chunks.get(kind, [])},
             derive_entity if kind == "entity" else derive_statement,
+            parent=bool(old_chunks),
         )
         for kind in MODELS
     }

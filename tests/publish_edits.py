@@ -9,7 +9,8 @@ from django.core.management import call_command
 
 from kb.models import FAQ, Brand, Entity, Fact
 from kb.services.entities import entity_create, entity_update
-from kb.services.workflow import object_publish
+from kb.services.statements import faq_create, statement_update
+from kb.services.workflow import object_publish, object_unpublish
 from publishing.models import Release
 
 SLUG = "westlake-leaf"
@@ -51,6 +52,43 @@ def rename(slug: str, new_slug: str) -> None:
     data = dict(product.data)
     data["name"] = [{"@value": "Renamed tea", "@language": "en"}, *data["name"][1:]]
     object_publish(obj=entity_update(entity=product, data=data, expected_version=product.version))
+
+
+def edit_description(slug: str, text: str) -> Entity:
+    entity = Entity.objects.get(slug=slug)
+    data = dict(entity.data)
+    others = [v for v in data.get("description", []) if v.get("@language") != "en"]
+    data["description"] = [{"@value": text, "@language": "en"}, *others]
+    entity = entity_update(entity=entity, data=data, expected_version=entity.version)
+    object_publish(obj=entity)
+    return entity
+
+
+def edit_fact(brand: Brand) -> Fact:
+    fact = Fact.objects.filter(brand=brand, live_revision__isnull=False).order_by("pk").first()
+    fact = statement_update(
+        obj=fact, expected_version=fact.version, value="1999", statement=fact.statement
+    )
+    object_publish(obj=fact)
+    return fact
+
+
+def add_faq(brand: Brand) -> FAQ:
+    faq = faq_create(
+        brand=brand,
+        key="steep-time",
+        about=Entity.objects.get(slug="longjing-meijiawu"),
+        question={"en": "How long to steep?", "zh-Hans": "泡多久？"},
+        answer={"en": "Two minutes.", "zh-Hans": "两分钟。"},
+    )
+    object_publish(obj=faq)
+    return faq
+
+
+def unpublish(slug: str) -> Entity:
+    entity = Entity.objects.get(slug=slug)
+    object_unpublish(obj=entity)
+    return entity
 
 
 def live_objects(brand: Brand) -> int:

@@ -13,15 +13,20 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from kb.demo_brand import demo_load
-from kb.models import Brand, Entity
-from kb.services.workflow import object_unpublish
+from kb.models import FAQ, Brand, Entity
+from kb.services.entities import entity_create, entity_delete, entity_update
+from kb.services.statements import statement_update
+from kb.services.workflow import object_publish, object_unpublish
 from publishing import build
 from publishing.build import Builder
 from publishing.models import Release, ReleaseArtifact, SiteSettings
 from publishing.services import releases_prune
 from tests.publish_edits import (
     SLUG,
+    add_faq,
     add_product,
+    edit_description,
+    edit_fact,
     edit_price,
     live_objects,
     publish,
@@ -53,6 +58,7 @@ def full_build(brand: Brand, parent: Release | None = None) -> set[tuple]:
         scratch = Release.objects.create(brand=brand, number=SCRATCH)
         builder = Builder(scratch, parent, None)
         builder.previous_state = None  # every live revision is read again too
+        builder.previous_plan = None  # and every page fingerprinted
         result = builder.build()
         assert result.revisions_read == live_objects(brand)
         assert result.reused == 0 and result.rendered == result.artifacts
@@ -72,15 +78,14 @@ def written_by(release: Release) -> int:
     return ReleaseArtifact.objects.filter(brand=release.brand, since=release.number).count()
 
 
-@pytest.fixture
-def history(tmp_path):
+def history_make(site, *, checked: bool) -> dict:
     """Release 1 built from nothing, then 2-5 incremental: a price edited, a product
-    added, one unpublished, one renamed (its pages move). Each release's manifest is
-    checked against a full build of its content as it is made; returns the releases and
-    those full manifests, by number."""
+    added, one unpublished, one renamed (its pages move). Returns the releases and their
+    manifests, by number; ``checked``: each manifest is compared, as the release is made,
+    with a full build of its content (several seconds a release, so done by one test, which
+    proves the manifests the others start from)."""
     demo_load()
     brand = Brand.objects.get(slug=SLUG)
-    site = tmp_path / "site"
     steps = [
         lambda: None,
         # lastmod has a resolution of one second: the edit in a second of its own, so that
@@ -95,14 +100,21 @@ def history(tmp_path):
         step()
         release = publish(site)
         assert release.state == Release.State.DEPLOYED
-        expected[release.number] = full_build(brand, parent_of(release))
-        assert manifest(release) == expected[release.number]
+        expected[release.number] = manifest(release)
+        if checked:
+            assert expected[release.number] == full_build(brand, parent_of(release))
         releases[release.number] = release
     assert list(releases) == [1, 2, 3, 4, 5]
     return {"brand": brand, "site": site, "releases": releases, "expected": expected}
 
 
-def test_each_release_reads_back_as_a_full_build_of_its_content(history):
+@pytest.fixture
+def history(tmp_path):
+    return history_make(tmp_path / "site", checked=False)
+
+
+def test_each_release_reads_back_as_a_full_build_of_its_content(tmp_path):
+    history = history_make(tmp_path / "site", checked=True)
     releases, expected = history["releases"], history["expected"]
     # Every earlier release still reads the same after the later ones closed its rows.
     for number, release in releases.items():
@@ -177,7 +189,8 @@ def test_retention_keeps_the_kept_manifests_and_drops_rows_no_kept_release_has(h
     for number in kept:
         assert manifest(Release.objects.get(brand=brand, number=number)) == expected[number]
     # The store keeps exactly the bytes the kept rows name, and the chunks of live content
-    # the kept releases read (see publishing.site_state).
+    # the kept releases read (see publishing.site_state) and of their page plans.
+    from publishing.plan import plan_artifacts
     from publishing.site_state import state_artifacts
     from publishing.store import artifact_storage
 
@@ -191,7 +204,7 @@ def test_retention_keeps_the_kept_manifests_and_drops_rows_no_kept_release_has(h
     chunks = {
         sha256
         for release in Release.objects.filter(brand=brand)
-        for sha256 in state_artifacts(release.site_state)
+        for sha256 in (*state_artifacts(release.site_state), *plan_artifacts(release.build_plan))
     }
     assert chunks
     assert stored == set(ReleaseArtifact.objects.values_list("sha256", flat=True)) | chunks
@@ -304,3 +317,80 @@ def test_a_release_failed_by_another_builder_writes_and_closes_nothing(
     # The requests were built into the next release, on release 5.
     assert again.number == 7 and again.summary["previous"] == 5
     assert manifest(again) == full_build(brand, parent_of(again))
+
+
+def add_tea_master(brand: Brand) -> None:
+    """A person whom a store (not the organization) refers to, as its employee."""
+    person = entity_create(
+        brand=brand,
+        types=["Person"],
+        slug="wang-tea-master",
+        data={"name": [{"@value": "Wang, tea master", "@language": "en"}]},
+    )
+    object_publish(obj=person)
+    store = Entity.objects.get(slug="hangzhou-longjing-road")
+    data = {**store.data, "employee": [{"@id": person.iri}]}
+    object_publish(obj=entity_update(entity=store, data=data, expected_version=store.version))
+
+
+def edit_faq_answer(key: str) -> None:
+    faq = FAQ.objects.get(key=key)
+    answer = {**faq.answer, "en": "Three minutes, at 80 °C."}
+    faq = statement_update(obj=faq, expected_version=faq.version, answer=answer)
+    object_publish(obj=faq)
+
+
+def allow_training(brand: Brand) -> None:
+    SiteSettings.objects.update_or_create(brand=brand, defaults={"allow_ai_training": True})
+
+
+# Each edit and how many pages the next build fingerprints: the pages showing what changed
+# (both languages) when the parent's page plan holds, every page when the edit changes which
+# pages there are or the organization's part of every page (see publishing.plan).
+ALL = "every page"
+PLANNED_EDITS = [
+    # The product's pages, the products page that lists it, and the facts and FAQ pages,
+    # which show what their facts and questions are about.
+    ("description", lambda b: edit_description("longjing-meijiawu", "Edited."), 8),
+    # The page of what the fact is about and the facts pages.
+    ("fact", edit_fact, 4),
+    ("new FAQ", add_faq, ALL),
+    # The page of what it is about and the FAQ pages.
+    ("FAQ answer", lambda b: edit_faq_answer("steep-time"), 4),
+    ("new person a store refers to", add_tea_master, ALL),
+    # The person's pages, the people page listing them, and the store's pages.
+    ("that person", lambda b: edit_description("wang-tea-master", "Forty years."), 6),
+    (
+        "a founder (the organization refers to them)",
+        lambda b: edit_description("chen-mingyu", "x"),
+        ALL,
+    ),
+    ("AI training allowed", allow_training, 0),
+    (
+        "a product deleted",
+        lambda b: entity_delete(entity=Entity.objects.get(slug="bai-mu-dan")),
+        ALL,
+    ),
+    ("nothing", lambda b: None, 0),
+]
+
+
+def test_each_kind_of_edit_builds_what_a_full_build_does_fingerprinting_only_what_shows_it(
+    tmp_path,
+):
+    demo_load()
+    brand = Brand.objects.get(slug=SLUG)
+    site = tmp_path / "site"
+    parent = publish(site)
+    for name, edit, fingerprinted in PLANNED_EDITS:
+        edit(brand)
+        release = publish(site)
+        assert release.state == Release.State.DEPLOYED, name
+        pages = release.summary["counts"]["page"]
+        expected = pages if fingerprinted == ALL else fingerprinted
+        assert release.summary["pages_fingerprinted"] == expected, name
+        # Byte for byte (each path's sha256) what rendering every artifact again makes.
+        assert manifest(release) == full_build(brand, parent), name
+        assert tree_hashes(site / "current") == {row[0]: row[1] for row in manifest(release)}
+        assert release.build_plan["pages"] == pages
+        parent = release

@@ -668,6 +668,22 @@ def test_the_site_pages_made_on_request_are_those_listed_in_order():
     assert len(list(pages.numbered("zh-Hans"))) == 34
     with pytest.raises(IndexError):
         pages[len(pages)]
+    # Any run of consecutive pages, as the sitemaps take them (see SitePages.between).
+    for start, stop in ((0, 68), (0, 1), (5, 40), (33, 35), (67, 68), (10, 10)):
+        assert list(pages.between(range(start, stop))) == listed[start:stop]
+    # Where the pages about (and listing) an entity are, as a page plan finds them.
+    product_iri = f"{BASE}/products/longjing-meijiawu/#product"
+    assert [listed[i].path for i in pages.showing_entity(product_iri)] == [
+        "products/longjing-meijiawu/",
+        "zh-Hans/products/longjing-meijiawu/",
+    ]
+    assert [listed[i].path for i in pages.listing_entity(product_iri)] == [
+        "products/",
+        "zh-Hans/products/",
+    ]
+    assert [listed[i].path for i in pages.showing_entity(site.organization_iri)] == ["", "zh-Hans/"]
+    assert {listed[i].kind for i in pages.of_kind("faq")} == {"faq"}
+    assert len(pages.of_kind("facts")) == 2
     assert listed[0] == Page(kind="home", language="en", path="", main=[site.organization_iri])
     assert len({page.file for page in listed}) == len(listed)
     product = next(i for i, page in enumerate(listed) if page.path == "products/longjing-meijiawu/")

@@ -21,6 +21,7 @@ from kb.services.statements import statement_update
 from kb.services.workflow import object_publish, object_unpublish
 from publishing.build import Builder
 from publishing.models import PublishRequest, Release, SiteSettings, Target
+from publishing.plan import plan_artifacts
 from publishing.site_state import state_artifacts
 from publishing.store import artifact_name, artifact_storage
 from publishing.tasks import publish_scheduled_and_release
@@ -301,9 +302,12 @@ def test_retention_prunes_old_releases_and_unreferenced_artifacts(tmp_path, sett
     assert sorted(p.name for p in (tmp_path / "site" / ".releases").iterdir()) == ["3", "4"]
     storage = artifact_storage()
     kept = set(manifest(last).values()) | set(manifest(Release.objects.get(number=3)).values())
-    # And the chunks of live content the kept releases read (see publishing.site_state).
+    # And the chunks of live content the kept releases read (see publishing.site_state), and
+    # of their page plans (see publishing.plan).
     kept |= {
-        c for r in (last, Release.objects.get(number=3)) for c in state_artifacts(r.site_state)
+        c
+        for r in (last, Release.objects.get(number=3))
+        for c in (*state_artifacts(r.site_state), *plan_artifacts(r.build_plan))
     }
     stored = {name for first in storage.listdir("")[0] for second in storage.listdir(first)[0]
               for name in storage.listdir(f"{first}/{second}")[1]}  # fmt: skip

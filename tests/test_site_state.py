@@ -9,54 +9,26 @@ import orjson
 import pytest
 
 from kb.demo_brand import demo_load
-from kb.models import FAQ, Brand, Entity, Fact
-from kb.services.entities import entity_delete, entity_update
-from kb.services.statements import faq_create, statement_update
-from kb.services.workflow import object_publish, object_unpublish
+from kb.models import Brand, Entity
+from kb.services.entities import entity_delete
+from kb.services.workflow import object_publish
 from publishing import site_state
 from publishing.site import site_content_load
 from publishing.site_state import state_artifacts
 from publishing.store import artifact_read
-from tests.publish_edits import SLUG, add_product, live_objects, publish, rename
+from tests.publish_edits import (
+    SLUG,
+    add_faq,
+    add_product,
+    edit_description,
+    edit_fact,
+    live_objects,
+    publish,
+    rename,
+    unpublish,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def edit_description(slug: str, text: str) -> Entity:
-    entity = Entity.objects.get(slug=slug)
-    data = dict(entity.data)
-    others = [v for v in data.get("description", []) if v.get("@language") != "en"]
-    data["description"] = [{"@value": text, "@language": "en"}, *others]
-    entity = entity_update(entity=entity, data=data, expected_version=entity.version)
-    object_publish(obj=entity)
-    return entity
-
-
-def edit_fact(brand: Brand) -> Fact:
-    fact = Fact.objects.filter(brand=brand, live_revision__isnull=False).order_by("pk").first()
-    fact = statement_update(
-        obj=fact, expected_version=fact.version, value="1999", statement=fact.statement
-    )
-    object_publish(obj=fact)
-    return fact
-
-
-def add_faq(brand: Brand) -> FAQ:
-    faq = faq_create(
-        brand=brand,
-        key="steep-time",
-        about=Entity.objects.get(slug="longjing-meijiawu"),
-        question={"en": "How long to steep?", "zh-Hans": "泡多久？"},
-        answer={"en": "Two minutes.", "zh-Hans": "两分钟。"},
-    )
-    object_publish(obj=faq)
-    return faq
-
-
-def unpublish(slug: str) -> Entity:
-    entity = Entity.objects.get(slug=slug)
-    object_unpublish(obj=entity)
-    return entity
 
 
 # Each edit, what it makes the next build read again (objects), and how many chunks of
