@@ -41,7 +41,7 @@ from publishing.render.pages import (
     render_page,
     translated_path,
 )
-from publishing.render.text import one_line
+from publishing.render.text import link_target, one_line
 from publishing.render.ui import ui
 from publishing.site import (
     LISTING_KINDS,
@@ -57,6 +57,7 @@ from publishing.site import (
     site_pages,
     text_of,
     twin_path,
+    url_path,
 )
 from publishing.store import (
     artifact_present,
@@ -883,6 +884,9 @@ class Builder:
         title, summary = self.llms_head(language)
         about = indexes.LlmsSection(ui(language, "about"), [])
         by_section: dict[str, list[indexes.LlmsLink]] = {}
+        # Every twin's URL is the site's root and its path, percent-encoded (see
+        # absolute_url), which a link target leaves as it is: the root is checked once.
+        root = link_target(page_url(site, ""))
         for kind, section, page_number, name, note, path in rows:
             twin = page_url(site, path)
             if kind == "home":
@@ -900,7 +904,10 @@ class Builder:
                     )
                 )
             elif kind == "entity":
-                by_section.setdefault(section, []).append(indexes.LlmsLink(name, twin, note))
+                target = root and root + url_path(path)
+                by_section.setdefault(section, []).append(
+                    indexes.LlmsLink(name, twin, note, target)
+                )
         sections = [about] + [
             indexes.LlmsSection(ui(language, section), links)
             for section, links in sorted(by_section.items())

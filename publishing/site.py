@@ -404,7 +404,12 @@ def entity_path(site: SiteContent, entity: LiveEntity, language: str) -> str:
 
 
 def absolute_url(brand: Brand, path: str) -> str:
-    return f"{brand.base_url}/{quote(path, safe='/-._~')}"
+    return f"{brand.base_url}/{url_path(path)}"
+
+
+def url_path(path: str) -> str:
+    """A site path as it is in the site's URLs: percent-encoded but for ``/-._~``."""
+    return quote(path, safe="/-._~")
 
 
 def twin_path(page_file: str) -> str:

@@ -172,3 +172,23 @@ def test_json_in_a_script_element_cannot_close_it_and_parses_back(value):
     text = str(json_for_script(value))
     assert not any(c in text for c in "<>&\u2028\u2029")
     assert json.loads(text) == value
+
+
+@pytest.mark.parametrize(
+    "base", ["https://evil.example", "https://茶.example/zh", "javascript:alert(1)"]
+)
+@pytest.mark.parametrize(
+    "path",
+    ["", "products/x/index.html.md", "products/龙井 (新)/index.html.md", "a)b]c<d>'\"%20/"],
+)
+def test_an_llms_link_made_from_the_sites_root_is_the_one_checked_whole(base, path):
+    """llms.txt links each page's twin with the site root's link target and the page's
+    encoded path (Builder.build_llms): the line is the one checking the whole URL makes."""
+    from publishing.build import url_path
+    from publishing.render.indexes import LlmsLink
+    from publishing.render.text import link_target
+
+    url = f"{base}/{url_path(path)}"
+    root = link_target(f"{base}/")
+    target = root and root + url_path(path)
+    assert LlmsLink("T", url, "n", target).line() == LlmsLink("T", url, "n").line()
