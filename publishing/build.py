@@ -930,9 +930,7 @@ class Builder:
                 ui(language, "sitemap_note"),
             ),
         ]
-        for path, text in indexes.llms_files(
-            site, language, title, summary, sections, optional
-        ).items():
+        for path, text in indexes.llms_files(site, language, title, summary, sections, optional):
             self.store(path, "llms", text.encode("utf-8"), key)
 
     def build_llms_full(

@@ -123,13 +123,16 @@ def pages_affected(site: SiteContent, pages: SitePages) -> list[int] | None:
     state = site.state
     if state is None or not state.from_parent:
         return None
-    iris = state.entity_iris
+    # Primary key → IRI of the entities that are there now (published, or not).
+    iris = {**state.unpublished_iris, **{e.pk: e.iri for e in site.entities.values()}}
     changed: set[str] = set()
     for pk, old in state.entities.replaced.items():
-        if old is not None:
-            changed.add(old[3])
-        if pk in iris:
-            changed.add(iris[pk])
+        now = state.entities.current.get(pk)
+        for record in (old, now):
+            if record is not None:
+                changed.add(record[3])
+        if pk in state.unpublished_iris:
+            changed.add(state.unpublished_iris[pk])
     if any(iri not in site.entities and iri not in site.hidden for iri in changed):
         return None  # deleted outright: what referred to it is not known now
     # A page shows its entities, what they refer to and what those refer to (see

@@ -267,12 +267,6 @@ def statement_derive(content: dict, raw: str) -> list:
 def site_content_load(*, brand: Brand, previous_state: dict | None = None) -> SiteContent:
     """The brand's live content; from a previous release's ``site_state`` (see
     publishing.site_state), only what changed since is read from the revisions."""
-    state = site_state_load(
-        brand=brand,
-        previous=previous_state,
-        derive_entity=entity_deriver(brand),
-        derive_statement=statement_derive,
-    )
     entities: dict[str, LiveEntity] = {}
     left_out: dict[str, list[str]] = {}
     # Equal types, languages, references (every product's brand) and lists of them are held
@@ -280,12 +274,19 @@ def site_content_load(*, brand: Brand, previous_state: dict | None = None) -> Si
     shared: dict = {}
     once = shared.setdefault
     moments: dict[str | None, datetime | None] = {None: None}
-    for record in state.entities.records.values():
+    iri_by_pk: dict[int, str] = {}
+    facts: list[LiveStatement] = []
+    faqs: list[LiveStatement] = []
+
+    def moment(published: str | None) -> datetime | None:
+        if published not in moments:
+            moments[published] = datetime.fromisoformat(published)
+        return moments[published]
+
+    def entity_take(record: list) -> None:
         pk, revision_id, published, iri, slug, types, names, refs, missing, summaries, media = (
             record
         )
-        if published not in moments:
-            moments[published] = datetime.fromisoformat(published)
         types = tuple(once(t, t) for t in types)
         entity = LiveEntity(
             pk=pk,
@@ -293,7 +294,7 @@ def site_content_load(*, brand: Brand, previous_state: dict | None = None) -> Si
             slug=slug,
             types=once(types, types),
             revision_id=revision_id,
-            published_at=moments[published],
+            published_at=moment(published),
             names=tuple(once(n, n) if i % 2 == 0 else n for i, n in enumerate(names)),
             refs=tuple(refs),
             missing=tuple(missing),
@@ -302,34 +303,43 @@ def site_content_load(*, brand: Brand, previous_state: dict | None = None) -> Si
         )
         if entity.missing:
             left_out[entity.iri] = list(entity.missing)
-            continue
+            return
         entity.section = section_of(entity.types)
-        entities[entity.iri] = entity
-    hidden = frozenset(iri for iri in state.entity_iris.values() if iri not in entities)
-    # References to anything but the brand's entities (images, other sites) are not needed
-    # once the graph's nodes are read from the revisions (see SiteContent.entity_refs).
-    for entity in entities.values():
-        refs = tuple(r for r in entity.refs if r in entities or r in hidden)
-        entity.refs = once(refs, refs)
-    iri_by_pk = {e.pk: e.iri for e in entities.values()}
-    facts, faqs = [], []
-    for records, bucket in ((state.facts, facts), (state.faqs, faqs)):
-        for pk, revision_id, published, key, about, order, raw in records.records.values():
+        entities[iri] = entity
+        iri_by_pk[pk] = iri
+
+    def statement_taker(bucket: list[LiveStatement]) -> Callable[[list], None]:
+        def take(record: list) -> None:
+            pk, revision_id, published, key, about, order, raw = record
             if about is not None and about not in iri_by_pk:
-                continue  # about an entity that is not published
-            if published not in moments:
-                moments[published] = datetime.fromisoformat(published)
+                return  # about an entity that is not published
             bucket.append(
                 LiveStatement(
                     pk=pk,
                     key=key,
                     revision_id=revision_id,
-                    published_at=moments[published],
+                    published_at=moment(published),
                     about_iri=iri_by_pk.get(about),
                     order=order,
                     snapshot=raw.encode(),
                 )
             )
+
+        return take
+
+    state = site_state_load(
+        brand=brand,
+        previous=previous_state,
+        derive_entity=entity_deriver(brand),
+        derive_statement=statement_derive,
+        take={"entity": entity_take, "fact": statement_taker(facts), "faq": statement_taker(faqs)},
+    )
+    hidden = frozenset({*state.unpublished_iris.values(), *left_out})
+    # References to anything but the brand's entities (images, other sites) are not needed
+    # once the graph's nodes are read from the revisions (see SiteContent.entity_refs).
+    for entity in entities.values():
+        refs = tuple(r for r in entity.refs if r in entities or r in hidden)
+        entity.refs = once(refs, refs)
     faqs.sort(key=lambda s: (s.order, s.key))
     facts.sort(key=lambda s: s.key)
     linked_media = media_linker(brand)
@@ -342,8 +352,6 @@ def site_content_load(*, brand: Brand, previous_state: dict | None = None) -> Si
         for paths in linker
         for path in paths
     )
-    # The records are in the content now: not held twice for the rest of the build.
-    state.records_drop()
     return SiteContent(
         brand=brand,
         entities=entities,
