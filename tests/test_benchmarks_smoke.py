@@ -111,7 +111,7 @@ def test_the_api_figures_are_in_the_json(suite):
 
 def test_goals_and_the_table(suite):
     results, stdout, out = suite
-    assert len(results["goals"]) == 6
+    assert len(results["goals"]) == 8
     assert all(goal["met"] in (True, False, None) and goal["measured"] for goal in results["goals"])
     assert "full publish, in-process, SQLite" in stdout
     assert "× floor" in stdout and "goal" in stdout
