@@ -721,6 +721,36 @@ def test_a_thread_sanitizing_html_holds_off_forks():
         assert done.is_set()
 
 
+def forks_that_hang(*, busy, child, forks: int) -> int:
+    """Forks ``forks`` times while a thread runs ``busy`` over and over; each child runs
+    ``child`` (true when it worked). Returns how many children hung (stops at the first)."""
+    stop = threading.Event()
+
+    def busy_on():
+        while not stop.is_set():
+            busy()
+
+    thread = threading.Thread(target=busy_on)
+    thread.start()
+    try:
+        for _ in range(forks):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if child() else 1)
+            deadline = time.monotonic() + 10
+            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.002)
+            if done[0] == 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                return 1
+            assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        stop.set()
+        thread.join(10)
+    return 0
+
+
 def test_a_render_worker_forked_while_a_thread_renders_pages_renders_too():
     """A render worker forked by the pool's thread while the builder's thread was looking a
     template up inherited the lock of Jinja's template cache held, and hung on its first
@@ -730,31 +760,31 @@ def test_a_render_worker_forked_while_a_thread_renders_pages_renders_too():
     assert type(site_templates().cache) is dict
     context = {"ui": {}, "rows": [], "facts": []}
     render_site_template("site/_rows.html", context)
-    stop = threading.Event()
 
-    def render_on():
-        while not stop.is_set():
-            render_site_template("site/_rows.html", context)
+    def render():
+        return render_site_template("site/_rows.html", context) is not None
 
-    thread = threading.Thread(target=render_on)
-    thread.start()
-    hung = []
-    try:
-        for _ in range(40):
-            pid = os.fork()
-            if pid == 0:
-                render_site_template("site/_rows.html", context)
-                os._exit(0)
-            deadline = time.monotonic() + 10
-            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-                time.sleep(0.005)
-            if done[0] == 0:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                hung.append(pid)
-            else:
-                assert os.waitstatus_to_exitcode(done[1]) == 0
-    finally:
-        stop.set()
-        thread.join(10)
-    assert hung == []
+    assert forks_that_hang(busy=render, child=render, forks=40) == 0
+
+
+def test_a_render_worker_forked_while_a_thread_formats_a_value_formats_too():
+    """Babel loads a locale's data under a lock the first time a process formats a value in
+    that language: a render worker forked by the pool's thread while the builder's thread was
+    loading it inherited the lock held and hung on its first value (at 100,000 products).
+    Forks take the lock first."""
+    from babel import localedata
+
+    from kb.units import value_text
+    from publishing.locks import LIBRARY_LOCKS
+
+    assert localedata._cache_lock in LIBRARY_LOCKS
+
+    def load():  # as a process formatting its first values in a language does
+        localedata._cache.clear()
+        localedata.load("zh_Hans_CN")
+
+    def format_value():
+        localedata._cache.clear()
+        return value_text("42", "ha", {}, "zh-CN") == "42公顷"
+
+    assert forks_that_hang(busy=load, child=format_value, forks=100) == 0
