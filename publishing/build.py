@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from publishing.heap import heap_trim
 from publishing.locks import fork_guard
 from publishing.manifest import Entry, PreviousManifest, previous_manifest_read, whole_seconds
 from publishing.media import media_artifact_type, media_bytes, media_published
@@ -463,6 +464,7 @@ class Builder:
         # Objects the children inherit are left out of their garbage collections: a collection
         # touches every object, which copied the builder's whole heap into each child.
         gc.freeze()
+        heap_trim()
         pool = context.Pool(processes, initializer=_forked_init, maxtasksperchild=TASKS_PER_WORKER)
         try:
             forked = pool.imap(_run_forked, tasks)

@@ -788,3 +788,26 @@ def test_a_render_worker_forked_while_a_thread_formats_a_value_formats_too():
         return value_text("42", "ha", {}, "zh-CN") == "42公顷"
 
     assert forks_that_hang(busy=load, child=format_value, forks=100) == 0
+
+
+def test_the_builder_hands_its_free_heap_back_before_it_forks():
+    """glibc keeps what a process freed resident until asked: the builder asks before it
+    forks its render workers (one pair of full publishes at 100,000 products: peak 503 MB
+    with, 521 MB without)."""
+    import platform
+
+    import psutil
+
+    from publishing.heap import _malloc_trim, heap_trim
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    assert _malloc_trim() is not None
+    # Freed blocks between kept ones: holes in the heap that glibc does not trim itself.
+    blocks = [bytearray(b"x" * 65536) for _ in range(1000)]
+    kept = blocks[1::2]
+    del blocks
+    resident = psutil.Process().memory_info().rss
+    assert heap_trim() is True
+    assert resident - psutil.Process().memory_info().rss > 24 * 2**20  # of 32 MB freed
+    del kept
