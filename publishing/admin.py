@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from kb.admin import BrandScopedAdmin, ReadOnlyBrandScopedAdmin
+from kb.admin import BrandScopedAdmin, PolicyAdminMixin, ReadOnlyBrandScopedAdmin
 from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
 from kb.quality import brand_summary, entity_findings
 from kb.services.permissions import (
@@ -44,6 +44,7 @@ from publishing.models import (
     MediaAsset,
     PublishRequest,
     Release,
+    SectionAiUse,
     SiteSettings,
     Target,
     WebhookAttempt,
@@ -351,9 +352,39 @@ class TargetAdmin(BrandScopedAdmin):
         return f"release {deployment.release.number}: {deployment.get_state_display()}"
 
 
+class SectionAiUseInline(PolicyAdminMixin, admin.TabularInline):
+    """Sections whose AI-use preferences differ from the site's."""
+
+    model = SectionAiUse
+    extra = 0
+    verbose_name_plural = "Sections with their own AI-use preferences"
+
+    def brand_of(self, obj):
+        return obj.brand if obj is not None else None
+
+    def has_add_permission(self, request, obj=None):
+        return self.user_may(request, "add", obj)
+
+
 @admin.register(SiteSettings)
 class SiteSettingsAdmin(BrandScopedAdmin):
-    list_display = ("brand", "allow_ai_training", "keep_releases", "keep_deployed_days")
+    list_display = ("brand", "allow_ai_training", "allow_ai_input", "keep_releases",
+                    "keep_deployed_days")  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["brand"]}),
+        (
+            "AI crawlers and AI use",
+            {
+                "fields": ["allow_ai_training", "allow_ai_input"],
+                "description": "Published with each release in robots.txt (Content-Signal "
+                "and Content-Usage lines in every crawler group, and the crawlers' Allow and "
+                "Disallow lines to match) and sent by the web server as the Content-Usage "
+                "header of every file.",
+            },
+        ),
+        ("Releases kept", {"fields": ["keep_releases", "keep_deployed_days"]}),
+    ]
+    inlines = [SectionAiUseInline]
 
 
 @admin.register(PublishRequest)

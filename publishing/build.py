@@ -27,11 +27,12 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from publishing.ai_use import AiUsePolicy, ai_use_policy
 from publishing.heap import heap_trim
 from publishing.locks import fork_guard
 from publishing.manifest import Entry, PreviousManifest, previous_manifest_read, whole_seconds
 from publishing.media import media_artifact_type, media_bytes, media_published
-from publishing.models import MediaAsset, Release, ReleaseArtifact, SiteSettings
+from publishing.models import MediaAsset, Release, ReleaseArtifact
 from publishing.plan import PagePlan, pages_affected, plan_key, plan_load, plan_save
 from publishing.render import indexes
 from publishing.render.pages import (
@@ -303,7 +304,7 @@ class Builder:
         self.result.left_out = site.left_out
         self.result.site_state = site.state.saved()
         self.result.revisions_read = site.state.read
-        site_settings, _ = SiteSettings.objects.get_or_create(brand=self.brand)
+        policy = ai_use_policy(brand=self.brand)
         index = StatementIndex.of(site)
         pages = site_pages(site)
         sections = list(site.section_counts)
@@ -420,7 +421,7 @@ class Builder:
         if len(work) >= PARALLEL_MIN_PAGES:
             listing_renders, graph = graph + listing_renders, []
         self.run_tasks(renders, here=listing_renders, workers=build_processes())
-        self.run_tasks(graph, here=self.index_tasks(site, site_settings, base_key))
+        self.run_tasks(graph, here=self.index_tasks(site, policy, base_key))
         # The brand's images the published content links, copied here: no rendering.
         self.run_tasks([], here=self.media_tasks())
         self.result.removed = self.previous.unseen()
@@ -649,16 +650,14 @@ class Builder:
         self.store_chunks("graph.jsonld", "graph", chunks(), key)
         self.notes["graph_parts"] = parts
 
-    def index_tasks(
-        self, site: SiteContent, site_settings: SiteSettings, base_key: str
-    ) -> Iterator[Task]:
+    def index_tasks(self, site: SiteContent, policy: AiUsePolicy, base_key: str) -> Iterator[Task]:
         """robots.txt, the sitemaps and each language's llms files: the tasks that make what
         changed of them, planned one file at a time as they run, so that what a file needs of
         every page (at 100,000 products, 200,000 rows) is held only while it is made."""
         assert -1 not in self.twin_changed, "every page's twin is recorded"
-        robots_key = digest(base_key, "robots", site_settings.allow_ai_training)
+        robots_key = digest(base_key, "robots", policy.key())
         if not self.reuse("robots.txt", robots_key):
-            text = indexes.robots_txt(site, allow_training=site_settings.allow_ai_training)
+            text = indexes.robots_txt(site, policy=policy)
             yield ("build_robots", (robots_key, text), 1)
         else:
             self.tick()

@@ -17,6 +17,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from kb.models import Brand
+from publishing.ai_use import SECTION_CHOICES
 
 
 class SiteSettings(models.Model):
@@ -27,6 +28,12 @@ class SiteSettings(models.Model):
         default=False,
         help_text="Let AI training crawlers (GPTBot, ClaudeBot, CCBot, Google-Extended …) in. "
         "Search and answer agents are always allowed: blocking them means not being cited.",
+    )
+    allow_ai_input = models.BooleanField(
+        default=True,
+        help_text="Let answer engines use the content as input to their answers (grounding, "
+        "retrieval): the Content-Signal ai-input preference in robots.txt. A preference, not "
+        "a lock: answer agents still fetch pages for their users.",
     )
     keep_releases = models.PositiveIntegerField(
         default=20, help_text="Always keep this many of the newest releases."
@@ -41,6 +48,48 @@ class SiteSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Site settings of {self.brand}"
+
+
+class SectionAiUse(models.Model):
+    """A section of the site whose AI-use preferences differ from the site's (robots.txt's
+    Content-Usage rules for its path in every language, and the crawlers' access to it)."""
+
+    class Choice(models.TextChoices):
+        SITE = "", "As the site"
+        YES = "yes", "Yes"
+        NO = "no", "No"
+
+    site_settings = models.ForeignKey(
+        SiteSettings, on_delete=models.CASCADE, related_name="section_ai_uses"
+    )
+    section = models.CharField(max_length=32, choices=SECTION_CHOICES)
+    search = models.CharField(
+        max_length=3,
+        choices=Choice.choices,
+        blank=True,
+        default="",
+        help_text="Search engines and answer agents may index and cite it.",
+    )
+    ai_train = models.CharField(
+        "AI training",
+        max_length=3,
+        choices=Choice.choices,
+        blank=True,
+        default="",
+        help_text="AI training crawlers may collect it to train models.",
+    )
+
+    class Meta:
+        ordering = ["site_settings", "section"]
+        verbose_name = "section AI-use preference"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site_settings", "section"], name="unique_section_ai_use"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.section}/"
 
 
 class Target(models.Model):

@@ -618,6 +618,7 @@ def nginx_site(tmp_path: Path, **env) -> subprocess.CompletedProcess:
             "PATH": os.environ["PATH"],
             "SOURCEBOOK_NGINX_CONF": str(DEPLOY / "nginx" / "sourcebook.conf"),
             "SOURCEBOOK_NGINX_OUT": str(tmp_path / "site.conf"),
+            "SOURCEBOOK_NGINX_MAIN": str(tmp_path / "main.conf"),
             **env,
         },
         capture_output=True,
@@ -626,9 +627,20 @@ def nginx_site(tmp_path: Path, **env) -> subprocess.CompletedProcess:
 
 
 def nginx_test(nginx: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """``nginx -t`` of the site configuration the script made, in a main configuration that
+    loads njs as the script's own (main.conf) does, from Debian's module directory."""
+    site = tmp_path / "site.conf"
+    site.write_text(
+        site.read_text().replace(
+            "/etc/sourcebook/nginx/sourcebook.js", str(DEPLOY / "nginx" / "sourcebook.js")
+        )
+    )
+    load = (tmp_path / "main.conf").read_text().splitlines()[0]
+    assert load == "load_module modules/ngx_http_js_module.so;", load
     main = tmp_path / "nginx.conf"
     main.write_text(
         f"""
+load_module /usr/lib/nginx/modules/ngx_http_js_module.so;
 user root;
 worker_processes 1;
 pid {tmp_path}/nginx.pid;
@@ -654,6 +666,8 @@ def test_compose_nginx_serves_tls_with_the_shared_site_config(tmp_path):
     certs = tmp_path / "certs"
     certs.mkdir()
     root = "/srv/sourcebook/site/westlake-leaf/www/current"
+    # The image's main configuration, which loads no module (the script adds njs, once).
+    (tmp_path / "main.conf").write_text("user nginx;\nworker_processes auto;\n")
     no_root = nginx_site(tmp_path)
     assert no_root.returncode == 1 and "set SOURCEBOOK_NGINX_ROOT" in no_root.stderr
     missing = nginx_site(
@@ -685,6 +699,9 @@ def test_compose_nginx_serves_tls_with_the_shared_site_config(tmp_path):
     assert "listen 80;" in (tmp_path / "site.conf").read_text()
     checked = nginx_test(nginx, tmp_path)
     assert checked.returncode == 0, checked.stderr
+    assert (tmp_path / "main.conf").read_text() == (
+        "load_module modules/ngx_http_js_module.so;\nuser nginx;\nworker_processes auto;\n"
+    )
     # A root that would inject nginx syntax is refused.
     bad = nginx_site(tmp_path, SOURCEBOOK_NGINX_ROOT="/srv/x; include /etc/passwd")
     assert bad.returncode == 1 and "only letters" in bad.stderr

@@ -69,6 +69,10 @@ def fetch(url: str, headers: dict | None = None, data: bytes | None = None):
 
 SITE_CONF = BASE_DIR / "deploy" / "nginx" / "sourcebook.conf"
 NGINX_USER = "www-data"  # Debian's /etc/nginx/nginx.conf: `user www-data;`
+# deploy/nginx/sourcebook.js runs in njs (Debian: libnginx-mod-http-js, which Debian's main
+# configuration loads from modules-enabled; this test's main configuration loads it itself).
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+NJS_SCRIPT = SITE_CONF.parent / "sourcebook.js"
 
 
 def nginx_config(tmp: Path, run: Path, site: Path, app_port: int, port: int) -> Path:
@@ -78,8 +82,10 @@ def nginx_config(tmp: Path, run: Path, site: Path, app_port: int, port: int) -> 
     files the workers write, to ``run``, which they can enter (as /var/lib/nginx)."""
     site_conf = SITE_CONF.read_text()
     assert "root /srv/sourcebook/site/<brand-slug>/current;" in site_conf
+    assert NJS_MODULE.exists(), f"{NJS_MODULE} is missing: apt-get install libnginx-mod-http-js"
     site_conf = (
         site_conf.replace("/srv/sourcebook/site/<brand-slug>/current", str(site / "current"))
+        .replace(f"/etc/sourcebook/nginx/{NJS_SCRIPT.name}", str(NJS_SCRIPT))
         .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
         .replace("listen 80;", f"listen 127.0.0.1:{port};")
     )
@@ -88,6 +94,7 @@ def nginx_config(tmp: Path, run: Path, site: Path, app_port: int, port: int) -> 
     main = tmp / "nginx.conf"
     main.write_text(
         f"""
+load_module {NJS_MODULE};
 {user}
 worker_processes 1;
 pid {tmp}/nginx.pid;

@@ -153,7 +153,17 @@ def test_sitemap_and_robots_stay_well_formed(hostile_site):
     ElementTree.parse(hostile_site / "sitemaps" / "sitemap-1.xml")
     robots = (hostile_site / "robots.txt").read_text(encoding="utf-8")
     assert all(
-        line.startswith(("#", "User-agent:", "Allow:", "Disallow:", "Content-Usage:", "Sitemap:"))
+        line.startswith(
+            (
+                "#",
+                "User-agent:",
+                "Allow:",
+                "Disallow:",
+                "Content-Signal:",
+                "Content-Usage:",
+                "Sitemap:",
+            )
+        )
         or not line
         for line in robots.splitlines()
     )

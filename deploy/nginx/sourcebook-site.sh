@@ -6,7 +6,8 @@
 #     as `manage.py target_directory SLUG` prints it (required: there is no sensible default);
 #   - with SOURCEBOOK_TLS=1 the site listens on 443 with TLS (certificates in
 #     SOURCEBOOK_TLS_CERTS: fullchain.pem and privkey.pem, e.g. from certbot), and port 80
-#     only redirects to https (and answers ACME http-01 challenges from SOURCEBOOK_ACME_ROOT).
+#     only redirects to https (and answers ACME http-01 challenges from SOURCEBOOK_ACME_ROOT);
+#   - the main configuration (SOURCEBOOK_NGINX_MAIN) loads njs for sourcebook.js.
 # Then it runs its arguments (nginx -g 'daemon off;'). tests/test_deploy_files.py runs it too.
 set -eu
 conf=${SOURCEBOOK_NGINX_CONF:-/etc/sourcebook/nginx/sourcebook.conf}
@@ -54,6 +55,18 @@ sed -e "s|^    server 127.0.0.1:8000;\$|    server $upstream;|" \
     -e "s|^    listen 80;\$|    $listen|" \
     -e "s|^    root [^;]*;\$|    root $root;|" \
     "$conf" > "$out"
+
+# sourcebook.js runs in njs, which the official nginx image ships but does not load (Debian's
+# package loads it from modules-enabled): the main configuration loads it once.
+main=${SOURCEBOOK_NGINX_MAIN:-/etc/nginx/nginx.conf}
+enabled=/etc/nginx/modules-enabled
+if [ -f "$main" ] && ! grep -q ngx_http_js_module "$main" \
+    && ! { grep -q "^include $enabled/" "$main" && grep -qs ngx_http_js_module "$enabled"/*.conf; }
+then
+    { echo "load_module modules/ngx_http_js_module.so;"; cat "$main"; } > "$main.sourcebook"
+    cat "$main.sourcebook" > "$main"
+    rm -f "$main.sourcebook"
+fi
 
 if [ "$tls" = 1 ]; then
     cat >> "$out" <<REDIRECT

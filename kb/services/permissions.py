@@ -109,6 +109,7 @@ MODEL_POLICY: dict[str, ModelRules] = {
     "publishing.target": settings_of_brand(view=ADMIN),
     "publishing.webhookdelivery": records(view=ADMIN),
     "publishing.sitesettings": settings_of_brand(),
+    "publishing.sectionaiuse": settings_of_brand(),
     # Images are content: editors upload them; they go live with the content that shows them.
     "publishing.mediaasset": content(),
     "visibility.engine": settings_of_brand(),

@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape as xml_escape
 from django.conf import settings
 
 from kb import statement_nodes
+from publishing.ai_use import AiUsePolicy
 from publishing.render import graph as g
 from publishing.render.text import link_target, llms_note, llms_title, one_line
 from publishing.render.ui import language_name, ui
@@ -360,22 +361,42 @@ def xml_bytes(element: ET.Element) -> bytes:
 # --- robots.txt ----------------------------------------------------------------------------
 
 
-def robots_txt(site: SiteContent, *, allow_training: bool) -> str:
+def robots_txt(site: SiteContent, *, policy: AiUsePolicy) -> str:
+    """Every group carries the AI-use preferences (a crawler reads only its own group), and
+    its Allow/Disallow lines follow them: training crawlers are kept out of what may not be
+    trained on, search agents out of what may not be indexed. More specific lines come first
+    (Python's parser takes the first match; RFC 9309 the longest, which agrees)."""
     brand = site.brand
+    prefixes = [language_prefix(site, language) for language in site.languages]
+    sections = policy.section_paths(prefixes)
     lines = [
         f"# robots.txt of {one_line(brand.name, 100)}, published by Sourcebook.",
         "# Search and answer agents may crawl everything: blocking them means not being cited.",
         "# AI training crawlers are "
-        + ("allowed by the brand." if allow_training else "not allowed by the brand."),
+        + ("allowed by the brand." if policy.ai_train else "not allowed by the brand."),
+        "# Content-Signal (contentsignals.org): search = building a search index and showing",
+        "# links and excerpts; ai-input = using the content as input to AI answers (grounding);",
+        "# ai-train = training or fine-tuning AI models. Content-Usage: the IETF aipref",
+        "# vocabulary (train-ai, search), for the whole site and for sections with their own.",
         "",
     ]
-    lines += [f"User-agent: {agent}" for agent in SEARCH_AGENTS]
-    lines += ["Allow: /", ""]
-    lines += [f"User-agent: {agent}" for agent in TRAINING_AGENTS]
-    lines += ["Allow: /" if allow_training else "Disallow: /", ""]
-    lines += ["User-agent: *", "Allow: /"]
-    lines.append(f"Content-Usage: train-ai={'y' if allow_training else 'n'}")
-    lines += ["", f"Sitemap: {absolute_url(brand, 'sitemap.xml')}", ""]
+    preferences = [f"Content-Signal: {policy.signal()}", f"Content-Usage: {policy.usage()}"]
+    preferences += [f"Content-Usage: {path} {policy.usage(use)}" for path, use in sections]
+
+    def group(agents: Iterable[str], access: list[str]) -> list[str]:
+        return [*(f"User-agent: {agent}" for agent in agents), *preferences, *access, ""]
+
+    search_access = [f"Disallow: {path}" for path, use in sections if use.search is False]
+    lines += group(SEARCH_AGENTS, [*search_access, "Allow: /"])
+    if policy.ai_train:
+        training_access = [f"Disallow: {p}" for p, use in sections if use.ai_train is False]
+        training_access.append("Allow: /")
+    else:
+        training_access = [f"Allow: {p}" for p, use in sections if use.ai_train is True]
+        training_access.append("Disallow: /")
+    lines += group(TRAINING_AGENTS, training_access)
+    lines += group(["*"], ["Allow: /"])
+    lines += [f"Sitemap: {absolute_url(brand, 'sitemap.xml')}", ""]
     return "\n".join(lines)
 
 
