@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from kb.admin import BrandScopedAdmin, PolicyAdminMixin, ReadOnlyBrandScopedAdmin
 from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
@@ -59,6 +59,7 @@ from publishing.services import (
     publish_request_create,
     release_rollback,
 )
+from publishing.site import absolute_url
 
 
 def progress_bar(release: Release) -> str:
@@ -93,7 +94,7 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
     list_filter = (("brand", admin.RelatedOnlyFieldListFilter), "state")
     readonly_fields = ("brand", "number", "state", "progress", "reason", "created_by",
                        "created_at", "finished_at", "deployed_at", "live", "summary",
-                       "error")  # fmt: skip
+                       "product_feeds", "error")  # fmt: skip
     exclude = ("progress_done", "progress_total", "rollback_of")
     inlines = [DeploymentInline]
     actions = ["roll_back", "compare"]
@@ -113,6 +114,45 @@ class ReleaseAdmin(ReadOnlyBrandScopedAdmin):
     @admin.display(description="progress")
     def progress(self, obj):
         return progress_bar(obj)
+
+    @admin.display(description="product feeds")
+    def product_feeds(self, obj):
+        """Each feed file with its market and rows, and the offers the feeds refused, with
+        the reason (see publishing.render.feeds)."""
+        if not obj.feeds:
+            return "—"
+        files = format_html_join(
+            "",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+            (
+                (report["language"], absolute_url(obj.brand, f["path"]), f["path"], f["market"],
+                 f["rows"])
+                for report in obj.feeds
+                for f in report["files"]
+            ),
+        )  # fmt: skip
+        table = format_html(
+            '<table class="feeds"><thead><tr><th>Language</th><th>File</th><th>Market</th>'
+            "<th>Rows</th></tr></thead><tbody>{}</tbody></table>",
+            files,
+        )
+        refused = [
+            (report["language"], r["name"] or r["item"], r["market"] or "—", r["reason"])
+            for report in obj.feeds
+            for r in report["refusals"]
+        ]
+        total = sum(report["refused"] for report in obj.feeds)
+        if not total:
+            return format_html("{}<p>No offer refused.</p>", table)
+        listed = format_html_join(
+            "",
+            "<li>{} ({}, market {}): {}</li>",
+            ((n, lang, m, why) for lang, n, m, why in refused),
+        )
+        more = f" (the first {len(refused)} listed)" if len(refused) < total else ""
+        return format_html(
+            "{}<p>{} offers refused in all languages{}:</p><ul>{}</ul>", table, total, more, listed
+        )
 
     @admin.display(description="artifacts")
     def artifacts(self, obj):

@@ -34,10 +34,12 @@ from publishing.manifest import Entry, PreviousManifest, previous_manifest_read,
 from publishing.media import media_artifact_type, media_bytes, media_published
 from publishing.models import MediaAsset, Release, ReleaseArtifact
 from publishing.plan import PagePlan, pages_affected, plan_key, plan_load, plan_save
-from publishing.render import indexes
+from publishing.render import feeds, indexes
+from publishing.render import graph as g
 from publishing.render.pages import (
     PageInputs,
     StatementIndex,
+    entity_url,
     page_inputs,
     page_url,
     render_page,
@@ -47,6 +49,7 @@ from publishing.render.text import link_target, one_line
 from publishing.render.ui import ui
 from publishing.site import (
     LISTING_KINDS,
+    LiveEntity,
     Page,
     SiteContent,
     SitePages,
@@ -81,6 +84,8 @@ CONTENT_TYPES = {
     # "media": the brand's images, typed by their extension (see publishing.media)
 }
 RENDER_BATCH = 200
+# Products read at once for a language's feeds.
+FEED_BATCH = 1000
 # Listing pages (500 entities or statements each) per task; they are rendered in the
 # builder's process (see Builder.build).
 LISTING_BATCH = 10
@@ -113,6 +118,7 @@ class BuildResult:
     stored: int = 0
     left_out: dict[str, list[str]] = field(default_factory=dict)
     graph_parts: list[list] = field(default_factory=list)  # see Release.graph_parts
+    feeds: list[dict] = field(default_factory=list)  # see Release.feeds
     site_state: dict = field(default_factory=dict)  # see Release.site_state
     build_plan: dict = field(default_factory=dict)  # see Release.build_plan
     pages_fingerprinted: int = 0  # the others were carried over by the parent's plan
@@ -200,6 +206,16 @@ def iso_seconds(seconds: int) -> str:
     return iso(datetime.fromtimestamp(seconds, UTC))
 
 
+def localized_link(site: SiteContent, entity: LiveEntity, language: str, url: str) -> str:
+    """A link to the entity's page (with a query or fragment, as an offer's URL has) made a
+    link to its page in ``language``: shopping surfaces want the feed's language on the
+    landing page. Any other URL is kept."""
+    default_url = entity_url(site, entity, site.default_language)
+    if language == site.default_language or not default_url or not url.startswith(default_url):
+        return url
+    return entity_url(site, entity, language) + url[len(default_url) :]
+
+
 class Builder:
     def __init__(self, release: Release, previous: Release | None, progress: Progress | None):
         self.release = release
@@ -208,6 +224,7 @@ class Builder:
         # Read when the build knows which of its rows it needs (see build).
         self.previous = PreviousManifest()
         self.previous_graph_parts: list[list] = previous.graph_parts if previous else []
+        self.previous_feeds: list[dict] = previous.feeds if previous else []
         self.previous_state: dict | None = previous.site_state if previous else None
         self.previous_plan: dict | None = previous.build_plan if previous else None
         self.plan_key = ""
@@ -421,7 +438,9 @@ class Builder:
         if len(work) >= PARALLEL_MIN_PAGES:
             listing_renders, graph = graph + listing_renders, []
         self.run_tasks(renders, here=listing_renders, workers=build_processes())
+        graph += self.feed_tasks(base_key)
         self.run_tasks(graph, here=self.index_tasks(site, policy, base_key))
+        self.result.feeds.sort(key=lambda report: site.languages.index(report["language"]))
         # The brand's images the published content links, copied here: no rendering.
         self.run_tasks([], here=self.media_tasks())
         self.result.removed = self.previous.unseen()
@@ -508,6 +527,8 @@ class Builder:
                 self.twin_set(next(twins), sha256, entry.size, whole_seconds(entry.changed_at))
         if "graph_parts" in notes:
             self.result.graph_parts = notes["graph_parts"]
+        if "feeds" in notes:
+            self.result.feeds.append(notes["feeds"])
         self.tick(weight or len(made))
 
     def render_range(self, start: int, stop: int) -> None:
@@ -727,6 +748,77 @@ class Builder:
                 )
             )
         return rows
+
+    def feed_tasks(self, base_key: str) -> list[Task]:
+        """Each language's product feeds (see publishing.render.feeds), made together from
+        every product's page node: again when a product, the organization (the seller and
+        store country) or the brand changed, else carried over with what they said of their
+        rows."""
+        site = self.site
+        products = sorted(
+            (entity.iri, entity.revision_id)
+            for entity in site.entities.values()
+            if feeds.is_product(entity.types)
+        )
+        if not products:
+            return []
+        org = site.entities.get(site.organization_iri)
+        products_key = digest(base_key, "feeds", org and org.revision_id, products)
+        del products
+        previous = {report["language"]: report for report in self.previous_feeds}
+        tasks: list[Task] = []
+        for language in site.languages:
+            key = digest(products_key, language)
+            self.total += 1
+            report = previous.get(language)
+            # A language whose every offer was refused has no file, only its report.
+            paths = [f["path"] for f in report["files"]] if report else []
+            if report and report.get("key") == key and (not paths or self.reuse_all(paths, key)):
+                self.result.feeds.append(report)
+                self.tick()
+            else:
+                tasks.append(("build_feeds", (language, key), 1))
+        return tasks
+
+    def build_feeds(self, language: str, key: str) -> None:
+        """One language's feeds: every market's OpenAI and Google Merchant Center files."""
+        site = self.site
+        default = site.default_language
+        products = sorted(
+            (entity for entity in site.entities.values() if feeds.is_product(entity.types)),
+            key=lambda entity: entity.iri,
+        )
+        org = site.entities.get(site.organization_iri)
+        org_content = revisions_by_id([org.revision_id])[org.revision_id] if org else None
+        store_country = feeds.store_country_of(org_content)
+
+        def name_of(value) -> str:
+            value = value[0] if isinstance(value, list) and value else value
+            if isinstance(value, dict) and set(value) == {"@id"}:
+                entity = site.entities.get(value["@id"])
+                return entity.name(language, default) if entity else ""
+            if isinstance(value, dict):
+                return feeds.text(value.get("name"))
+            return feeds.text(value)
+
+        with feeds.FeedFiles(language) as files:
+            for start in range(0, len(products), FEED_BATCH):
+                batch = products[start : start + FEED_BATCH]
+                contents = revisions_by_id([entity.revision_id for entity in batch])
+                for entity in batch:
+                    node = g.full_node(contents[entity.revision_id], language, default, site.hidden)
+                    rows = feeds.product_rows(
+                        node,
+                        name_of=name_of,
+                        store_country=store_country,
+                        link_of=functools.partial(localized_link, site, entity, language),
+                    )
+                    files.add(*rows)
+            made = []
+            for path, market, chunks in files.finished():
+                self.store_chunks(path, "feed", chunks, key)
+                made.append((path, market))
+            self.notes["feeds"] = files.report(made, key)
 
     def media_tasks(self) -> list[Task]:
         """The brand's images that the published content links, at ``media/<path>``: an
@@ -1013,6 +1105,8 @@ class ManifestWriter:
                 entry.size,
                 media_artifact_type(entry.path)
                 if entry.kind == "media"
+                else feeds.feed_content_type(entry.path)
+                if entry.kind == "feed"
                 else CONTENT_TYPES[entry.kind],
                 entry.kind,
                 entry.fingerprint,

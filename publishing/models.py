@@ -25,11 +25,13 @@ class SiteSettings(models.Model):
 
     brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="site_settings")
     allow_ai_training = models.BooleanField(
+        "Allow AI training",
         default=False,
         help_text="Let AI training crawlers (GPTBot, ClaudeBot, CCBot, Google-Extended …) in. "
         "Search and answer agents are always allowed: blocking them means not being cited.",
     )
     allow_ai_input = models.BooleanField(
+        "Allow AI input",
         default=True,
         help_text="Let answer engines use the content as input to their answers (grounding, "
         "retrieval): the Content-Signal ai-input preference in robots.txt. A preference, not "
@@ -207,6 +209,10 @@ class Release(models.Model):
     # [[key, offset, length], …]: the parts graph.jsonld was made of, where they are in it,
     # so that the next build copies those it would make the same (see Builder.build_graph).
     graph_parts = models.JSONField(default=list, blank=True, editable=False)
+    # [{"language", "key", "files": [{"path", "market", "rows"}], "refused": n,
+    # "refusals": [{"item", "name", "market", "reason"}, … the first 200]}, …]: the product
+    # feeds, per language (see publishing.render.feeds); carried over with their files.
+    feeds = models.JSONField(default=list, blank=True, editable=False)
     # {"key": …, "chunks": {kind: [[number, sha256], …]}}: what the build read of the live
     # content, for the next build to read only what changed (see publishing.site_state).
     site_state = models.JSONField(default=dict, blank=True, editable=False)

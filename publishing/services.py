@@ -316,6 +316,7 @@ def release_build(
             release.finished_at = timezone.now()
             release.progress_done = release.progress_total = result.artifacts
             release.graph_parts = result.graph_parts
+            release.feeds = result.feeds
             release.site_state = result.site_state
             release.build_plan = result.build_plan
             release.summary = {

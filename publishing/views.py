@@ -19,6 +19,8 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".jsonld": "application/ld+json",
     ".xml": "application/xml",
+    ".tsv": "text/tab-separated-values; charset=utf-8",  # product feeds (publishing.render.feeds)
+    ".gz": "application/gzip",
     # The brand's images, published under media/ (publishing.media).
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",

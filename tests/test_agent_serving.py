@@ -296,6 +296,26 @@ def test_nginx_and_the_development_server_serve_agents_alike(tmp_path, settings)
         assert headers["Content-Usage"] == "train-ai=n, search=n"
         status, _, _ = fetch(f"{base}/no/such/page/", {"Accept": "text/markdown"})
         assert status == 404
+
+        # The product feeds at their stable URLs, typed, as published (a gzip file is not
+        # compressed again on the way).
+        feeds = {
+            "/feeds/openai/us-en.jsonl.gz": "application/gzip",
+            "/feeds/google/eu-zh-hans.tsv": "text/tab-separated-values; charset=utf-8",
+        }
+        for path, content_type in feeds.items():
+            file = live / path.lstrip("/")
+            asked = {"Accept-Encoding": "gzip"}
+            for status, headers, body in (fetch(base + path), dev_server_fetch(client, path, None)):
+                assert (status, headers["Content-Type"], body) == (
+                    200,
+                    content_type,
+                    file.read_bytes(),
+                )
+            _, headers, body = fetch(base + path, asked)
+            if path.endswith(".gz"):
+                assert "Content-Encoding" not in headers and body == file.read_bytes()
+            assert headers["Cache-Control"] == "public, max-age=3600"
     finally:
         server.terminate()
         server.wait(timeout=20)

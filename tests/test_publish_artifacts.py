@@ -179,16 +179,15 @@ def test_publish_reports_the_release(tmp_path):
     demo_load()
     output = publish(tmp_path / "site")
     assert output.splitlines()[0] == (
-        "Release 1 of westlake-leaf: 197 artifacts (1 graph, 2 llms, 2 llms-full, 68 markdown, "
-        "53 media, 68 page, 1 robots, 2 sitemap), 197 changed; rendered 197, reused 0; built in "
-        + re.search(r"built in (\d+\.\d\d)s", output).group(1)
-        + "s."
+        "Release 1 of westlake-leaf: 205 artifacts (8 feed, 1 graph, 2 llms, 2 llms-full, "
+        "68 markdown, 53 media, 68 page, 1 robots, 2 sitemap), 205 changed; rendered 205, "
+        "reused 0; built in " + re.search(r"built in (\d+\.\d\d)s", output).group(1) + "s."
     )
-    assert f"Deployed to {tmp_path / 'site'}: 197 files, 197 new or changed, 0 removed." in output
+    assert f"Deployed to {tmp_path / 'site'}: 205 files, 205 new or changed, 0 removed." in output
     output = publish(tmp_path / "site")
-    assert "Release 2 of westlake-leaf: 197 artifacts" in output
-    assert "0 changed; rendered 0, reused 197" in output
-    assert f"Deployed to {tmp_path / 'site'}: 197 files, 0 new or changed, 0 removed." in output
+    assert "Release 2 of westlake-leaf: 205 artifacts" in output
+    assert "0 changed; rendered 0, reused 205" in output
+    assert f"Deployed to {tmp_path / 'site'}: 205 files, 0 new or changed, 0 removed." in output
 
 
 def test_every_page_has_one_valid_graph_with_stable_ids(site):

@@ -55,13 +55,20 @@ def test_an_edit_rewrites_only_the_artifacts_it_affects(tmp_path):
         "graph.jsonld",
         "sitemap.xml",
         "sitemaps/sitemap-1.xml",
+        # The price is its US offer's: the US feeds in both languages, not the EU's.
+        "feeds/google/us-en.tsv",
+        "feeds/google/us-zh-hans.tsv",
+        "feeds/openai/us-en.jsonl.gz",
+        "feeds/openai/us-zh-hans.jsonl.gz",
     }
     assert second.summary["changed"] == len(changed)
     # Re-rendered: the product's 4 files; the pages listing or naming it (products, FAQ and
-    # facts pages, 12 files), which come out identical; and the 5 site-wide files that show
-    # what changed. llms.txt, which lists the pages' names and summaries, is carried over.
-    assert second.summary["rendered"] == 21
-    assert second.summary["reused"] == 197 - 21
+    # facts pages, 12 files), which come out identical; the 5 site-wide files that show
+    # what changed; and the 8 feed files (every market's, in both languages: a language's
+    # feeds are made together). llms.txt, which lists the pages' names and summaries, is
+    # carried over.
+    assert second.summary["rendered"] == 29
+    assert second.summary["reused"] == 205 - 29
     assert set(second.summary["changed_paths"]) == changed
     # Unchanged files are the same inode: hard links into the store, never rewritten.
     again = (tmp_path / "site" / "current" / "products" / "biluochun" / "index.html").stat()
@@ -221,7 +228,11 @@ def test_a_longer_description_rewrites_only_its_own_llms_parts(tmp_path, setting
     assert {p for p in changed if p.startswith("llms/")} == {parts[0]}
     assert len({p for p in changed if p.startswith("llms-full-")}) == 1
     assert len(added) <= 2  # a part grown past its limit is cut in two
-    assert len(changed) <= 12
+    # The English feeds state the description too (both markets, both formats).
+    feeds = {p for p in changed if p.startswith("feeds/")}
+    assert feeds == {f"feeds/{kind}/{market}-en.{extension}" for market in ("us", "eu")
+                     for kind, extension in (("openai", "jsonl.gz"), ("google", "tsv"))}  # fmt: skip
+    assert len(changed - feeds) <= 12
 
 
 def test_a_failed_deploy_leaves_the_live_release_intact(tmp_path):
@@ -461,9 +472,9 @@ def test_webhook_subscribers_hear_of_deployed_releases_with_what_changed(  # noq
     assert len(receiver.requests) == 2
     first, second = (json.loads(r.body) for r in receiver.requests)
     assert first["release"]["number"] == 1 and first["release"]["state"] == "deployed"
-    assert len(first["changed"]) == first["artifact_count"] == 197
+    assert len(first["changed"]) == first["artifact_count"] == 205
     assert set(second["changed"]) >= {"products/longjing-meijiawu/index.html", "graph.jsonld"}
-    assert len(second["changed"]) == 9 and second["removed"] == []
+    assert len(second["changed"]) == 13 and second["removed"] == []  # 4 of them feeds
     verified = standardwebhooks.Webhook(secret).verify(
         receiver.requests[1].body, receiver.requests[1].headers
     )
@@ -569,7 +580,7 @@ def test_reviewer_sees_changes_against_live_and_compares_releases(client, tmp_pa
         {"action": "compare", "_selected_action": [first.pk, second.pk]},
     )
     text = response.content.decode()
-    assert "0 added, 0 removed, 9 changed (of 197 artifacts in release 2)." in text
+    assert "0 added, 0 removed, 13 changed (of 205 artifacts in release 2)." in text
     assert "-- [54.00 USD (In stock)](" in text and "+- [57.00 USD (In stock)](" in text
 
 
@@ -591,7 +602,7 @@ def test_brand_dashboard_shows_content_checks_releases_and_targets(client, tmp_p
         "<strong>0</strong> errors (they block publishing) · <strong>0</strong> not eligible "
         "for a rich result · <strong>48</strong> recommendations"
     ) in page
-    assert "Release 1: Deployed" in page and "197 artifacts, 197 changed" in page
+    assert "Release 1: Deployed" in page and "205 artifacts, 205 changed" in page
     assert f"directory {tmp_path / 'site'} (directory): release 1 done" in page
 
 
@@ -614,7 +625,7 @@ def test_a_large_build_renders_in_forked_workers_exactly_as_one_process_does(
     assert forked.state == Release.State.DEPLOYED
     assert forked.summary["processes"] == 2
     forked_files = tree_hashes(tmp_path / "forked" / "current")
-    assert len(forked_files) == forked.summary["artifacts"] == 197
+    assert len(forked_files) == forked.summary["artifacts"] == 205
 
     Release.objects.all().delete()
     settings.SOURCEBOOK_BUILD_PROCESSES = 1
@@ -627,8 +638,8 @@ def test_a_large_build_renders_in_forked_workers_exactly_as_one_process_does(
     edit_price("longjing-meijiawu", "57.00")
     again = publish(tmp_path / "forked")
     assert again.summary["processes"] == 2
-    assert again.summary["rendered"] == 21  # as in test_an_edit_rewrites_only_the_artifacts_…
-    assert len(set(again.summary["changed_paths"])) == again.summary["changed"] == 9
+    assert again.summary["rendered"] == 29  # as in test_an_edit_rewrites_only_the_artifacts_…
+    assert len(set(again.summary["changed_paths"])) == again.summary["changed"] == 13
     assert manifest(again) == tree_hashes(tmp_path / "forked" / "current")
 
 
