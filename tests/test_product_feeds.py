@@ -341,3 +341,44 @@ def test_a_row_states_the_price_in_the_currencys_minor_units():
     assert [r.reason for r in refused] == [
         "the organization's address names no country (addressCountry)"
     ]
+
+
+def test_an_edit_remakes_only_its_part_of_the_feeds_which_equal_a_full_build(tmp_path, monkeypatch):
+    """Feeds in parts of about 4 products (the demo's 24 make several): an edit makes only
+    the part of the edited product again, copies the others from the previous files, and
+    the files equal those a build from nothing makes, byte for byte; a gzip file of several
+    members reads as one stream."""
+    from publishing.render import feeds, indexes
+
+    monkeypatch.setattr(indexes, "GRAPH_PART_SPACING", 4)
+    demo_load()
+    first = publish(tmp_path / "site")
+    assert len(first.feeds[0]["parts"]) > 3
+    made: list[str] = []
+    original = feeds.product_rows
+
+    def counted(node, **kwargs):
+        made.append(node["@id"])
+        return original(node, **kwargs)
+
+    monkeypatch.setattr(feeds, "product_rows", counted)
+    edit_price("biluochun", "41.50")
+    second = publish(tmp_path / "site")
+    edited = f"{BASE}/products/biluochun/#product"
+    part = next(p for p in second.feeds[0]["parts"] if p[0] not in
+                {q[0] for q in first.feeds[0]["parts"]})  # fmt: skip
+    # The edited product's part, in both languages, and nothing else.
+    in_part = part[1]["US"]
+    assert edited in made and len(made) == 2 * in_part and in_part < 24
+    incremental = tree_hashes(tmp_path / "site" / "current")
+
+    Release.objects.all().delete()
+    publish(tmp_path / "fresh")
+    fresh = tree_hashes(tmp_path / "fresh" / "current")
+    for path in FEEDS:
+        assert incremental[path] == fresh[path], path
+    rows = openai_rows(tmp_path / "site" / "current" / "feeds/openai/us-en.jsonl.gz")
+    assert len(rows) == 24 and {r["price"] for r in rows if r["item_id"] == "WLL-006"} == {
+        "41.50 USD"
+    }
+    assert [f["rows"] for f in second.feeds[0]["files"]] == [24, 24, 24, 24]

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import pycountry
 from babel.numbers import get_currency_precision
@@ -56,8 +57,10 @@ GOOGLE_COLUMNS = ("id", "title", "description", "link", "image_link", "availabil
                   "availability_date", "price", "brand", "gtin", "mpn", "identifier_exists",
                   "item_group_id", "condition", "product_type")  # fmt: skip
 
-# Refused rows kept with a release per feed (the count covers them all).
+# Refused offers listed with a release per language (the count covers them all), and per
+# part of the feeds (a part's are listed again when it is copied into a later release).
 REFUSALS_KEPT = 200
+REFUSALS_PER_PART = 20
 
 
 @dataclass
@@ -340,75 +343,147 @@ def text(value) -> str:
 
 
 class FeedFiles:
-    """A language's feeds written row by row (each market's two files spooled to disk past
-    a few MB: at 100,000 products the rows are not held), then read back in chunks."""
+    """A language's feeds, made in parts (the products of a part, see
+    ``Builder.feed_tasks``): a part whose products did not change is copied from the previous
+    release's files, the others are written row by row to spools (past a few MB, on disk).
+    Each part of a ``jsonl.gz`` file is a gzip member of its own (RFC 1952: members
+    concatenate into one stream); the TSV's parts are its lines after the header."""
 
-    def __init__(self, language: str):
+    def __init__(self, language: str, previous: dict | None, present):
         self.language = language
-        self.files: dict[tuple[str, str], tuple] = {}  # (kind, market) → (spool, writer)
-        self.rows: Counter[str] = Counter()  # by market
-        self.refused = 0
-        self.refusals: list[dict] = []
+        # The previous release's parts in this language, by key (see ``report``), and
+        # ``present(path)``: whether the previous release's file is whole in the store.
+        self.previous = {part[0]: part for part in (previous or {}).get("parts", [])}
+        self.present = present
+        self.spools: dict[tuple[str, str], Any] = {}  # by (kind, market)
+        self.writers: dict[tuple[str, str], Any] = {}  # the current part's
+        self.parts: list[dict] = []
 
     def __enter__(self) -> FeedFiles:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        for spool, _ in self.files.values():
+        for spool in self.spools.values():
             spool.close()
 
+    def can_reuse(self, key: str) -> bool:
+        part = self.previous.get(key)
+        return part is not None and all(
+            self.present(feed_path(*name.split("/"), self.language)) for name in part[4]
+        )
+
+    def reuse(self, key: str) -> None:
+        _, rows, refused, refusals, at = self.previous[key]
+        self.parts.append({"key": key, "rows": Counter(rows), "refused": refused,
+                           "refusals": refusals, "old": at, "new": {}, "at": {}})  # fmt: skip
+
+    def begin(self, key: str) -> None:
+        self.parts.append({"key": key, "rows": Counter(), "refused": 0, "refusals": [],
+                           "old": {}, "new": {}, "at": {}})  # fmt: skip
+
     def add(self, rows: Iterable[tuple[str, FeedRow]], refusals: Iterable[Refusal]) -> None:
+        part = self.parts[-1]
         for market, row in rows:
-            self.rows[market] += 1
+            part["rows"][market] += 1
             self.writer("openai", market).write(
                 (json.dumps(row.openai(), ensure_ascii=False) + "\n").encode("utf-8")
             )
             self.writer("google", market).write(("\t".join(row.google()) + "\n").encode("utf-8"))
         for refusal in refusals:
-            self.refused += 1
-            if len(self.refusals) < REFUSALS_KEPT:
-                self.refusals.append(refusal.as_dict())
+            part["refused"] += 1
+            if len(part["refusals"]) < REFUSALS_PER_PART:
+                part["refusals"].append(refusal.as_dict())
 
     def writer(self, kind: str, market: str):
-        if (kind, market) not in self.files:
-            # Closed by finished(), or by close() when the build fails first.
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-            if kind == "openai":
+        if (kind, market) not in self.writers:
+            if (kind, market) not in self.spools:
+                # Closed by __exit__.
+                self.spools[(kind, market)] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+                    max_size=SPOOL_BYTES
+                )
+            spool = self.spools[(kind, market)]
+            spool.seek(0, 2)
+            self.parts[-1]["new"][f"{kind}/{market}"] = spool.tell()
+            self.writers[(kind, market)] = (
                 # mtime=0: the same rows make the same bytes (and the same artifact).
-                writer = gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=6, mtime=0)
-            else:
-                writer = spool
-                writer.write(("\t".join(GOOGLE_COLUMNS) + "\n").encode("utf-8"))
-            self.files[(kind, market)] = (spool, writer)
-        return self.files[(kind, market)][1]
-
-    def finished(self) -> Iterator[tuple[str, str, Iterator[bytes]]]:
-        """Each file as (path, market, its bytes in chunks), in a stable order."""
-        for (kind, market), (spool, writer) in sorted(self.files.items()):
-            if writer is not spool:
-                writer.close()  # the gzip trailer; the spool stays open
-            spool.seek(0)
-            yield (
-                feed_path(kind, market, self.language),
-                market,
-                iter(lambda spool=spool: spool.read(1 << 20), b""),
+                gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=6, mtime=0)
+                if kind == "openai"
+                else spool
             )
+        return self.writers[(kind, market)]
 
-    def report(self, paths: list[tuple[str, str]], key: str) -> dict:
-        """What the release keeps of this language's feeds (see Release.feeds), with the key
-        they were made for (a later build carries them over while it holds)."""
+    def end(self) -> None:
+        """The current part is made: its gzip members closed, its ranges in the spools."""
+        new = self.parts[-1]["new"]
+        for (kind, market), writer in self.writers.items():
+            spool = self.spools[(kind, market)]
+            if writer is not spool:
+                writer.close()  # the member's trailer; the spool stays open
+            spool.seek(0, 2)
+            start = new[f"{kind}/{market}"]
+            new[f"{kind}/{market}"] = (start, spool.tell() - start)
+        self.writers = {}
+
+    def assembled(self, read_old) -> Iterator[tuple[str, str, Iterator[bytes]]]:
+        """Each file as (path, market, its bytes in chunks), part after part;
+        ``read_old(path, offset, length)`` reads a range of the previous release's file."""
+        names = sorted({name for part in self.parts for name in (*part["old"], *part["new"])})
+        for name in names:
+            kind, market = name.split("/")
+            path = feed_path(kind, market, self.language)
+            yield path, market, self.chunks(name, path, read_old)
+
+    def chunks(self, name: str, path: str, read_old) -> Iterator[bytes]:
+        kind, market = name.split("/")
+        offset = 0
+        if kind == "google":
+            head = ("\t".join(GOOGLE_COLUMNS) + "\n").encode("utf-8")
+            yield head
+            offset = len(head)
+        for part in self.parts:
+            if name in part["new"]:
+                start, length = part["new"][name]
+                spool = self.spools[(kind, market)]
+                spool.seek(start)
+                left = length
+                while left:
+                    data = spool.read(min(left, 1 << 20))
+                    left -= len(data)
+                    yield data
+            elif name in part["old"]:
+                old_offset, length = part["old"][name]
+                yield from read_old(path, old_offset, length)
+            else:
+                continue
+            part["at"][name] = [offset, length]
+            offset += length
+
+    def report(self, key: str) -> dict:
+        """What the release keeps of this language's feeds (see Release.feeds): its files
+        and their rows, the offers refused (up to REFUSALS_KEPT listed, a few from each
+        part), and each part with where it lies in each file, for the next build."""
+        rows: Counter[str] = Counter()
+        for part in self.parts:
+            rows.update(part["rows"])
+        names = sorted({name for part in self.parts for name in part["at"]})
+        refusals = [r for part in self.parts for r in part["refusals"]]
         return {
             "language": self.language,
             "key": key,
             "files": [
-                {"path": path, "market": market, "rows": self.rows[market]}
-                for path, market in paths
+                {
+                    "path": feed_path(*name.split("/"), self.language),
+                    "market": name.split("/")[1],
+                    "rows": rows[name.split("/")[1]],
+                }
+                for name in names
+            ],  # fmt: skip
+            "refused": sum(part["refused"] for part in self.parts),
+            "refusals": refusals[:REFUSALS_KEPT],
+            "parts": [
+                [part["key"], dict(part["rows"]), part["refused"], part["refusals"], part["at"]]
+                for part in self.parts
             ],
-            "refused": self.refused,
-            "refusals": self.refusals,
         }
 
 
