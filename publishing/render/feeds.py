@@ -28,8 +28,6 @@ from stdnum import ean
 from kb import vocabulary
 from publishing.render.text import web_url
 
-FEED_KINDS = ("openai", "google")
-
 # The European Union's member states (2026), for offers whose eligibleRegion is "EU".
 EU_COUNTRIES = (
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
