@@ -15,24 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kb.models import Brand
+from publishing.site import SECTIONS
 
-# The site's sections (publishing.site.SECTIONS, and the facts and FAQ pages) a brand may give
-# preferences of their own.
-SECTION_CHOICES: tuple[tuple[str, str], ...] = (
-    ("products", "Products (/products/)"),
-    ("stores", "Stores (/stores/)"),
-    ("people", "People (/people/)"),
-    ("facts", "Facts (/facts/)"),
-    ("faq", "FAQ (/faq/)"),
-    ("events", "Events (/events/)"),
-    ("services", "Services (/services/)"),
-    ("guides", "Guides (/guides/)"),
-    ("recipes", "Recipes (/recipes/)"),
-    ("articles", "Articles (/articles/)"),
-    ("jobs", "Jobs (/jobs/)"),
-    ("courses", "Courses (/courses/)"),
-    ("brands", "Brands (/brands/)"),
-    ("organizations", "Organizations (/organizations/)"),
+# The site's sections a brand may give preferences of their own: those of the entities' pages
+# (publishing.site.SECTIONS), and the facts and FAQ pages.
+SECTION_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (section, f"{'FAQ' if section == 'faq' else section.capitalize()} (/{section}/)")
+    for section in dict.fromkeys([*(section for _, section in SECTIONS), "facts", "faq"])
 )
 
 
