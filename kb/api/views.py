@@ -473,8 +473,10 @@ class EntityList(ApiView):
         if "updated_since" in params:
             try:  # parse_datetime raises on well-formed nonsense (9999-99-99T00:00:00Z)
                 since = parse_datetime(params["updated_since"])
-                if since is not None:
-                    since.astimezone(UTC)  # year 1 at +14:00 is before the first UTC date
+                if since is not None and since.tzinfo is not None:
+                    # In UTC: year 1 at +14:00 is before the first UTC date (an error here),
+                    # and PostgreSQL refuses offsets past ±15:59 that Python accepts (-18:36).
+                    since = since.astimezone(UTC)
             except (ValueError, OverflowError):
                 since = None
             if since is None or since.tzinfo is None:
