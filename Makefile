@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_ENGINE_PORT ?= 8765
+MCP_PORT ?= 8001
 DEMO_ENGINE_URL := http://127.0.0.1:$(DEMO_ENGINE_PORT)/v1
 # Outbound calls reach only public addresses; the demo server allows the scripted demo engine's
 # loopback port, and that port only (see config/egress.py).
@@ -32,11 +33,16 @@ demo: install
 	@echo "  Site:      http://$(HOST):$(PORT)/   (llms.txt, sitemap.xml, robots.txt, /zh-Hans/)"
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/"
 	@echo "  Login:     demo / sourcebook-demo  (brand admin of the demo brand)"
+	@echo "  Ask:       http://$(HOST):$(PORT)/ask?site=westlake-leaf&query=gaiwan&streaming=false  (NLWeb)"
+	@echo "  MCP:       http://$(HOST):$(MCP_PORT)/mcp  (streamable HTTP; tools search_products, get_entity, ...)"
 	@echo "  AI visibility: http://$(HOST):$(PORT)/admin/visibility/  (demo engines: local, scripted,"
 	@echo "             on $(DEMO_ENGINE_URL); ask them again: SOURCEBOOK_EGRESS_ALLOW=$(DEMO_ENGINE_ALLOW) .venv/bin/python manage.py visibility_run westlake-leaf)"
 	@echo ""
 	$(BIN)/python -m visibility.scripted_engine --demo --day 14 --port $(DEMO_ENGINE_PORT) & \
-	  trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
+	  engine=$$!; \
+	  SOURCEBOOK_EGRESS_ALLOW=$(DEMO_ENGINE_ALLOW) $(BIN)/python manage.py serve_mcp --host $(HOST) --port $(MCP_PORT) & \
+	  mcp=$$!; \
+	  trap 'kill $$engine $$mcp 2>/dev/null' EXIT INT TERM; \
 	  SOURCEBOOK_EGRESS_ALLOW=$(DEMO_ENGINE_ALLOW) SOURCEBOOK_SERVE_SITE=$(SITE_DIR)/current \
 	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 

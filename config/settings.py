@@ -276,13 +276,30 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# /ask and /mcp (publishing.answer_endpoint): requests per client and brand.
+SOURCEBOOK_ASK_RATE = os.environ.get("SOURCEBOOK_ASK_RATE", "60/minute")
+# Rate limits are counted in the cache: shared by every process with Redis (e.g.
+# redis://127.0.0.1:6379/1), per process in memory without.
+if os.environ.get("SOURCEBOOK_CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["SOURCEBOOK_CACHE_URL"],
+        }
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "kb.api.problems.problem_handler",
-    "DEFAULT_THROTTLE_RATES": {"api": os.environ.get("SOURCEBOOK_API_RATE", "1200/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "api": os.environ.get("SOURCEBOOK_API_RATE", "1200/minute"),
+    },
+    # Clients are told apart by the address nginx (deploy/nginx) appends to X-Forwarded-For:
+    # the last one, which a client cannot forge; set 0 when nothing proxies the application.
+    "NUM_PROXIES": int(os.environ.get("SOURCEBOOK_NUM_PROXIES", "1")),
     "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

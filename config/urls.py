@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from django.views.i18n import JavaScriptCatalog
 
 from config.health import healthz, readyz
+from publishing.ask import AskView
 from publishing.views import admin_landing, published_site
 
 admin.site.site_header = "Sourcebook"
@@ -21,6 +22,8 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # The brand's answer endpoint (NLWeb), at the root of its site as NLWeb places it.
+    path("ask", AskView.as_view(), name="ask"),
 ]
 # Uploads (MEDIA_ROOT) are never served as they are: a brand's images are published with the
 # pages that show them (under the site's /media/), and the admin shows them to those who may

@@ -71,6 +71,7 @@ def demo_load(*, progress=None, on_plan=None) -> dict:
     ]
     user = demo_user(brand)
     media = demo_media_load(brand)
+    demo_site_settings(brand)
     return {
         "brand": brand,
         "import": result,
@@ -79,6 +80,13 @@ def demo_load(*, progress=None, on_plan=None) -> dict:
         "media": len(media),
         "user": user,
     }
+
+
+def demo_site_settings(brand: Brand) -> None:
+    """The demo answers questions at /ask and /mcp (publishing.answers)."""
+    from publishing.models import SiteSettings
+
+    SiteSettings.objects.update_or_create(brand=brand, defaults={"answer_endpoint": True})
 
 
 def demo_media_load(brand: Brand) -> list:

@@ -19,6 +19,7 @@ from kb.admin import BrandScopedAdmin, PolicyAdminMixin, ReadOnlyBrandScopedAdmi
 from kb.models import FAQ, Brand, Entity, Fact, Revision, Status
 from kb.quality import brand_summary, entity_findings
 from kb.services.permissions import (
+    ADMIN,
     ADMIN_VIEW_POLICY,
     EDIT,
     admin_page_allowed,
@@ -60,6 +61,7 @@ from publishing.services import (
     release_rollback,
 )
 from publishing.site import absolute_url
+from visibility.models import Engine
 
 
 def progress_bar(release: Release) -> str:
@@ -408,8 +410,8 @@ class SectionAiUseInline(PolicyAdminMixin, admin.TabularInline):
 
 @admin.register(SiteSettings)
 class SiteSettingsAdmin(BrandScopedAdmin):
-    list_display = ("brand", "allow_ai_training", "allow_ai_input", "keep_releases",
-                    "keep_deployed_days")  # fmt: skip
+    list_display = ("brand", "allow_ai_training", "allow_ai_input", "answer_endpoint",
+                    "keep_releases", "keep_deployed_days")  # fmt: skip
     fieldsets = [
         (None, {"fields": ["brand"]}),
         (
@@ -422,9 +424,27 @@ class SiteSettingsAdmin(BrandScopedAdmin):
                 "header of every file.",
             },
         ),
+        (
+            "Answer endpoint",
+            {
+                "fields": ["answer_endpoint", "answer_engine"],
+                "description": "NLWeb's /ask and MCP's /mcp on the site (nginx passes them "
+                "to the application): agents search the published pages and get their "
+                "schema.org objects and URLs to cite. Only what the live release publishes "
+                "is answered.",
+            },
+        ),
         ("Releases kept", {"fields": ["keep_releases", "keep_deployed_days"]}),
     ]
     inlines = [SectionAiUseInline]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "answer_engine":
+            # Another brand's engine is refused on save too (SiteSettings.clean).
+            kwargs["queryset"] = Engine.objects.filter(
+                brand__in=brands_for(request.user, ADMIN)
+            ).order_by("brand__name", "name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(PublishRequest)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
@@ -37,6 +38,22 @@ class SiteSettings(models.Model):
         "retrieval): the Content-Signal ai-input preference in robots.txt. A preference, not "
         "a lock: answer agents still fetch pages for their users.",
     )
+    answer_endpoint = models.BooleanField(
+        "Answer endpoint",
+        default=False,
+        help_text="Answer questions about the published site at /ask (NLWeb) and /mcp (Model "
+        "Context Protocol) with its pages' schema.org objects and URLs; rate-limited, every "
+        "request logged with the crawler visits.",
+    )
+    answer_engine = models.ForeignKey(
+        "visibility.Engine",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The engine that writes /ask's summaries (mode=summarize) from the results; "
+        "without one, /ask lists results only.",
+    )
     keep_releases = models.PositiveIntegerField(
         default=20, help_text="Always keep this many of the newest releases."
     )
@@ -50,6 +67,10 @@ class SiteSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Site settings of {self.brand}"
+
+    def clean(self) -> None:
+        if self.answer_engine_id and self.answer_engine.brand_id != self.brand_id:
+            raise ValidationError({"answer_engine": "Choose one of this brand's engines."})
 
 
 class SectionAiUse(models.Model):

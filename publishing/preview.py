@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 from urllib.parse import urlencode
@@ -13,7 +12,7 @@ from django.utils.html import escape
 from kb.models import Brand, Entity
 from publishing.media import media_prefix, preview_token
 from publishing.models import MediaAsset
-from publishing.render.pages import StatementIndex, page_inputs, render_page
+from publishing.render.pages import StatementIndex, page_inputs, page_jsonld, render_page
 from publishing.selectors import release_latest_built
 from publishing.site import (
     LiveEntity,
@@ -83,8 +82,7 @@ def entity_preview(*, entity: Entity, language: str) -> dict:
         site, page, inputs, contents, lastmod_for=lambda markdown: entity.updated_at.isoformat()
     )
     html = rendered.html.decode("utf-8")
-    script = html.split('<script type="application/ld+json">', 1)[1].split("</script>", 1)[0]
-    return {"html": html, "graph": json.loads(script), "missing": [], "section": section}
+    return {"html": html, "graph": page_jsonld(html), "missing": [], "section": section}
 
 
 # -- images in the preview --

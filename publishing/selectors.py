@@ -109,3 +109,13 @@ def publish_request_latest(*, brand: Brand) -> PublishRequest | None:
     return (
         PublishRequest.objects.filter(brand=brand).select_related("release").order_by("-pk").first()
     )
+
+
+def release_live(*, brand: Brand) -> Release | None:
+    """The release the brand's site serves: the one deployed last."""
+    return (
+        Release.objects.filter(brand=brand, deployed_at__isnull=False)
+        .exclude(state=Release.State.FAILED)
+        .order_by("-deployed_at")
+        .first()
+    )

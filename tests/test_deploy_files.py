@@ -363,7 +363,8 @@ def test_systemd_units_migrate_and_collect_static_before_the_app():
     assert "Type=oneshot" in migrate and "RemainAfterExit=yes" in migrate
     assert "manage.py migrate --noinput" in migrate
     assert "manage.py collectstatic --noinput" in migrate
-    for name in ("sourcebook-web.service", "sourcebook-worker@.service", "sourcebook-beat.service"):
+    for name in ("sourcebook-web.service", "sourcebook-mcp.service", "sourcebook-worker@.service",
+                 "sourcebook-beat.service"):  # fmt: skip
         text = (units / name).read_text()
         assert "Requires=sourcebook-migrate.service" in text, name
         assert re.search(r"^After=sourcebook-migrate\.service", text, re.M), name

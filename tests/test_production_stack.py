@@ -75,7 +75,9 @@ NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
 NJS_SCRIPT = SITE_CONF.parent / "sourcebook.js"
 
 
-def nginx_config(tmp: Path, run: Path, site: Path, app_port: int, port: int) -> Path:
+def nginx_config(
+    tmp: Path, run: Path, site: Path, app_port: int, port: int, mcp_port: int = 8001
+) -> Path:
     """deploy/nginx/sourcebook.conf with this test's paths and ports, inside a main config
     like Debian's /etc/nginx/nginx.conf (``user www-data;`` when the test runs as root).
     Logs and the pid file, which the master opens as root, go to ``tmp``; the temporary
@@ -87,6 +89,7 @@ def nginx_config(tmp: Path, run: Path, site: Path, app_port: int, port: int) -> 
         site_conf.replace("/srv/sourcebook/site/<brand-slug>/current", str(site / "current"))
         .replace(f"/etc/sourcebook/nginx/{NJS_SCRIPT.name}", str(NJS_SCRIPT))
         .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
+        .replace("server 127.0.0.1:8001;", f"server 127.0.0.1:{mcp_port};")
         .replace("listen 80;", f"listen 127.0.0.1:{port};")
     )
     (tmp / "sourcebook.conf").write_text(site_conf)

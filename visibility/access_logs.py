@@ -343,13 +343,16 @@ _EXTENSION = re.compile(r"\.[A-Za-z0-9]+$")
 
 def artifact_kind(path: str) -> str:
     """Which published artifact a request path is: llms.txt, llms-full.txt, markdown, sitemap,
-    robots.txt, jsonld, page, or other (images, CSS, scripts...)."""
+    robots.txt, jsonld, page, ask or mcp (the answer endpoint), or other (images, CSS,
+    scripts...)."""
     path = path.split("?", 1)[0].split("#", 1)[0].lower()
     name = path.rsplit("/", 1)[-1]
     if name in ("llms.txt", "llms-full.txt"):  # the proposal allows them below the root too
         return name
     if path == "/robots.txt":  # only meaningful at the root
         return "robots.txt"
+    if path in ("/ask", "/mcp"):  # the answer endpoint (publishing.ask, publishing.mcp_server)
+        return path[1:]
     if name.endswith(".md"):  # before .html: /products/x/index.html.md is Markdown
         return "markdown"
     if path.startswith("/sitemaps/") or (

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from kb.models import FAQ, AuditEntry, Brand, Entity, Fact
 from publishing.models import Release, Target
+from publishing.selectors import release_live
 from publishing.store import artifact_read
 from visibility.access_logs import AGENTS
 from visibility.analysis import normalize
@@ -116,7 +117,7 @@ def alert_reasons(
     reasons = _fact_reasons(answers, earlier)
     topic = topic_entities(brand, prompt.text, earlier)
     reasons += _change_reasons(brand, topic)
-    release = live_release(brand)
+    release = release_live(brand=brand)
     reasons += _robots_reasons(brand, engine, release)
     reasons += _llms_txt_reasons(brand, topic, release)
     reasons += _crawler_reasons(brand, engine)
@@ -201,14 +202,6 @@ def _change_reasons(brand: Brand, topic: list[Entity]) -> list[dict]:
             + (f" by {entry.user}" if entry.user else "") + ".",
         })  # fmt: skip
     return reasons
-
-
-def live_release(brand: Brand) -> Release | None:
-    return (
-        Release.objects.filter(brand=brand, deployed_at__isnull=False)
-        .order_by("-deployed_at")
-        .first()
-    )
 
 
 def release_text(release: Release | None, path: str) -> str | None:

@@ -67,6 +67,8 @@ def access_log_import(
             agent = classify(record.user_agent)
             if agent is None:
                 continue
+            if artifact_kind(record.path) in ("ask", "mcp"):
+                continue  # the application records these itself (publishing.answer_endpoint)
             result.ai_requests += 1
             fingerprint = hit_fingerprint(record)
             hits[fingerprint] = CrawlerHit(

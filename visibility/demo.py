@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from config.egress import egress_allowing, url_endpoint
 from kb.models import Brand
+from publishing.models import SiteSettings
 from visibility.crawlers import access_log_import
 from visibility.models import Alert, AlertSettings, Answer, Engine, Run
 from visibility.scripted_engine import DemoScript, ScriptedEngine
@@ -65,6 +66,8 @@ def visibility_demo_load(
     if days and not Run.objects.filter(brand=brand, trigger="demo").exists():
         demo_history(brand=brand, engines=engines, prompt_sets=prompt_sets, days=days,
                      progress=progress)  # fmt: skip
+    # The demo's /ask summaries are written by its first engine (demo_summary).
+    SiteSettings.objects.update_or_create(brand=brand, defaults={"answer_engine": engines[0]})
     # After the history, so its alerts are not mailed.
     AlertSettings.objects.update_or_create(
         brand=brand, defaults={"emails": "\n".join(spec["alerts"]["emails"])}

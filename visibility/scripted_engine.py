@@ -533,7 +533,29 @@ class DemoScript:
         return self.day if self.day is not None else (date.today() - self.started).days
 
     def __call__(self, model: str, messages: list[Message], attempt: int) -> Reply:
-        return demo_reply(model, last_user_text(messages), self.current_day())
+        question = last_user_text(messages)
+        return demo_summary(question) or demo_reply(model, question, self.current_day())
+
+
+# A request to summarize search results, as publishing.answer_endpoint.summary_prompt writes
+# it: "Question: …", then "Sources:" and "[n] name", URL and description lines.
+_SUMMARY_QUESTION = re.compile(r"^Question: (.*)$", re.M)
+_SUMMARY_SOURCE = re.compile(r"^\[\d+\] (.*)\n(\S+)\n(.*)$", re.M)
+
+
+def demo_summary(prompt: str) -> Reply | None:
+    """The demo engine's summary of /ask's results: their first three descriptions, each
+    citing its page (extractive, so it states only what the site does)."""
+    question = _SUMMARY_QUESTION.search(prompt)
+    if question is None or "\nSources:\n" not in prompt:
+        return None
+    sources = _SUMMARY_SOURCE.findall(prompt.split("\nSources:\n", 1)[1])[:3]
+    zh = bool(_CJK.search(question.group(1)))
+    if not sources:
+        return Reply("网站上没有相关内容。" if zh else "The website does not answer that.")
+    intro = "品牌网站上的答案：" if zh else "From the brand's website:"
+    lines = [f"- {description or name} ({url})" for name, url, description in sources]
+    return Reply("\n".join([intro, *lines]), citations=[url for _, url, _ in sources])
 
 
 # The product's demo engine: ScriptedEngine(DEMO_ANSWERS).

@@ -1,7 +1,8 @@
 #!/bin/sh
 # nginx's site configuration in docker-compose, made at container start from
 # deploy/nginx/sourcebook.conf (mounted unchanged, so both stay one file):
-#   - the application upstream becomes SOURCEBOOK_NGINX_UPSTREAM (compose: web:8000);
+#   - the application upstream becomes SOURCEBOOK_NGINX_UPSTREAM (compose: web:8000), the
+#     MCP server's SOURCEBOOK_NGINX_MCP_UPSTREAM (compose: mcp:8001);
 #   - `root` becomes SOURCEBOOK_NGINX_ROOT: the live tree of the brand's directory target,
 #     as `manage.py target_directory SLUG` prints it (required: there is no sensible default);
 #   - with SOURCEBOOK_TLS=1 the site listens on 443 with TLS (certificates in
@@ -14,6 +15,7 @@ conf=${SOURCEBOOK_NGINX_CONF:-/etc/sourcebook/nginx/sourcebook.conf}
 out=${SOURCEBOOK_NGINX_OUT:-/etc/nginx/conf.d/default.conf}
 root=${SOURCEBOOK_NGINX_ROOT:-}
 upstream=${SOURCEBOOK_NGINX_UPSTREAM:-127.0.0.1:8000}
+mcp_upstream=${SOURCEBOOK_NGINX_MCP_UPSTREAM:-127.0.0.1:8001}
 tls=${SOURCEBOOK_TLS:-0}
 certs=${SOURCEBOOK_TLS_CERTS:-/etc/nginx/certs}
 acme=${SOURCEBOOK_ACME_ROOT:-/srv/sourcebook/acme}
@@ -35,8 +37,13 @@ done
 case $upstream in
     *[!A-Za-z0-9.:_-]*) fail "SOURCEBOOK_NGINX_UPSTREAM=$upstream is not host:port" ;;
 esac
+case $mcp_upstream in
+    *[!A-Za-z0-9.:_-]*) fail "SOURCEBOOK_NGINX_MCP_UPSTREAM=$mcp_upstream is not host:port" ;;
+esac
 grep -q '^    server 127.0.0.1:8000;$' "$conf" \
     || fail "$conf has no '    server 127.0.0.1:8000;' line to replace"
+grep -q '^    server 127.0.0.1:8001;$' "$conf" \
+    || fail "$conf has no '    server 127.0.0.1:8001;' line to replace"
 grep -q '^    listen 80;$' "$conf" || fail "$conf has no '    listen 80;' line to replace"
 grep -q '^    root [^;]*;$' "$conf" || fail "$conf has no '    root ...;' line to replace"
 
@@ -52,6 +59,7 @@ case $tls in
 esac
 
 sed -e "s|^    server 127.0.0.1:8000;\$|    server $upstream;|" \
+    -e "s|^    server 127.0.0.1:8001;\$|    server $mcp_upstream;|" \
     -e "s|^    listen 80;\$|    $listen|" \
     -e "s|^    root [^;]*;\$|    root $root;|" \
     "$conf" > "$out"

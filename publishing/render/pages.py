@@ -7,6 +7,7 @@ place where some HTML is kept (Google's allowed tags), through ``answer_html``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -415,6 +416,17 @@ class RenderedPage:
     markdown: bytes
     title: str
     summary: str
+
+
+def page_jsonld(html: str) -> dict:
+    """The JSON-LD of a page as ``render_page`` writes it: its one script element's JSON
+    (escaped by ``script_json``, which json reads back as written)."""
+    if JSONLD_SCRIPT not in html:
+        return {}
+    return json.loads(html.split(JSONLD_SCRIPT, 1)[1].split("</script>", 1)[0])
+
+
+JSONLD_SCRIPT = '<script type="application/ld+json">'
 
 
 def render_page(
