@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework import exceptions
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
@@ -57,6 +57,8 @@ class AskView(APIView):
     def initial(self, request, *args, **kwargs):
         # The brand first: the rate limit is per brand, and every answer is logged to it.
         request.answer_brand = None
+        if request.method == "OPTIONS":
+            return  # a browser's preflight (see options): nothing asked, counted or logged
         try:
             request.answer_brand = answer_brand_resolve(
                 site=_param(request, "site"), host=request.get_host()
@@ -64,6 +66,9 @@ class AskView(APIView):
         except AnswerEndpointClosed as closed:
             raise exceptions.NotFound(str(closed)) from None
         super().initial(request, *args, **kwargs)
+
+    def options(self, request, *args, **kwargs):
+        return HttpResponse(status=204)
 
     def get(self, request):
         return self.answer(request)
@@ -125,6 +130,13 @@ class AskView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        # Public answers about public pages, without credentials: any site's pages may ask
+        # from the browser (a headless site, a chat widget), as NLWeb's own UI does.
+        response["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":
+            response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response["Access-Control-Allow-Headers"] = "Content-Type"
+            response["Access-Control-Max-Age"] = "86400"
         brand = getattr(request, "answer_brand", None)
         if brand is None:
             return response

@@ -213,11 +213,25 @@ def test_ask_refuses_bad_parameters_by_name(site):
         response = client.get("/ask", {"site": "westlake-leaf", **params})
         assert response.status_code == 400, params
         assert response.json()["errors"][0]["parameter"] == parameter, params
-    # POST with a JSON body, as NLWeb clients send it.
+    # POST with a JSON body, as NLWeb clients send it, from another site's page in a browser:
+    # the preflight is answered (and neither counted nor logged), the answer readable.
+    CrawlerHit.objects.all().delete()
+    preflight = client.options(
+        "/ask?site=westlake-leaf", HTTP_ORIGIN="https://shop.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+    )  # fmt: skip
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "*"
+    assert preflight["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
+    assert preflight["Access-Control-Allow-Headers"] == "Content-Type"
+    assert not CrawlerHit.objects.exists()
     posted = client.post("/ask", {"site": "westlake-leaf", "query": "gaiwan", "streaming": False},
-                         content_type="application/json")  # fmt: skip
+                         content_type="application/json", HTTP_ORIGIN="https://shop.example")  # fmt: skip
     assert posted.status_code == 200
+    assert posted["Access-Control-Allow-Origin"] == "*"
     assert posted.json()["results"][0]["url"] == f"{GAIWAN}#faq-gaiwan"
+    assert CrawlerHit.objects.count() == 1
 
 
 def test_ask_is_per_brand_off_by_default_rate_limited_and_logged(site, settings):
