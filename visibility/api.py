@@ -3,7 +3,6 @@ alerts and AI-crawler visits of one brand. Reads need the read scope; starting a
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 
@@ -37,6 +36,7 @@ from visibility.api_serializers import (
     SeriesSerializer,
 )
 from visibility.crawlers import crawler_summary
+from visibility.exports import rows_write_csv
 from visibility.metrics import (
     SCORE_FORMULA,
     SCORE_LEGEND,
@@ -60,7 +60,6 @@ RUN_PROBLEMS = {
     (415, PROBLEM_JSON): OpenApiResponse(ProblemSerializer, description="Send JSON."),
 }
 CSV_COLUMNS = list(SeriesRowSerializer().fields)
-CSV_UNSAFE = ("=", "+", "-", "@", "\t", "\r")
 
 
 def parameters(view: ApiView, serializer_class) -> dict:
@@ -241,19 +240,9 @@ class MetricsSeries(ApiView):
         return self.conditional(SeriesSerializer(data).data)
 
 
-def csv_cell(value) -> object:
-    """A spreadsheet must not run a cell as a formula: text starting = + - @ gets a '."""
-    if isinstance(value, str) and value.startswith(CSV_UNSAFE):
-        return "'" + value
-    return value
-
-
 def csv_text(rows: list[dict], columns: list[str]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([csv_cell(row[column]) for column in columns])
+    rows_write_csv(iter(rows), out, columns)
     return out.getvalue()
 
 
