@@ -127,28 +127,29 @@ def _answer(*, tool, site, host, query, meta, user_agent, work) -> dict[str, Any
             brand = answer_brand_resolve(site=site, host=host)
         except AnswerEndpointClosed as closed:
             raise ToolError(str(closed)) from None
-        status, result = 200, None
-        wait = answer_rate_wait(brand=brand, meta=meta)
-        try:
-            if wait is not None:
-                status = 429
-                raise ToolError(f"Too many requests: try again in {round(wait)} s.")
-            try:
-                result = work(brand)
-            except AnswersUnavailable as unavailable:
-                status = 404
-                raise ToolError(str(unavailable)) from None
-            except ToolError:
-                status = 400
-                raise
-        finally:
-            answer_visit_record(
-                brand=brand, endpoint="mcp", user_agent=user_agent,
-                query=f"{tool}: {query}", status=status, size=0,
-            )  # fmt: skip
-        return result
+        status, outcome = _outcome(brand, meta, work)
+        answer_visit_record(
+            brand=brand, endpoint="mcp", user_agent=user_agent,
+            query=f"{tool}: {query}", status=status, size=0,
+        )  # fmt: skip
+        if isinstance(outcome, ToolError):
+            raise outcome
+        return outcome
     finally:
         close_old_connections()
+
+
+def _outcome(brand: Brand, meta: dict, work) -> tuple[int, dict[str, Any] | ToolError]:
+    """The status to log (as /ask's would be), and the result or the error to report."""
+    wait = answer_rate_wait(brand=brand, meta=meta)
+    if wait is not None:
+        return 429, ToolError(f"Too many requests: try again in {round(wait)} s.")
+    try:
+        return 200, work(brand)
+    except AnswersUnavailable as unavailable:
+        return 404, ToolError(str(unavailable))
+    except ToolError as refused:
+        return 400, refused
 
 
 def _limit(limit: int) -> int:
