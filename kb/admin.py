@@ -14,7 +14,13 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, gettext_lazy
 
 from kb import vocabulary
-from kb.forms import CORE_PROPERTIES, EntityForm, field_name, profile_properties
+from kb.forms import (
+    CORE_PROPERTIES,
+    EntityForm,
+    WordListField,
+    field_name,
+    profile_properties,
+)
 from kb.models import (
     FAQ,
     AuditEntry,
@@ -979,6 +985,14 @@ class FactForm(MultilingualForm):
     source_url = forms.URLField(
         max_length=2000, assume_scheme="https", label=gettext_lazy("Source URL")
     )
+    check_cues = WordListField(
+        required=False,
+        label=gettext_lazy("Cue words"),
+        help_text=gettext_lazy(
+            "Words that tell an AI answer is stating this fact, in any language, separated by "
+            "commas: employs, staff, 员工. Empty: taken from the statement."
+        ),
+    )
 
     class Meta:
         model = Fact
@@ -990,6 +1004,7 @@ class FactForm(MultilingualForm):
             "value",
             "unit",
             "unit_labels",
+            "check_cues",
             "source_url",
             "source_title",
             "as_of",

@@ -48,6 +48,7 @@ def demo_load(*, progress=None, on_plan=None) -> dict:
             value=item.get("value") or "",
             unit=item.get("unit") or "",
             unit_labels=item.get("unit_labels") or {},
+            check_cues=item.get("check_cues") or [],
             source_url=item["source"]["url"],
             source_title=item["source"]["title"],
             as_of=date.fromisoformat(item["as_of"]),

@@ -176,6 +176,26 @@ class EntityReferenceWidget(forms.Select):
         return AutocompleteMixin.media.fget(self)
 
 
+class WordListField(forms.CharField):
+    """A list of words or phrases, typed on one line: "employs, staff, 员工"."""
+
+    separators = re.compile(r"[,，、;；\n]")
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(word) for word in value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        text = super().to_python(value)
+        return [word.strip() for word in self.separators.split(text) if word.strip()]
+
+    def has_changed(self, initial, data):
+        return self.to_python(self.prepare_value(initial) or "") != self.to_python(data or "")
+
+
 class EntityReferenceField(forms.CharField):
     """An IRI of one of the brand's entities whose type fits the property's range."""
 

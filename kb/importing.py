@@ -96,6 +96,7 @@ class PlannedFact:
     value: str
     unit: str
     unit_labels: dict[str, str]  # language → the unit's word in it
+    check_cues: list[str]  # ``keywords``: the words that tell answers state the fact
     source_url: str
     source_title: dict[str, str]
     as_of: str
@@ -779,6 +780,7 @@ class _Planner:
             unit=self.plain(measured, "unitText")
             or units.unit_symbol(self.plain(measured, "unitCode")),
             unit_labels=self.tagged_texts(measured, "unitText", pointer),
+            check_cues=self.plain_all(node, "keywords"),
             source_url=source_url or "",
             source_title=self.texts(cited, "name", pointer) if cited else {},
             as_of=self.plain(node, "temporalCoverage"),
@@ -796,6 +798,15 @@ class _Planner:
             if isinstance(value, dict) and "@value" in value and "@language" not in value:
                 return str(value["@value"])
         return ""
+
+    @staticmethod
+    def plain_all(node: dict, prop: str) -> list[str]:
+        """Every value of ``prop`` that is not language-tagged, in order."""
+        return [
+            str(value["@value"])
+            for value in schema_values(node, prop)
+            if isinstance(value, dict) and "@value" in value and "@language" not in value
+        ]
 
     def tagged_texts(self, node: dict, prop: str, pointer: str) -> dict[str, str]:
         """Language → text of the language-tagged values of ``prop`` only."""

@@ -333,6 +333,15 @@ class Fact(RevisionedModel):
         help_text="A unit of your own in each language (e.g. buds / 芽); units such as t, ha, "
         "%, years need none.",
     )
+    # Words that tell an AI answer speaks of this fact (visibility.tracking); empty: taken
+    # from the statement.
+    check_cues = models.JSONField(
+        "cue words",
+        default=list,
+        blank=True,
+        help_text="Words that tell an AI answer is stating this fact, in any language, e.g. "
+        "employs, staff, 员工. Empty: taken from the statement.",
+    )
     source_url = models.URLField(max_length=2000)
     source_title = models.JSONField(default=dict, help_text="The source's title per language.")
     as_of = models.DateField(help_text="The date the statement is true as of.")
@@ -347,6 +356,7 @@ class Fact(RevisionedModel):
         "value",
         "unit",
         "unit_labels",
+        "check_cues",
         "source_url",
         "source_title",
         "as_of",

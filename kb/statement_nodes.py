@@ -80,6 +80,9 @@ def fact_node(
     node["temporalCoverage"] = content["as_of"]
     if content.get("valid_until"):
         node["expires"] = content["valid_until"]
+    if language is None and content.get("check_cues"):
+        # The knowledge base's own form (export) keeps the editor's cue words; pages do not.
+        node["keywords"] = list(content["check_cues"])
     return {key: value for key, value in node.items() if value is not None}
 
 

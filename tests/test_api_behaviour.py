@@ -201,6 +201,7 @@ def test_drafts_are_delivered_only_with_the_preview_scope(brand, reader, preview
         "value": "",
         "unit": "",
         "unit_labels": {},
+        "check_cues": [],
         "source_url": "https://tea.example/about",
         "source_title": {},
         "as_of": "2025-01-01",

@@ -430,6 +430,7 @@ def test_analyse_as_dict_is_json_serializable():
                 "stated": "2005",
                 "expected": "1998",
                 "excerpt": "Westlake Leaf was founded in 2005.",
+                "source_url": "",
             }
         ],
         "confirmed_facts": [],

@@ -244,7 +244,8 @@ def test_answers_of_a_run_in_full(history, reader):
         "competitors": [],
         "misstatements": [],
     }
-    assert body["results"][2]["misstatements"] == [WRONG_YEAR]
+    # Stored before misstatements carried the fact's source: shown with an empty one.
+    assert body["results"][2]["misstatements"] == [WRONG_YEAR | {"source_url": ""}]
     failed = body["results"][4]
     assert (failed["ok"], failed["error"], failed["position"], failed["cost"]) == (
         False,

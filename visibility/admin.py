@@ -492,6 +492,12 @@ def citation_links(answer: Answer) -> str:
     return format_html("<ul>{}</ul>", format_html_join("", "{}", ((item,) for item in items)))
 
 
+def source_link(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        return ""
+    return format_html(' (<a href="{}" rel="noopener noreferrer">source</a>)', url)
+
+
 def misstatement_list(answer: Answer) -> str:
     if not answer.misstatements:
         return "—"
@@ -499,10 +505,10 @@ def misstatement_list(answer: Answer) -> str:
         "<ul>{}</ul>",
         format_html_join(
             "",
-            '<li><mark>{}</mark> for <code>{}</code>, expected <strong>{}</strong>: “{}”</li>',
+            '<li><mark>{}</mark> for <code>{}</code>, expected <strong>{}</strong>: “{}”{}</li>',
             (
                 (m.get("stated", ""), m.get("fact_key", ""), m.get("expected", ""),
-                 m.get("excerpt", ""))
+                 m.get("excerpt", ""), source_link(m.get("source_url", "")))
                 for m in answer.misstatements
             ),
         ),

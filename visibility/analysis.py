@@ -15,9 +15,16 @@ Matching rules, in short:
   scripts match as substrings, because Chinese and Japanese have no spaces between words.
 * When names of different tracked brands overlap ("西湖" inside "西湖龙井茶业"), the longest
   match wins (``analyse``).
-* Facts are checked sentence by sentence, and only in sentences with one of the fact's cues.
-  A sentence that states the correct value confirms the fact, whatever else it says; a
-  sentence that states only other values of the fact's kind misstates it.
+* Facts are checked sentence by sentence, and only in sentences with one of the fact's cues
+  that name the fact's subject (in the sentence or the one before) or, for facts about the
+  brand itself, name no other tracked brand instead. Numbers in words are read as digits
+  first ("seven", "三万六千", "1.2万", "百分之三十八": ``visibility.numerals``).
+* A sentence that states the correct value confirms the fact, whatever else it says: the
+  same number (or one inside the fact's range, or the fact's value rounded as an answer
+  hedged with "about"/"约" rounds it), the same date or one inside the fact's period. A value
+  that confirms none of the facts the sentence is about misstates the one whose cues it
+  matches best (most cues, the subject named, then the nearest cue); when two facts match
+  equally, the value is left unattributed rather than guessed.
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit
 
-YEAR, DATE, NUMBER, PLACE = "year", "date", "number", "place"
+from visibility.numerals import numerals_as_digits
+
+YEAR, DATE, NUMBER, PERCENT, PLACE = "year", "date", "number", "percent", "place"
 EXCERPT_LIMIT = 200
 
 
@@ -49,11 +58,26 @@ class FactClaim:
     """One of the brand's facts that has a value."""
 
     key: str  # e.g. "founded"
-    kind: str  # YEAR, DATE, NUMBER or PLACE; facts of other kinds are not checked
-    value: str  # "1998", "2026-03-01", "86", "Hangzhou"
-    cues: tuple[str, ...]  # words that signal the topic, in all languages
+    kind: str  # YEAR, DATE, NUMBER, PERCENT or PLACE; facts of other kinds are not checked
+    # "1998", "2026-03-01", a period "2026-03-18/2026-04-04", "86", a range "2-3", "Hangzhou"
+    value: str
+    cues: tuple[str, ...]  # words or phrases that signal the topic, in all languages
     unit: str = ""  # for numbers, e.g. "employees", "员工"
     alternatives: tuple[str, ...] = ()  # for places: other names of the correct value
+    # English word stems that signal the topic too, in any inflection ("employ": employs,
+    # employees); the defaults taken from the fact's statement.
+    cue_stems: tuple[str, ...] = ()
+    # Names of what the fact is about (a product, a store, a person). Required in the
+    # sentence or the one before unless ``about_brand`` (the brand's own facts, where
+    # answers write "it" or "the company").
+    subjects: tuple[str, ...] = ()
+    about_brand: bool = True
+    units: tuple[str, ...] = ()  # more spellings of the unit ("hectares", "公顷")
+    # A measure ("9.6 t"): a number counts only with its unit or one of ``scaled_units``,
+    # (spelling, how many of the fact's unit one of it is): ("kg", "0.001") for tonnes.
+    unit_required: bool = False
+    scaled_units: tuple[tuple[str, str], ...] = ()
+    source_url: str = ""  # where the fact is sourced, reported with a misstatement
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,7 @@ class Misstatement:
     stated: str  # the value the answer gives (dates as ISO)
     expected: str  # the value it should have given (for years, the year)
     excerpt: str  # the answer's sentence, as written, at most EXCERPT_LIMIT characters
+    source_url: str = ""  # the fact's source, for whoever corrects the engine
 
 
 @dataclass(frozen=True)
@@ -175,10 +200,14 @@ def _phrase_regex(phrase: str) -> re.Pattern[str] | None:
     return re.compile(body)
 
 
-def _phrase_spans(normalized_text: str, phrases: Iterable[str]) -> list[Span]:
+def _phrase_spans(
+    normalized_text: str,
+    phrases: Iterable[str],
+    regex: Callable[[str], re.Pattern[str] | None] = _phrase_regex,
+) -> list[Span]:
     spans: set[Span] = set()
     for phrase in phrases:
-        pattern = _phrase_regex(phrase)
+        pattern = regex(phrase)
         if pattern is not None:
             spans.update(match.span() for match in pattern.finditer(normalized_text))
     return sorted(spans)
@@ -315,7 +344,6 @@ _MAX_GAP_CJK = 4  # "员工总数为120", "120名员工"
 
 _YEAR = re.compile(r"(?<![0-9.])(1\d{3}|20\d{2})(?![0-9]|[.,][0-9]|'?s(?![a-z]))")  # not 1990s
 _NUMBER = re.compile(r"(?<![0-9a-z.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![0-9]|[.,][0-9])")
-_PERCENT = re.compile(r"\s*%")
 
 _MONTHS = {
     "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
@@ -396,72 +424,226 @@ class _Value:
 
     key: str  # comparable form: year, ISO date, plain decimal, normalized place
     shown: str  # as reported in a Misstatement
-    span: Span  # in the normalized sentence
+    span: Span  # in the sentence's reading
+    # Numbers and dates (as day ordinals): the lowest and highest value, equal unless a range.
+    bounds: tuple[Decimal, Decimal] | None = None
 
 
-def _years(normalized: str) -> list[_Value]:
-    return [_Value(m.group(1), m.group(1), m.span()) for m in _YEAR.finditer(normalized)]
+@dataclass(frozen=True)
+class _Reading:
+    """One sentence as the fact check reads it."""
+
+    sentence: str  # as written
+    text: str  # normalized, numbers in words written as digits
+    context: str  # ``text`` and the sentence before it, where a subject may be named
+    hedged: bool  # "about", "约": the answer rounds
 
 
-def _date_from(match: re.Match[str]) -> date | None:
+_HEDGES = (
+    "about", "around", "approximately", "roughly", "nearly", "almost", "some", "close to",
+    "约", "大约", "大概", "近", "将近", "左右", "上下",
+)  # fmt: skip
+_NUMBER_TEXT = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_NUMBER_EDGE_BEFORE, _NUMBER_EDGE_AFTER = r"(?<![0-9a-z.])", r"(?![0-9]|[.,][0-9])"
+_RANGE_JOIN = r"\s*(?:-|\u2010|\u2013|\u2014|~|\u301c|to|至|到)\s*"
+# "2-3", "2–3", "2 to 3", "2至3", "between 2 and 3": one stated value, a range.
+_RANGE = re.compile(
+    rf"{_NUMBER_EDGE_BEFORE}(?:between\s+(?P<a>{_NUMBER_TEXT})\s+and\s+(?P<b>{_NUMBER_TEXT})"
+    rf"|(?P<c>{_NUMBER_TEXT}){_RANGE_JOIN}(?P<d>{_NUMBER_TEXT})){_NUMBER_EDGE_AFTER}"
+)
+_PERCENT_SIGN = re.compile(r"\s*(?:%|percent(?![a-z])|per\s+cent(?![a-z]))")
+_DATE_RANGE_JOIN = re.compile(r"\s*(?:-|\u2013|\u2014|~|to|until|till|and|through|至|到)\s*")
+# Days without a year ("18 March", "3月18日"), read for a fact with a date, in its year.
+_DAYS_IN_YEAR = (
+    re.compile(
+        rf"(?<![0-9])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month>{_MONTH})(?![a-z])"
+    ),
+    re.compile(rf"(?<![a-z])(?P<month>{_MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?![0-9])"),
+    re.compile(r"(?<![0-9])(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]"),
+)
+
+
+def _reading(sentence: str, previous: str) -> _Reading:
+    text = numerals_as_digits(normalize(sentence))
+    return _Reading(
+        sentence=sentence,
+        text=text,
+        context=f"{previous} {text}",
+        hedged=_contains_phrase(text, _HEDGES),
+    )
+
+
+def _years(text: str) -> list[_Value]:
+    return [_Value(m.group(1), m.group(1), m.span()) for m in _YEAR.finditer(text)]
+
+
+def _date_from(match: re.Match[str], year: int | None = None) -> date | None:
     parts = match.groupdict()
     month = _MONTHS[parts["month"]] if parts.get("month") else int(parts["m"])
     try:
-        return date(int(parts["y"]), month, int(parts["d"]))
+        return date(int(parts["y"]) if parts.get("y") else year or 0, month, int(parts["d"]))
     except ValueError:
         return None
 
 
-def _dates(normalized: str) -> list[_Value]:
-    found: dict[Span, _Value] = {}
-    for pattern in _DATES:
-        for match in pattern.finditer(normalized):
-            stated = _date_from(match)
+def _date_value(first: date, last: date, span: Span) -> _Value:
+    shown = first.isoformat() if first == last else f"{first.isoformat()}/{last.isoformat()}"
+    return _Value(shown, shown, span, (Decimal(first.toordinal()), Decimal(last.toordinal())))
+
+
+def _dates(text: str, year: int | None = None) -> list[_Value]:
+    """Dates stated in the text; with ``year``, days without one too ("18 March")."""
+    found: dict[Span, date] = {}
+    patterns = [*_DATES, *(_DAYS_IN_YEAR if year else ())]
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            if _overlaps_any(match.span(), found):
+                continue  # "18 March 2026" is not also "18 March"
+            stated = _date_from(match, year)
             if stated is not None:
-                found[match.span()] = _Value(stated.isoformat(), stated.isoformat(), match.span())
-    return sorted(found.values(), key=lambda value: value.span)
+                found[match.span()] = stated
+    return [_date_value(day, day, span) for span, day in sorted(found.items())]
 
 
-def _iso_date(value: str) -> str:
-    dates = _dates(normalize(value))
-    return dates[0].key if dates else value
+def _date_ranges(text: str, year: int | None) -> list[_Value]:
+    """Dates, two joined by "to", "–", "and" (after "between") or "至" read as one period."""
+    values = _dates(text, year)
+    joined: list[_Value] = []
+    for value in values:
+        previous = joined[-1] if joined else None
+        if (
+            previous is not None
+            and previous.bounds is not None
+            and previous.bounds[0] == previous.bounds[1]
+            and _DATE_RANGE_JOIN.fullmatch(text[previous.span[1] : value.span[0]])
+        ):
+            first, last = (date.fromordinal(int(b)) for b in (previous.bounds[0], value.bounds[1]))
+            joined[-1] = _date_value(first, last, (previous.span[0], value.span[1]))
+        else:
+            joined.append(value)
+    return joined
+
+
+def _iso_dates(value: str) -> list[date]:
+    days = []
+    for part in value.split("/"):
+        found = _dates(normalize(part))
+        if found and found[0].bounds:
+            days.append(date.fromordinal(int(found[0].bounds[0])))
+    return days
+
+
+def _decimal(number: str) -> Decimal | None:
+    try:
+        return Decimal(number.replace(",", ""))
+    except InvalidOperation:
+        return None
 
 
 def _decimal_key(number: str) -> str:
-    try:
-        return format(Decimal(number.replace(",", "")).normalize(), "f")
-    except InvalidOperation:
-        return number
+    parsed = _decimal(number)
+    return format(parsed.normalize(), "f") if parsed is not None else number
 
 
-def _is_year_like(number: str) -> bool:
-    return number.isdigit() and 1000 <= int(number) <= 2099
+def _is_year_like(number: Decimal) -> bool:
+    return number == number.to_integral_value() and 1000 <= number <= 2099
 
 
 def _overlaps_any(span: Span, others: Iterable[Span]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in others)
 
 
-def _numbers(normalized: str, fact: FactClaim, cue_spans: list[Span]) -> list[_Value]:
-    """Numbers that count for the fact: followed by its unit ("86 employees", "86名员工"), or,
-    except for what reads as a year, next to a cue ("employs 120 people"); without a unit,
-    every number in the sentence but years and percentages."""
-    date_spans = [value.span for value in _dates(normalized)]
-    unit_spans = _phrase_spans(normalized, [fact.unit]) if fact.unit else []
+def _stated_numbers(text: str) -> list[tuple[Decimal, Decimal, Span]]:
+    """Numbers and ranges of numbers, as (lowest, highest, span)."""
+    found: list[tuple[Decimal, Decimal, Span]] = []
+    for match in _RANGE.finditer(text):
+        low, high = (match.group("a") or match.group("c")), (match.group("b") or match.group("d"))
+        low_number, high_number = _decimal(low), _decimal(high)
+        if low_number is not None and high_number is not None and low_number < high_number:
+            found.append((low_number, high_number, match.span()))
+    spans = [span for _, _, span in found]
+    for match in _NUMBER.finditer(text):
+        number = _decimal(match.group())
+        if number is not None and not _overlaps_any(match.span(), spans):
+            found.append((number, number, match.span()))
+    return sorted(found, key=lambda item: item[2])
+
+
+@lru_cache(maxsize=4096)
+def _unit_regex(unit: str) -> re.Pattern[str] | None:
+    """A unit after a number: like a phrase, but it may touch the number ("350ml", "9.6t")."""
+    pattern = _phrase_regex(unit)
+    if pattern is None:
+        return None
+    return re.compile(pattern.pattern.removeprefix(f"(?<!{_SPACED_WORD_CHAR})"))
+
+
+def _unit_spans(text: str, units: Iterable[str]) -> list[Span]:
+    return _phrase_spans(text, units, _unit_regex)
+
+
+def _unit_after(span: Span, unit_spans: Iterable[Span], text: str) -> Span | None:
+    for unit_span in unit_spans:
+        if unit_span[0] >= span[1] and _is_short_gap(text[span[1] : unit_span[0]]):
+            return unit_span
+    return None
+
+
+def _units_of(fact: FactClaim) -> tuple[str, ...]:
+    return tuple(unit for unit in (fact.unit, *fact.units) if unit)
+
+
+def _numbers(reading: _Reading, fact: FactClaim, cue_spans: list[Span]) -> list[_Value]:
+    """Numbers that count for the fact: followed by its unit ("86 employees", "86名员工") or a
+    unit it converts from ("9,600 kg" for tonnes); for a fact without a measured unit, also a
+    number next to a cue ("employs 120"), unless it reads as a year; for a fact without a
+    unit, every number in the sentence but years and percentages."""
+    text = reading.text
+    # Days with or without a year ("3月18日") are not counts; 2000 reads 29 February too.
+    date_spans = [value.span for value in _dates(text, year=2000)]
+    unit_spans = _unit_spans(text, _units_of(fact))
+    scaled = [
+        (_unit_spans(text, [spelling]), Decimal(factor)) for spelling, factor in fact.scaled_units
+    ]
     values: list[_Value] = []
-    for match in _NUMBER.finditer(normalized):
-        number, span = match.group(), match.span()
-        if _overlaps_any(span, date_spans) or _PERCENT.match(normalized, span[1]):
+    for low, high, span in _stated_numbers(text):
+        if _overlaps_any(span, date_spans) or _PERCENT_SIGN.match(text, span[1]):
             continue
-        if _is_followed_by(span, unit_spans, normalized):
-            counts = True
-        elif _is_year_like(number):
-            counts = False  # "since 2005", "2005年": a year, not a count
+        factor, shown_end = None, span[1]
+        if (unit_span := _unit_after(span, unit_spans, text)) is not None:
+            if _is_year_like(low) and text[unit_span[0] : unit_span[1]] == "年":
+                continue  # "1998年" is the year 1998, not 1998 years
+            factor = Decimal(1)
         else:
-            counts = not fact.unit or _is_next_to(span, cue_spans, normalized)
-        if counts:
-            values.append(_Value(_decimal_key(number), number, span))
+            for spans, scale in scaled:
+                if (unit_span := _unit_after(span, spans, text)) is not None:
+                    factor, shown_end = scale, unit_span[1]
+                    break
+        if factor is None:
+            if fact.unit_required or (_is_year_like(low) and _is_year_like(high)):
+                continue  # "since 2005", "2005年": a year, not a count
+            if fact.unit and not _is_next_to(span, cue_spans, text):
+                continue
+            factor = Decimal(1)
+        bounds = (low * factor, high * factor)
+        key = "-".join(dict.fromkeys(format(b.normalize(), "f") for b in bounds))
+        values.append(_Value(key, text[span[0] : shown_end], span, bounds))
     return values
+
+
+def _percentages(reading: _Reading, fact: FactClaim, cue_spans: list[Span]) -> list[_Value]:
+    """Numbers followed by %, "percent" or "per cent" ("百分之三十八" reads as "38%")."""
+    values = []
+    for low, high, span in _stated_numbers(reading.text):
+        if _PERCENT_SIGN.match(reading.text, span[1]):
+            key = "-".join(dict.fromkeys(format(b.normalize(), "f") for b in (low, high)))
+            values.append(_Value(key, f"{reading.text[span[0] : span[1]]}%", span, (low, high)))
+    return values
+
+
+def _fact_dates(reading: _Reading, fact: FactClaim, cue_spans: list[Span]) -> list[_Value]:
+    days = _iso_dates(fact.value)
+    return _date_ranges(reading.text, days[0].year if days else None)
 
 
 def _correct_places(fact: FactClaim) -> tuple[str, ...]:
@@ -502,69 +684,199 @@ def _stated_places(sentence: str, fact: FactClaim) -> list[_Value]:
     return values
 
 
-def _places(sentence: str, normalized: str, fact: FactClaim) -> list[_Value]:
+def _places(reading: _Reading, fact: FactClaim, cue_spans: list[Span]) -> list[_Value]:
     # Naming the right place anywhere in the sentence confirms the fact.
-    if _contains_phrase(normalized, _correct_places(fact)):
+    if _contains_phrase(normalize(reading.sentence), _correct_places(fact)):
         expected = normalize(fact.value)
         return [_Value(expected, fact.value, (0, 0))]
-    return _stated_places(sentence, fact)
+    return _stated_places(reading.sentence, fact)
 
 
-ValueReader = Callable[[str, str, FactClaim, list[Span]], list[_Value]]
+ValueReader = Callable[[_Reading, FactClaim, list[Span]], list[_Value]]
 _VALUE_READERS: dict[str, ValueReader] = {
-    YEAR: lambda sentence, normalized, fact, cues: _years(normalized),
-    DATE: lambda sentence, normalized, fact, cues: _dates(normalized),
-    NUMBER: lambda sentence, normalized, fact, cues: _numbers(normalized, fact, cues),
-    PLACE: lambda sentence, normalized, fact, cues: _places(sentence, normalized, fact),
+    YEAR: lambda reading, fact, cues: _years(reading.text),
+    DATE: _fact_dates,
+    NUMBER: _numbers,
+    PERCENT: _percentages,
+    PLACE: _places,
 }
 
 
-def _expected(fact: FactClaim) -> tuple[str, str]:
-    """The fact's value as (comparable key, shown)."""
+@lru_cache(maxsize=4096)
+def _expected(fact: FactClaim) -> _Value:
+    """The fact's value, as a stated value that agrees with it would be read."""
     if fact.kind == YEAR:
         year = re.search(r"\d{4}", normalize(fact.value))  # a date's year, when given a date
-        return (year.group(), year.group()) if year else (fact.value, fact.value)
+        shown = year.group() if year else fact.value
+        return _Value(shown, shown, (0, 0))
     if fact.kind == DATE:
-        iso = _iso_date(fact.value)
-        return iso, iso
-    if fact.kind == NUMBER:
-        return _decimal_key(normalize(fact.value)), fact.value
-    return normalize(fact.value), fact.value
+        days = _iso_dates(fact.value)
+        if days:
+            return _date_value(days[0], days[-1], (0, 0))
+        return _Value(fact.value, fact.value, (0, 0))
+    if fact.kind in (NUMBER, PERCENT):
+        numbers = _stated_numbers(numerals_as_digits(normalize(fact.value)))
+        suffix = "%" if fact.kind == PERCENT else ""
+        if numbers:
+            low, high, _ = numbers[0]
+            key = "-".join(dict.fromkeys(format(b.normalize(), "f") for b in (low, high)))
+            return _Value(key, f"{fact.value}{suffix}", (0, 0), (low, high))
+        return _Value(_decimal_key(fact.value), f"{fact.value}{suffix}", (0, 0))
+    return _Value(normalize(fact.value), fact.value, (0, 0))
 
 
-def _check_sentence(sentence: str, fact: FactClaim) -> Misstatement | bool | None:
-    """True if the sentence confirms the fact, a Misstatement if it contradicts it, None if it
-    says nothing about it."""
-    normalized = normalize(sentence)
-    cue_spans = _phrase_spans(normalized, fact.cues)
-    if not cue_spans:
+def _rounds_to(exact: Decimal, stated: Decimal) -> bool:
+    """Whether ``stated`` is ``exact`` rounded to the places ``stated`` is written with
+    (9.6 is "about 10", 86 "nearly 90", 36,000 "about 36,000")."""
+    exponent = stated.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):
+        return False
+    return exact.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP) == stated
+
+
+def _agrees(value: _Value, expected: _Value, fact: FactClaim, hedged: bool) -> bool:
+    if value.bounds is None or expected.bounds is None:
+        return value.key == expected.key
+    (low, high), (expected_low, expected_high) = value.bounds, expected.bounds
+    if (low, high) == (expected_low, expected_high):
+        return True
+    if low == high and expected_low <= low <= expected_high:
+        return True  # a day inside the fact's period, a number inside its range
+    if expected_low == expected_high and low < high and low <= expected_low <= high:
+        return True  # "80-100 years" for 80
+    numeric = fact.kind in (NUMBER, PERCENT)
+    single = low == high and expected_low == expected_high
+    return hedged and numeric and single and _rounds_to(expected_low, low)
+
+
+# --- Facts: which fact a sentence is about ---------------------------------------------------
+
+_SUBJECT_WEIGHT = 2  # naming the fact's subject counts as much as two of its cues
+
+
+@lru_cache(maxsize=1024)
+def _stem_regex(stems: tuple[str, ...]) -> re.Pattern[str] | None:
+    words = [re.escape(normalize(stem)) for stem in stems if normalize(stem)]
+    if not words:
         return None
-    values = _VALUE_READERS[fact.kind](sentence, normalized, fact, cue_spans)
+    return re.compile(rf"(?<!{_SPACED_WORD_CHAR})(?:{'|'.join(words)})[a-z]*")
+
+
+def _cue_hits(text: str, fact: FactClaim) -> tuple[list[Span], int]:
+    """Where the fact's cues stand in the text (its phrases, for "next to a cue"), and how
+    many different cues and word stems it names."""
+    phrase_spans: list[Span] = []
+    named = 0
+    for cue in fact.cues:
+        spans = _phrase_spans(text, [cue])
+        phrase_spans += spans
+        named += bool(spans)
+    pattern = _stem_regex(fact.cue_stems)
+    if pattern is not None:
+        named += len({match.group()[:8] for match in pattern.finditer(text)})
+    return sorted(phrase_spans), named
+
+
+@dataclass(frozen=True)
+class _Match:
+    """A fact a sentence is about, the values it states of the fact's kind, and how well."""
+
+    fact: FactClaim
+    score: int
+    cue_spans: list[Span]
+    values: list[_Value]
+    agreed: bool  # one of the values agrees with the fact
+
+
+def _match(reading: _Reading, fact: FactClaim, other_names: Sequence[str]) -> _Match | None:
+    cue_spans, cues_named = _cue_hits(reading.text, fact)
+    if not cues_named:
+        return None
+    subject_named = _contains_phrase(reading.context, fact.subjects)
+    if not subject_named and (not fact.about_brand or _contains_phrase(reading.text, other_names)):
+        return None  # about something else: another product, a competitor
+    values = _VALUE_READERS[fact.kind](reading, fact, cue_spans)
     if not values:
         return None
-    expected_key, expected_shown = _expected(fact)
-    if any(value.key == expected_key for value in values):
-        return True
-    # Of several wrong values, the one closest to the cue is the one stated for this fact.
-    stated = min(values, key=lambda value: _distance(value.span, cue_spans))
-    return Misstatement(fact.key, stated.shown, expected_shown, _excerpt(sentence))
+    expected = _expected(fact)
+    return _Match(
+        fact=fact,
+        score=cues_named + _SUBJECT_WEIGHT * subject_named,
+        cue_spans=cue_spans,
+        values=values,
+        agreed=any(_agrees(value, expected, fact, reading.hedged) for value in values),
+    )
 
 
-def check_facts(text: str, facts: Iterable[FactClaim]) -> FactCheck:
-    """Which facts the answer states correctly, and which it misstates (once per sentence)."""
-    sentences = _sentences(text)
+def _family(fact: FactClaim) -> tuple:
+    """Facts whose values read alike compete for a sentence's values."""
+    return fact.kind, frozenset(normalize(unit) for unit in _units_of(fact))
+
+
+def _misstatements(reading: _Reading, matches: list[_Match]) -> list[Misstatement]:
+    """Each value that agrees with none of the facts goes to the fact it is most likely about:
+    most cues and the subject named, then the nearest cue. Ties are left alone."""
+    by_family: dict[tuple, list[_Match]] = {}
+    for match in matches:
+        by_family.setdefault(_family(match.fact), []).append(match)
+    found: dict[str, tuple[int, Misstatement]] = {}
+    for family in by_family.values():
+        agreeing = {
+            value.key
+            for match in family
+            for value in match.values
+            if _agrees(value, _expected(match.fact), match.fact, reading.hedged)
+        }
+        open_facts = [match for match in family if not match.agreed]
+        for value in {v.key: v for match in open_facts for v in match.values}.values():
+            if value.key in agreeing:
+                continue
+            claimants = [
+                match for match in open_facts if value.key in {v.key for v in match.values}
+            ]
+            ranked = sorted(
+                ((match.score, -_distance(value.span, match.cue_spans)), index)
+                for index, match in enumerate(claimants)
+            )
+            if len(ranked) > 1 and ranked[-1][0] == ranked[-2][0]:
+                continue  # as likely about one fact as another
+            owner = claimants[ranked[-1][1]].fact
+            distance = _distance(value.span, claimants[ranked[-1][1]].cue_spans)
+            if owner.key in found and found[owner.key][0] <= distance:
+                continue  # of several wrong values, the one nearest a cue is the one stated
+            expected = _expected(owner)
+            found[owner.key] = (
+                distance,
+                Misstatement(
+                    owner.key,
+                    value.shown,
+                    expected.shown,
+                    _excerpt(reading.sentence),
+                    owner.source_url,
+                ),
+            )
+    order = [match.fact.key for match in matches]
+    return [found[key][1] for key in order if key in found]
+
+
+def check_facts(
+    text: str, facts: Iterable[FactClaim], other_names: Sequence[str] = ()
+) -> FactCheck:
+    """Which facts the answer states correctly, and which it misstates (once per sentence).
+    ``other_names``: names of other brands, whose sentences are not about the brand."""
+    facts = [fact for fact in facts if fact.kind in _VALUE_READERS]
     misstated: list[Misstatement] = []
-    confirmed: list[str] = []
-    for fact in facts:
-        if fact.kind not in _VALUE_READERS:
-            continue
-        for sentence in sentences:
-            outcome = _check_sentence(sentence, fact)
-            if outcome is True and fact.key not in confirmed:
-                confirmed.append(fact.key)
-            elif isinstance(outcome, Misstatement) and outcome not in misstated:
-                misstated.append(outcome)
-    return FactCheck(misstated=misstated, confirmed=confirmed)
+    confirmed: set[str] = set()
+    previous = ""
+    for sentence in _sentences(text):
+        reading = _reading(sentence, previous)
+        previous = reading.text
+        matches = [m for fact in facts if (m := _match(reading, fact, other_names)) is not None]
+        confirmed.update(match.fact.key for match in matches if match.agreed)
+        misstated += [m for m in _misstatements(reading, matches) if m not in misstated]
+    return FactCheck(
+        misstated=misstated, confirmed=[fact.key for fact in facts if fact.key in confirmed]
+    )
 
 
 def find_misstatements(text: str, facts: Iterable[FactClaim]) -> list[Misstatement]:
@@ -594,7 +906,8 @@ def analyse(
     ranked = sorted(first_mention_at, key=first_mention_at.__getitem__)
     position = ranked.index(0) + 1 if 0 in first_mention_at else None
     cited_urls = find_citations(text, citations, brand.domains)
-    fact_check = check_facts(text, facts)
+    other_names = [name for competitor in competitors for name in competitor.names]
+    fact_check = check_facts(text, facts, other_names)
     return Analysis(
         mentioned=position is not None,
         mention_count=sum(1 for mention in mentions if mention.brand_index == 0),

@@ -100,6 +100,9 @@ class MisstatementSerializer(serializers.Serializer):
     stated = serializers.CharField(help_text="The value the answer gives.")
     expected = serializers.CharField(help_text="The value of the brand's fact.")
     excerpt = serializers.CharField(help_text="The answer's sentence, as written.")
+    source_url = serializers.CharField(
+        default="", help_text="The fact's source, to show whoever corrects the engine."
+    )
 
 
 class AnswerSerializer(serializers.ModelSerializer):

@@ -147,10 +147,19 @@ class FactSerializer(StatementBase):
         "them in each language's words (CLDR) and JSON-LD carries their UN/CEFACT unitCode.",
     )
 
+    check_cues = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        max_length=20,
+        required=False,
+        help_text="Words that tell an AI answer is stating this fact, in any language, e.g. "
+        '["employs", "staff", "员工"]. Empty: taken from the statement (AI visibility checks '
+        "answers against the fact's value).",
+    )
+
     class Meta:
         model = Fact
         fields = ["id", "key", "about", "statement", "value", "unit", "unit_labels",
-                  "source_url", "source_title", "as_of", "valid_until", "status", "version",
+                  "check_cues", "source_url", "source_title", "as_of", "valid_until", "status", "version",
                   "updated_at"]  # fmt: skip
 
 

@@ -286,6 +286,7 @@ def apply_facts(brand: Brand, facts: list[PlannedFact], user, result: ImportResu
             "value": item.value,
             "unit": item.unit,
             "unit_labels": item.unit_labels,
+            "check_cues": item.check_cues,
             "source_url": item.source_url,
             "source_title": item.source_title,
             "as_of": date.fromisoformat(item.as_of),

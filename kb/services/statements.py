@@ -30,6 +30,7 @@ FACT_FIELDS = (
     "value",
     "unit",
     "unit_labels",
+    "check_cues",
     "source_url",
     "source_title",
     "as_of",
@@ -39,6 +40,7 @@ FAQ_FIELDS = ("key", "about", "question", "answer", "order")
 MULTILINGUAL = {"statement", "source_title", "unit_labels", "question", "answer"}
 REQUIRED_TEXT = {"statement", "question", "answer"}
 UNIT_LABEL_MAX_CHARS = 50  # as Fact.unit
+CUE_MAX_CHARS, CUES_MAX = 50, 20
 
 
 def check_multilingual(brand: Brand, obj: RevisionedModel) -> list[Problem]:
@@ -74,13 +76,43 @@ def check_multilingual(brand: Brand, obj: RevisionedModel) -> list[Problem]:
     return problems
 
 
+def check_cues(cues: Any) -> list[Problem]:
+    """A fact's cue words: a list of short texts."""
+    if not isinstance(cues, list):
+        return [Problem("/check_cues", _('give a list of words, e.g. ["employs", "员工"]'))]
+    if len(cues) > CUES_MAX:
+        return [Problem("/check_cues", _("at most %(max)s cue words") % {"max": CUES_MAX})]
+    problems = []
+    for index, cue in enumerate(cues):
+        if not isinstance(cue, str) or not cue.strip():
+            problems.append(Problem(f"/check_cues/{index}", _("must be a word or phrase")))
+        elif len(cue) > CUE_MAX_CHARS:
+            problems.append(
+                Problem(
+                    f"/check_cues/{index}",
+                    _("a cue is at most %(max)s characters, not %(length)s")
+                    % {"max": CUE_MAX_CHARS, "length": len(cue)},
+                )
+            )
+    return problems
+
+
 def full_check(brand: Brand, obj: RevisionedModel) -> None:
     problems = check_multilingual(brand, obj)
+    if isinstance(obj, Fact):
+        problems += check_cues(obj.check_cues)
     if getattr(obj, "about_id", None) and obj.about.brand_id != brand.pk:
         problems.append(Problem("/about", _("must be an entity of the same brand")))
     try:
         obj.full_clean(
-            exclude=["brand", "latest_revision", "live_revision", "about", *MULTILINGUAL]
+            exclude=[
+                "brand",
+                "latest_revision",
+                "live_revision",
+                "about",
+                "check_cues",
+                *MULTILINGUAL,
+            ]
         )
     except ValidationError as error:
         problems += [

@@ -270,6 +270,7 @@ class RowWriter:
                 "value": s.value,
                 "unit": s.unit,
                 "unit_labels": {},
+                "check_cues": [],
                 "source_url": s.source_url,
                 "source_title": s.source_title,
                 "as_of": date.fromisoformat(s.as_of),
