@@ -180,7 +180,7 @@ def webhook_delivery_create(
 
 
 def webhook_event_create(*, target: Target, event: str, payload: dict[str, Any]) -> WebhookDelivery:
-    """Record a pending delivery of any event (e.g. ``visibility.alert``) and queue it on commit.
+    """Record a pending delivery of any event (e.g. ``visibility.alerts``) and queue it on commit.
 
     It is sent, signed and retried exactly like ``release.deployed``.
     """

@@ -129,7 +129,8 @@ def test_answers_are_analysed_exactly_in_both_languages(acme):
         call_command("visibility_run", "acme-tea", stdout=out, stderr=StringIO())
     assert [r.bearer_tail for r in server.requests] == ["9876"] * 4
     lines = out.getvalue().splitlines()
-    assert lines[0].endswith("Buying tea [en]: 2 answers, 0 failed, 0 alert(s) — Done.")
+    # The wrong founding year in the engine's first answers alerts at once (first seen).
+    assert lines[0].endswith("Buying tea [en]: 2 answers, 0 failed, 1 alert(s) — Done.")
     assert lines[1].endswith("买茶 [zh-Hans]: 2 answers, 0 failed, 0 alert(s) — Done.")
     found = {
         (a.language, a.repetition): (a.mentioned, a.cited, a.position, a.first_mention,
@@ -303,17 +304,29 @@ def test_one_alert_per_change_with_its_reasons_by_email_and_webhook(
         "“Acme Tea, founded in 2005, sells it.”",
         "fact": "founded",
     }
+    assert wrong.details == {"stated": "2005", "expected": "1998",
+                             "excerpt": "Acme Tea, founded in 2005, sells it.",
+                             "source_url": "https://tea.example/about/"}  # fmt: skip
+    assert not lost.first_seen and not wrong.first_seen
+    # One digest per run with new alerts, by email and webhook.
     assert [m.subject for m in mail.outbox] == [
-        "[Acme Tea] Stopped mentioning the brand: Alpha",
-        "[Acme Tea] New misstatement: Alpha",
+        "[Acme Tea] Alpha stopped mentioning Acme Tea (1 question)",
+        "[Acme Tea] Alpha misstates “founded”: 2005 instead of 1998 (1 question)",
     ]
     assert mail.outbox[0].to == ["a@tea.example", "b@tea.example"]
-    assert "- robots.txt of release 1 blocks GPTBot" in mail.outbox[0].body
-    deliveries = WebhookDelivery.objects.filter(event="visibility.alert").order_by("created_at")
+    assert "  - robots.txt of release 1 blocks GPTBot" in mail.outbox[0].body
+    assert mail.outbox[1].body.splitlines()[2:4] == [
+        "Alpha misstates “founded”: 2005 instead of 1998 (1 question)",
+        f"  - {wrong.summary}",
+    ]
+    deliveries = WebhookDelivery.objects.filter(event="visibility.alerts").order_by("created_at")
     assert [d.state for d in deliveries] == ["delivered", "delivered"]
-    assert [(b["type"], b["kind"], b["fact"]) for b in receiver.bodies] == [
-        ("visibility.alert", "lost_mention", None),
-        ("visibility.alert", "misstatement", "founded"),
+    assert [
+        (b["type"], [(g["kind"], g["fact"], len(g["alerts"])) for g in b["groups"]])
+        for b in receiver.bodies
+    ] == [
+        ("visibility.alerts", [("lost_mention", None, 1)]),
+        ("visibility.alerts", [("misstatement", "founded", 1)]),
     ]
 
 

@@ -601,12 +601,13 @@ class AnswerAdmin(DashboardLinksMixin, ReadOnlyBrandScopedAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(DashboardLinksMixin, ReadOnlyBrandScopedAdmin):
-    list_display = ("created_at", "kind", "engine", "question", "summary", "emailed_at")
-    list_filter = ("kind", ("engine", ONLY_THEIR_OWN), ("brand", ONLY_THEIR_OWN))
+    list_display = ("created_at", "kind", "engine", "question", "summary", "first_seen",
+                    "emailed_at")  # fmt: skip
+    list_filter = ("kind", "first_seen", ("engine", ONLY_THEIR_OWN), ("brand", ONLY_THEIR_OWN))
     search_fields = ("summary",)
     date_hierarchy = "created_at"
-    fields = ("brand", "kind", "engine", "prompt", "run", "fact_key", "summary", "reason_list",
-              "created_at", "emailed_at")  # fmt: skip
+    fields = ("brand", "kind", "engine", "prompt", "run", "fact_key", "first_seen", "summary",
+              "reason_list", "created_at", "emailed_at")  # fmt: skip
     readonly_fields = fields
 
     def get_queryset(self, request):

@@ -1,9 +1,15 @@
-"""Alerts: one record per change, with the reasons we can find, delivered by email and webhook.
+"""Alerts: one record per change, with the reasons we can find, delivered as one digest per run.
 
-A change is judged per (engine, prompt) against the previous run of the same prompt set:
-an engine that mentioned the brand there and does not now has *stopped mentioning* it; a
-(fact, stated value) that was not there before is a *new misstatement*. The next run that
-still lacks the mention compares with a run that lacked it too, so it raises nothing.
+A change is judged per (engine, question) against that engine's last answers to the same
+question: an engine that mentioned the brand there and does not now has *stopped mentioning*
+it; a (fact, stated value) that was not there before is a *new misstatement*. An engine's
+first answers to a question are judged on their own (``first_seen``): not mentioning the
+brand at all, or misstating a fact, alerts as well, so that an engine added this week is
+not silently wrong until it changes. The next run that still lacks the mention compares with
+answers that lacked it too, so it raises nothing.
+
+A run's new alerts go out together, grouped per engine and cause ("Alpha misstates
+“founded” for 3 questions"): one email and one ``visibility.alerts`` webhook event.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import functools
 import logging
 import urllib.robotparser
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,53 +39,22 @@ from visibility.tracking import brand_names
 
 logger = logging.getLogger(__name__)
 RECENT = timedelta(days=30)
-ALERT_EVENT = "visibility.alert"
-
-
-def previous_run(run: Run) -> Run | None:
-    return (
-        Run.objects.filter(prompt_set=run.prompt_set, started_at__lt=run.started_at)
-        .exclude(state=Run.State.RUNNING)
-        .order_by("-started_at")
-        .first()
-    )
+ALERTS_EVENT = "visibility.alerts"
+REASONS_PER_GROUP = 8
 
 
 def alerts_detect(*, run: Run) -> list[Alert]:
-    """Record the run's changes against the previous run; idempotent (unique per change)."""
-    before = previous_run(run)
-    if before is None:
-        return []
-    now_by_slot, before_by_slot = _answers_by_slot(run), _answers_by_slot(before)
+    """Record the run's changes and first-seen problems; idempotent (unique per change).
+    The new ones are delivered as one digest once the transaction commits."""
     created: list[Alert] = []
-    for (engine_id, prompt_id), answers in now_by_slot.items():
-        earlier = before_by_slot.get((engine_id, prompt_id))
-        if not earlier:
-            continue
-        engine, prompt = answers[0].engine, answers[0].prompt
-        if any(a.mentioned for a in earlier) and not any(a.mentioned for a in answers):
-            created += _record(
-                run, engine, prompt, Alert.Kind.LOST_MENTION, "",
-                f"{engine} stopped mentioning {run.brand} for “{prompt}” "
-                f"(0 of {len(answers)} answers; {sum(a.mentioned for a in earlier)} of "
-                f"{len(earlier)} in the previous run).",
-                answers, earlier,
-            )  # fmt: skip
-        known = {(m["fact_key"], m["stated"]) for a in earlier for m in a.misstatements}
-        new: dict[str, dict] = {}
-        for answer in answers:
-            for m in answer.misstatements:
-                if (m["fact_key"], m["stated"]) not in known:
-                    new.setdefault(m["fact_key"], m)
-        for fact_key, m in new.items():
-            created += _record(
-                run, engine, prompt, Alert.Kind.MISSTATEMENT, fact_key,
-                f"{engine} states {m['stated']} for the fact “{fact_key}” (it is "
-                f"{m['expected']}) when asked “{prompt}”.",
-                answers, earlier,
-            )  # fmt: skip
-    for alert in created:
-        transaction.on_commit(functools.partial(alert_deliver, alert_id=alert.pk))
+    for (engine_id, prompt_id), answers in _answers_by_slot(run).items():
+        earlier = _earlier_answers(run, engine_id, prompt_id)
+        created += _mention_alerts(run, answers, earlier)
+        created += _misstatement_alerts(run, answers, earlier)
+    if created:
+        transaction.on_commit(
+            functools.partial(alerts_deliver, run_id=run.pk, alert_ids=[a.pk for a in created])
+        )
     return created
 
 
@@ -89,7 +65,69 @@ def _answers_by_slot(run: Run) -> dict[tuple[int, int], list[Answer]]:
     return slots
 
 
-def _record(run, engine, prompt, kind, fact_key, summary, answers, earlier) -> list[Alert]:
+def _earlier_answers(run: Run, engine_id: int, prompt_id: int) -> list[Answer]:
+    """The engine's answers to the question in the last earlier run that has any (a run in
+    which the engine failed is skipped, so its recovery is not taken for a change)."""
+    earlier = Answer.objects.filter(
+        run__prompt_set=run.prompt_set,
+        run__started_at__lt=run.started_at,
+        engine_id=engine_id,
+        prompt_id=prompt_id,
+        ok=True,
+    ).exclude(run__state=Run.State.RUNNING)
+    last_run = earlier.order_by("-run__started_at").values_list("run_id", flat=True).first()
+    return list(earlier.filter(run_id=last_run)) if last_run else []
+
+
+def _mention_alerts(run: Run, answers: list[Answer], earlier: list[Answer]) -> list[Alert]:
+    engine, prompt = answers[0].engine, answers[0].prompt
+    if any(a.mentioned for a in answers):
+        return []
+    counts = {"answers": len(answers), "mentioned": 0}
+    if not earlier:
+        return _record(
+            run, engine, prompt, Alert.Kind.NOT_MENTIONED, "",
+            f"{engine} does not mention {run.brand} when asked “{prompt}” (0 of "
+            f"{len(answers)} answers; its first answers to this question).",
+            answers, earlier, first_seen=True, details=counts,
+        )  # fmt: skip
+    mentioned_before = sum(a.mentioned for a in earlier)
+    if not mentioned_before:
+        return []
+    return _record(
+        run, engine, prompt, Alert.Kind.LOST_MENTION, "",
+        f"{engine} stopped mentioning {run.brand} for “{prompt}” (0 of {len(answers)} answers; "
+        f"{mentioned_before} of {len(earlier)} in the previous run).",
+        answers, earlier,
+        details=counts | {"answers_before": len(earlier), "mentioned_before": mentioned_before},
+    )  # fmt: skip
+
+
+def _misstatement_alerts(run: Run, answers: list[Answer], earlier: list[Answer]) -> list[Alert]:
+    engine, prompt = answers[0].engine, answers[0].prompt
+    known = {(m["fact_key"], m["stated"]) for a in earlier for m in a.misstatements}
+    new: dict[str, dict] = {}
+    for answer in answers:
+        for m in answer.misstatements:
+            if (m["fact_key"], m["stated"]) not in known:
+                new.setdefault(m["fact_key"], m)
+    created: list[Alert] = []
+    for fact_key, m in new.items():
+        first = " (its first answers to this question)" if not earlier else ""
+        created += _record(
+            run, engine, prompt, Alert.Kind.MISSTATEMENT, fact_key,
+            f"{engine} states {m['stated']} for the fact “{fact_key}” (it is "
+            f"{m['expected']}) when asked “{prompt}”{first}.",
+            answers, earlier, first_seen=not earlier,
+            details={key: m.get(key, "") for key in ("stated", "expected", "excerpt",
+                                                     "source_url")},
+        )  # fmt: skip
+    return created
+
+
+def _record(
+    run, engine, prompt, kind, fact_key, summary, answers, earlier, *, first_seen=False, details
+) -> list[Alert]:
     alert, created = Alert.objects.get_or_create(
         run=run,
         engine=engine,
@@ -99,6 +137,8 @@ def _record(run, engine, prompt, kind, fact_key, summary, answers, earlier) -> l
         defaults={
             "brand": run.brand,
             "summary": summary,
+            "first_seen": first_seen,
+            "details": details,
             "reasons": alert_reasons(
                 brand=run.brand, engine=engine, prompt=prompt, answers=answers, earlier=earlier
             ),
@@ -268,65 +308,156 @@ def _crawler_reasons(brand: Brand, engine: Engine) -> list[dict]:
     }]  # fmt: skip
 
 
-# --- delivery ---------------------------------------------------------------------------------
+# --- delivery: one digest per run ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertGroup:
+    """A run's alerts of one engine and one cause (a kind, and for misstatements the fact)."""
+
+    engine: Engine
+    kind: str
+    fact_key: str
+    alerts: tuple[Alert, ...]
+
+    @property
+    def first_seen(self) -> bool:
+        return all(alert.first_seen for alert in self.alerts)
+
+    @property
+    def title(self) -> str:
+        brand, count = self.alerts[0].brand, len(self.alerts)
+        questions = f"{count} question{'s' if count != 1 else ''}"
+        first = ", first answers" if self.first_seen else ""
+        if self.kind == Alert.Kind.MISSTATEMENT:
+            stated = ", ".join(dict.fromkeys(a.details.get("stated", "?") for a in self.alerts))
+            expected = self.alerts[0].details.get("expected", "?")
+            return (
+                f"{self.engine} misstates “{self.fact_key}”: {stated} instead of {expected} "
+                f"({questions}{first})"
+            )
+        if self.kind == Alert.Kind.LOST_MENTION:
+            return f"{self.engine} stopped mentioning {brand} ({questions})"
+        return f"{self.engine} does not mention {brand} ({questions}{first})"
+
+    @property
+    def reasons(self) -> list[dict]:
+        unique = {reason["text"]: reason for alert in self.alerts for reason in alert.reasons}
+        return list(unique.values())[:REASONS_PER_GROUP]
+
+
+def alert_groups(alerts) -> list[AlertGroup]:
+    """Alerts grouped per engine and cause, in the order their first alert was recorded."""
+    grouped: dict[tuple, list[Alert]] = defaultdict(list)
+    for alert in sorted(alerts, key=lambda a: (a.created_at, a.pk)):
+        grouped[(alert.engine_id, alert.kind, alert.fact_key)].append(alert)
+    return [
+        AlertGroup(engine=items[0].engine, kind=kind, fact_key=fact_key, alerts=tuple(items))
+        for (_, kind, fact_key), items in grouped.items()
+    ]
 
 
 def alert_payload(alert: Alert) -> dict:
     return {
-        "type": ALERT_EVENT,
-        "brand": alert.brand.slug,
+        "id": alert.pk,
         "kind": alert.kind,
         "engine": alert.engine.name,
         "prompt": alert.prompt.text,
         "fact": alert.fact_key or None,
+        "first_seen": alert.first_seen,
         "summary": alert.summary,
+        "details": alert.details,
         "reasons": alert.reasons,
-        "run": alert.run_id,
         "created_at": alert.created_at.isoformat(),
     }
 
 
-def alert_deliver(*, alert_id: int) -> None:
-    """Queue the email and the webhook of an alert (after the commit that recorded it)."""
-    from publishing.webhooks import webhook_event_create
-    from visibility.tasks import alert_email
+def digest_payload(run: Run, alerts) -> dict:
+    return {
+        "type": ALERTS_EVENT,
+        "brand": run.brand.slug,
+        "run": run.pk,
+        "prompt_set": run.prompt_set.name,
+        "groups": [
+            {
+                "engine": group.engine.name,
+                "kind": group.kind,
+                "fact": group.fact_key or None,
+                "first_seen": group.first_seen,
+                "title": group.title,
+                "alerts": [alert_payload(alert) for alert in group.alerts],
+            }
+            for group in alert_groups(alerts)
+        ],
+    }
 
-    alert = Alert.objects.select_related("brand").filter(pk=alert_id).first()
-    policy = AlertSettings.objects.filter(brand_id=alert.brand_id).first() if alert else None
+
+def _digest_alerts(alert_ids) -> list[Alert]:
+    return list(
+        Alert.objects.filter(pk__in=alert_ids).select_related(
+            "brand", "engine", "prompt", "run__prompt_set"
+        )
+    )
+
+
+def alerts_deliver(*, run_id: int, alert_ids: list[int]) -> None:
+    """Queue a run's digest (after the commit that recorded its alerts): the email, and the
+    webhook event with the alerts given."""
+    from publishing.webhooks import webhook_event_create
+    from visibility.tasks import alerts_email
+
+    alerts = _digest_alerts(alert_ids)
+    run = alerts[0].run if alerts else None
+    policy = AlertSettings.objects.filter(brand_id=run.brand_id).first() if run else None
     if policy is None:
         return
     if policy.email_list:
         try:
-            alert_email.delay(alert.pk)
+            alerts_email.delay(run_id)
         except Exception:
-            logger.exception("Could not queue the email of alert %s.", alert.pk)
+            logger.exception("Could not queue the alert email of run %s.", run_id)
     if policy.webhook_id and policy.webhook.kind == Target.Kind.WEBHOOK:
         with transaction.atomic():
             webhook_event_create(
-                target=policy.webhook, event=ALERT_EVENT, payload=alert_payload(alert)
+                target=policy.webhook, event=ALERTS_EVENT, payload=digest_payload(run, alerts)
             )
 
 
-def alert_email_send(*, alert_id: int) -> bool:
-    """Send an alert's email once (``emailed_at`` marks it sent)."""
+def digest_text(run: Run, groups: list[AlertGroup]) -> str:
+    count = sum(len(group.alerts) for group in groups)
+    lines = [
+        f"{count} alert{'s' if count != 1 else ''} from the run of “{run.prompt_set.name}” "
+        f"started {run.started_at:%Y-%m-%d %H:%M} UTC.",
+    ]
+    for group in groups:
+        lines += ["", group.title]
+        lines += [f"  - {alert.summary}" for alert in group.alerts]
+        lines.append("  Possible reasons:")
+        lines += [f"  - {reason['text']}" for reason in group.reasons] or ["  - none found"]
+    return "\n".join(lines)
+
+
+def alerts_email_send(*, run_id: int) -> bool:
+    """Send the digest of a run's alerts not yet emailed, once (``emailed_at`` marks them)."""
     with transaction.atomic():
-        alert = (
+        alerts = list(
             Alert.objects.select_for_update()
-            .select_related("brand", "engine", "prompt")
-            .filter(pk=alert_id, emailed_at__isnull=True)
-            .first()
+            .filter(run_id=run_id, emailed_at__isnull=True)
+            .select_related("brand", "engine", "prompt", "run__prompt_set")
+            .order_by("created_at", "pk")
         )
-        policy = AlertSettings.objects.filter(brand_id=alert.brand_id).first() if alert else None
-        if alert is None or policy is None or not policy.email_list:
+        policy = (
+            AlertSettings.objects.filter(brand_id=alerts[0].brand_id).first() if alerts else None
+        )
+        if not alerts or policy is None or not policy.email_list:
             return False
-        lines = [alert.summary, "", "Possible reasons:"]
-        lines += [f"- {r['text']}" for r in alert.reasons] or ["- none found"]
+        run, groups = alerts[0].run, alert_groups(alerts)
         send_mail(
-            subject=f"[{alert.brand}] {alert.get_kind_display()}: {alert.engine}",
-            message="\n".join(lines),
+            subject=f"[{run.brand}] {groups[0].title}"
+            + (f" and {len(groups) - 1} more" if len(groups) > 1 else ""),
+            message=digest_text(run, groups),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=policy.email_list,
         )
-        alert.emailed_at = timezone.now()
-        alert.save(update_fields=["emailed_at"])
+        Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(emailed_at=timezone.now())
     return True

@@ -217,12 +217,16 @@ class AlertSerializer(serializers.ModelSerializer):
         source="fact_key", allow_null=True, help_text="The fact misstated (misstatement alerts)."
     )
     reasons = ReasonSerializer(many=True)
+    details = serializers.DictField(
+        help_text="What was seen: for a misstatement stated, expected, excerpt and source_url; "
+        "for mentions the number of answers and of those mentioning the brand (and before)."
+    )
     run = serializers.IntegerField(source="run_id")
 
     class Meta:
         model = Alert
-        fields = ["id", "kind", "engine", "prompt", "fact", "summary", "reasons", "run",
-                  "created_at"]  # fmt: skip
+        fields = ["id", "kind", "engine", "prompt", "fact", "first_seen", "summary", "details",
+                  "reasons", "run", "created_at"]  # fmt: skip
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -203,7 +203,7 @@ class AlertSettings(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         limit_choices_to={"kind": "webhook"},
-        help_text="A webhook target that also receives visibility.alert events.",
+        help_text="A webhook target that also receives visibility.alerts events (one digest per run).",
     )
 
     class Meta:
@@ -218,10 +218,12 @@ class AlertSettings(models.Model):
 
 
 class Alert(models.Model):
-    """One change worth knowing about, recorded once (not once per run)."""
+    """One change worth knowing about, recorded once (not once per run), or what an engine
+    gets wrong in its first answers to a question (``first_seen``)."""
 
     class Kind(models.TextChoices):
         LOST_MENTION = "lost_mention", "Stopped mentioning the brand"
+        NOT_MENTIONED = "not_mentioned", "Does not mention the brand"
         MISSTATEMENT = "misstatement", "New misstatement"
 
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="visibility_alerts")
@@ -230,7 +232,13 @@ class Alert(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="alerts")
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="alerts")
     fact_key = models.CharField(max_length=200, blank=True)
+    first_seen = models.BooleanField(
+        default=False, help_text="In the engine's first answers to the question, not a change."
+    )
     summary = models.TextField()
+    # What was seen: for a misstatement the value stated, the fact's, the sentence and the
+    # fact's source; for mentions the counts of answers now and before.
+    details = models.JSONField(default=dict, blank=True)
     reasons = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     emailed_at = models.DateTimeField(null=True, blank=True)

@@ -47,14 +47,32 @@ def resume_stalled_runs() -> int:
 
 
 @shared_task(
-    name="visibility.alert_email",
+    name="visibility.alerts_email",
     acks_late=True,
     ignore_result=True,
     autoretry_for=(OSError,),  # the mail server is down or refused: try again later
     retry_backoff=60,
     max_retries=5,
 )
-def alert_email(alert_id: int) -> bool:
-    from visibility.alerts import alert_email_send
+def alerts_email(run_id: int) -> bool:
+    """The digest of a run's alerts not yet emailed."""
+    from visibility.alerts import alerts_email_send
 
-    return alert_email_send(alert_id=alert_id)
+    return alerts_email_send(run_id=run_id)
+
+
+@shared_task(
+    name="visibility.alert_email",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def alert_email(alert_id: int) -> bool:
+    """Queued by releases before digests: sends the digest of the alert's run."""
+    from visibility.alerts import alerts_email_send
+    from visibility.models import Alert
+
+    run_id = Alert.objects.filter(pk=alert_id).values_list("run_id", flat=True).first()
+    return alerts_email_send(run_id=run_id) if run_id else False
