@@ -100,6 +100,16 @@ urlpatterns = [
         name="api-visibility-series-csv",
     ),
     path(
+        f"v1/{brand}/visibility/releases/<int:number>/comparison/",
+        visibility.ReleaseComparison.as_view(),
+        name="api-visibility-release-comparison",
+    ),
+    path(
+        f"v1/{brand}/visibility/citations/",
+        visibility.CitationSources.as_view(),
+        name="api-visibility-citations",
+    ),
+    path(
         f"v1/{brand}/visibility/alerts/",
         visibility.AlertList.as_view(),
         name="api-visibility-alerts",

@@ -39,7 +39,10 @@ from kb.services.permissions import (
     user_can,
     user_can_somewhere,
 )
-from visibility.charts import trend_svg
+from publishing.selectors import release_live
+from visibility.charts import citation_sites_svg, trend_svg
+from visibility.citations import citation_report
+from visibility.comparison import CAVEAT, release_comparison, releases_deployed
 from visibility.crawlers import crawler_summary
 from visibility.metrics import (
     SCORE_FORMULA,
@@ -74,6 +77,10 @@ from visibility.services import (
 PERIODS = ("day", "week")
 SCORE_DAYS = 30
 TREND_WEEKS = 12
+CITED_SITES_SHOWN = 10
+COMPARISON_DAYS = 14
+RATE_TITLES = {"mention": "Mention", "citation": "Citation", "first_mention": "First mention",
+               "misstatement": "Misstatement"}  # fmt: skip
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ONLY_THEIR_OWN = admin.RelatedOnlyFieldListFilter  # filter choices from the user's rows only
 
@@ -734,6 +741,32 @@ def trend_window_start(today: date, period: str) -> date:
     return today - timedelta(days=SCORE_DAYS - 1)
 
 
+def signed_points(value: float) -> str:
+    return f"{100 * value:+.1f}"
+
+
+def comparison_rows(comparison: dict) -> dict:
+    """The release comparison for the dashboard: each rate before and after, in %."""
+    rows = []
+    for change in comparison["all"]:
+        before, after = change["before"], change["after"]
+        low_high = change["difference_ci95"]
+        rows.append({
+            "metric": RATE_TITLES[change["metric"]],
+            "before": f"{100 * before['rate']:.1f}", "before_n": before["n"],
+            "after": f"{100 * after['rate']:.1f}", "after_n": after["n"],
+            "difference": signed_points(change["difference"])
+            if change["difference"] is not None else "—",
+            "interval": f"{signed_points(low_high[0])} to {signed_points(low_high[1])}"
+            if low_high else "—",
+            "ratio": f"{change['ratio']:.2f}×" if change["ratio"] is not None else "—",
+            "p_value": f"{change['p_value']:.4f}" if change["p_value"] is not None else "—",
+            "significant": change["significant"],
+        })  # fmt: skip
+    return {"release": comparison["release"], "deployed_at": comparison["deployed_at"],
+            "days": comparison["days"], "rows": rows}  # fmt: skip
+
+
 def dashboard_view(request, brand_id: int):
     """A brand's AI visibility: scores, metrics, trends, alerts and crawler visits."""
     brand = brand_for_view(request, brand_id)
@@ -752,11 +785,22 @@ def dashboard_view(request, brand_id: int):
         for summary in crawler_summary(brand=brand)
     ]
     alerts = Alert.objects.filter(brand=brand).select_related("engine", "prompt")[:10]
+    citations = citation_report(brand=brand, since=since).as_dict(top=CITED_SITES_SHOWN)
+    releases = [
+        (number, timezone.localdate(deployed_at))
+        for number, deployed_at in releases_deployed(
+            brand=brand, since=trend_window_start(today, period)
+        )
+    ]
     charts = [
         # mark_safe only for matplotlib's SVG: its writer escapes engine names (text nodes).
-        (title, mark_safe(trend_svg(series, metric)))  # noqa: S308
+        (title, mark_safe(trend_svg(series, metric, releases)))  # noqa: S308
         for metric, title in (("score", "Visibility score"), ("mention", "Mention rate (%)"))
     ]
+    live = release_live(brand=brand)
+    comparison = (
+        release_comparison(brand=brand, release=live, days=COMPARISON_DAYS) if live else None
+    )
     context = {
         **admin.site.each_context(request),
         "title": f"{brand} — AI visibility",
@@ -774,6 +818,11 @@ def dashboard_view(request, brand_id: int):
         "periods": [(p, f"?period={p}") for p in PERIODS],
         "charts": charts if any(svg for _, svg in charts) else [],
         "alerts": alerts,
+        "citations": citations,
+        "comparison": comparison_rows(comparison) if comparison else None,
+        "comparison_caveat": CAVEAT,
+        # mark_safe as above: matplotlib escapes the site names it writes.
+        "citations_svg": mark_safe(citation_sites_svg(citations["sites"])),  # noqa: S308
         "crawlers": crawlers,
         "csv_url": reverse("admin:visibility_dashboard_csv", args=[brand.pk]) + f"?period={period}",
         "runs_url": reverse("admin:visibility_run_changelist") + f"?brand__id__exact={brand.pk}",

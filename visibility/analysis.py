@@ -317,18 +317,36 @@ def _urls_in_text(text: str) -> list[str]:
     return [match.group().rstrip(_URL_TRAILING_PUNCTUATION) for match in found]
 
 
-def find_citations(text: str, citations: Iterable[str], domains: Iterable[str]) -> list[str]:
-    """The distinct URLs (or bare domains) on one of ``domains`` or their subdomains: first from
-    the engine's ``citations`` list, then those written in ``text``, in order of appearance."""
-    owned = [domain for domain in map(_owned_domain, domains) if domain]
+def all_citations(text: str, citations: Iterable[str]) -> list[str]:
+    """Every distinct URL (or bare domain) an answer cites: first from the engine's
+    ``citations`` list, then those written in ``text``, in order of appearance; the same page
+    with or without scheme, fragment or trailing slash once."""
     cited: list[str] = []
     seen: set[str] = set()
     for url in [*(c.strip() for c in citations if c and c.strip()), *_urls_in_text(text)]:
         key = _same_page_key(url)
-        if key not in seen and _is_on_domains(_host_of(url), owned):
+        if key not in seen and _host_of(url):
             seen.add(key)
             cited.append(url)
     return cited
+
+
+def host_of(url: str) -> str:
+    """The URL's host, lower case and in ASCII (punycode); "" when it has none."""
+    return _host_of(url)
+
+
+def is_on_domains(url: str, domains: Iterable[str]) -> bool:
+    """Whether the URL's host is one of ``domains`` or a subdomain of one ("www." ignored)."""
+    owned = [domain for domain in map(_owned_domain, domains) if domain]
+    return _is_on_domains(_host_of(url), owned)
+
+
+def find_citations(text: str, citations: Iterable[str], domains: Iterable[str]) -> list[str]:
+    """The distinct URLs (or bare domains) on one of ``domains`` or their subdomains: first from
+    the engine's ``citations`` list, then those written in ``text``, in order of appearance."""
+    domains = list(domains)
+    return [url for url in all_citations(text, citations) if is_on_domains(url, domains)]
 
 
 # --- Facts: sentences and values -------------------------------------------------------------

@@ -1,5 +1,6 @@
 """AI visibility over the API: runs and their answers, metrics and their series (JSON, CSV),
-alerts and AI-crawler visits of one brand. Reads need the read scope; starting a run, write."""
+citation sources, alerts and AI-crawler visits of one brand. Reads need the read scope;
+starting a run, write."""
 
 from __future__ import annotations
 
@@ -19,15 +20,20 @@ from kb.api.base import ApiView
 from kb.api.problems import Conflict, ParameterError
 from kb.api.serializers import ProblemSerializer
 from kb.api.views import PROBLEM_JSON, PROBLEMS, READ_PROBLEMS, SLUG, Pagination
+from publishing.models import Release
 from visibility.api_serializers import (
     AlertPageSerializer,
     AlertSerializer,
     AnswerPageSerializer,
     AnswerQuerySerializer,
     AnswerSerializer,
+    CitationQuerySerializer,
+    CitationReportSerializer,
+    ComparisonQuerySerializer,
     CrawlerSerializer,
     MetricsQuerySerializer,
     MetricsReportSerializer,
+    ReleaseComparisonSerializer,
     RunPageSerializer,
     RunSerializer,
     RunStartSerializer,
@@ -35,6 +41,8 @@ from visibility.api_serializers import (
     SeriesRowSerializer,
     SeriesSerializer,
 )
+from visibility.citations import citation_report
+from visibility.comparison import release_comparison, releases_deployed
 from visibility.crawlers import crawler_summary
 from visibility.exports import rows_write_csv
 from visibility.metrics import (
@@ -236,6 +244,12 @@ class MetricsSeries(ApiView):
             "since": query.get("since"),
             "until": query.get("until"),
             "series": series_rows(access.brand, query),
+            "releases": [
+                {"number": number, "deployed_at": deployed_at.isoformat()}
+                for number, deployed_at in releases_deployed(
+                    brand=access.brand, since=query.get("since"), until=query.get("until")
+                )
+            ],
         }
         return self.conditional(SeriesSerializer(data).data)
 
@@ -310,3 +324,49 @@ class CrawlerList(ApiView):
         access = self.access(slug, "read")
         rows = crawler_summary(brand=access.brand)
         return self.conditional(CrawlerSerializer(rows, many=True).data)
+
+
+class CitationSources(ApiView):
+    query_params = frozenset(CitationQuerySerializer().fields)
+
+    @extend_schema(
+        parameters=[SLUG, CitationQuerySerializer],
+        responses={200: CitationReportSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+    )
+    def get(self, request, slug):
+        """The sites AI answers cite, grouped by registrable domain and owner (the brand's, a
+        competitor's, a third party's), with the sites cited instead of the brand, the brand's
+        pages cited, and per engine the share of answers citing the brand."""
+        access = self.access(slug, "read")
+        query = parameters(self, CitationQuerySerializer)
+        filters = {key: query.get(key) for key in ("since", "until", "engine")}
+        report = citation_report(brand=access.brand, **filters).as_dict(top=query["top"])
+        return self.conditional(CitationReportSerializer(filters | report).data)
+
+
+class ReleaseComparison(ApiView):
+    query_params = frozenset(ComparisonQuerySerializer().fields)
+
+    @extend_schema(
+        parameters=[SLUG, OpenApiParameter("number", int, OpenApiParameter.PATH),
+                    ComparisonQuerySerializer],
+        responses={200: ReleaseComparisonSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+    )  # fmt: skip
+    def get(self, request, slug, number):
+        """The brand's rates in two windows before and after a release went live: each with
+        its 95 % interval, the difference with its interval, the ratio and a two-proportion
+        z-test."""
+        access = self.access(slug, "read")
+        query = parameters(self, ComparisonQuerySerializer)
+        release = Release.objects.filter(
+            brand=access.brand, number=number, deployed_at__isnull=False
+        ).first()
+        if release is None:
+            raise exceptions.NotFound("No release of this number went live.")
+        report = release_comparison(
+            brand=access.brand, release=release, days=query["days"], engine=query.get("engine")
+        )
+        data = ReleaseComparisonSerializer(report | {"engine": query.get("engine")}).data
+        return self.conditional(data)

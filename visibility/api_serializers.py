@@ -199,6 +199,11 @@ class SeriesSerializer(serializers.Serializer):
     since = serializers.DateField(allow_null=True)
     until = serializers.DateField(allow_null=True)
     series = SeriesRowSerializer(many=True)
+    releases = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The brand's releases that went live in the period, to mark on a chart: "
+        "number and deployed_at.",
+    )
 
 
 # --- alerts and crawlers ---------------------------------------------------------------------
@@ -251,3 +256,118 @@ class CrawlerSerializer(serializers.Serializer):
     statuses = serializers.DictField(
         child=serializers.IntegerField(), help_text="Requests per HTTP status code."
     )
+
+
+# --- citation sources ------------------------------------------------------------------------
+
+
+class CitationQuerySerializer(PeriodQuerySerializer):
+    engine = serializers.CharField(
+        required=False, min_length=1, max_length=100, help_text="Only this engine (its name)."
+    )
+    top = serializers.IntegerField(
+        required=False, default=20, min_value=1, max_value=200, help_text="Sites and pages listed."
+    )
+
+
+class CitedSiteSerializer(serializers.Serializer):
+    site = serializers.CharField(help_text="Registrable domain, e.g. bbc.co.uk.")
+    owner = serializers.ChoiceField(
+        choices=["brand", "competitor", "third_party"], help_text="Whose site it is."
+    )
+    competitor = serializers.CharField(allow_null=True, help_text="The competitor it is of.")
+    answers = serializers.IntegerField(help_text="Answers citing the site.")
+    share_of_citing_answers = RateSerializer(help_text="Of the answers citing anything.")
+    urls = serializers.IntegerField(help_text="URLs cited on it (distinct per answer).")
+    instead_of_us = serializers.IntegerField(
+        help_text="Answers citing it and none of the brand's pages."
+    )
+    engines = serializers.DictField(child=serializers.IntegerField(), help_text="Per engine.")
+    prompts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="The five questions citing it most."
+    )
+    weeks = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Answers per ISO week (its Monday)."
+    )
+
+
+class CitedPageSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="Host and path of one of the brand's pages.")
+    answers = serializers.IntegerField()
+    engines = serializers.DictField(child=serializers.IntegerField())
+
+
+class EngineCitationSerializer(serializers.Serializer):
+    engine = serializers.CharField()
+    answers = serializers.IntegerField()
+    answers_citing = serializers.IntegerField()
+    brand_cited = RateSerializer()
+    competitor_cited = RateSerializer()
+
+
+class CitationReportSerializer(serializers.Serializer):
+    since = serializers.DateField(allow_null=True)
+    until = serializers.DateField(allow_null=True)
+    engine = serializers.CharField(allow_null=True)
+    answers = serializers.IntegerField(help_text="Answers that came back.")
+    answers_citing = serializers.IntegerField(help_text="Of those, citing at least one URL.")
+    brand_cited = RateSerializer(help_text="Answers citing one of the brand's pages.")
+    sites = CitedSiteSerializer(many=True, help_text="Most cited first.")
+    instead_of_us = CitedSiteSerializer(
+        many=True, help_text="Sites cited by answers that cite none of the brand's pages."
+    )
+    our_pages = CitedPageSerializer(many=True)
+    engines = EngineCitationSerializer(many=True)
+
+
+# --- before and after a release --------------------------------------------------------------
+
+
+class ComparisonQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        required=False, default=14, min_value=1, max_value=180,
+        help_text="Length of each window, before and after the release went live.",
+    )  # fmt: skip
+    engine = serializers.CharField(
+        required=False, min_length=1, max_length=100, help_text="Only this engine (its name)."
+    )
+
+
+class RateChangeSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=["mention", "citation", "first_mention",
+                                              "misstatement"])  # fmt: skip
+    before = RateSerializer()
+    after = RateSerializer()
+    difference = serializers.FloatField(allow_null=True, help_text="after − before.")
+    difference_ci95 = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True,
+        help_text="95 % interval of the difference (Newcombe's hybrid score method).",
+    )  # fmt: skip
+    ratio = serializers.FloatField(
+        allow_null=True, help_text="after / before; null if before is 0."
+    )
+    z = serializers.FloatField(allow_null=True, help_text="Two-proportion z (pooled).")
+    p_value = serializers.FloatField(allow_null=True, help_text="Two-sided.")
+    significant = serializers.BooleanField(help_text="p < 0.05.")
+
+
+class WindowSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(help_text="Excluded.")
+
+
+class ReleaseComparisonSerializer(serializers.Serializer):
+    release = serializers.IntegerField()
+    deployed_at = serializers.DateTimeField(help_text="When the release went live.")
+    days = serializers.IntegerField()
+    engine = serializers.CharField(allow_null=True)
+    before = WindowSerializer()
+    after = WindowSerializer()
+    caveat = serializers.CharField()
+    all = RateChangeSerializer(many=True, help_text="Every engine together.")
+    engines = serializers.DictField(child=RateChangeSerializer(many=True))
+
+
+class ReleaseMarkSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    deployed_at = serializers.DateTimeField()

@@ -7,6 +7,7 @@ Engine names are user text: matplotlib's SVG writer emits them as escaped text n
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 from visibility.metrics import Metrics
@@ -23,8 +24,13 @@ def chart_label(text: str) -> str:
     return text.replace("\\", "\\\\").replace("$", r"\$")
 
 
-def trend_svg(series: dict[str, dict[date, Metrics]], metric: str = "score") -> str:
-    """One line per engine over the periods of ``metrics_series``; "" when there is no data.
+def trend_svg(
+    series: dict[str, dict[date, Metrics]],
+    metric: str = "score",
+    releases: Sequence[tuple[int, date]] = (),
+) -> str:
+    """One line per engine over the periods of ``metrics_series``, the brand's ``releases``
+    (number, day it went live) as dashed lines; "" when there is no data.
 
     Returns an ``<svg>`` element (no XML prolog), deterministic for the same input.
     """
@@ -63,12 +69,63 @@ def trend_svg(series: dict[str, dict[date, Metrics]], metric: str = "score") -> 
         if len(starts) == 1:  # one period: give the date axis a range to put ticks on
             axes.set_xlim(starts[0] - timedelta(days=1), starts[0] + timedelta(days=1))
         axes.set_ylim(0, 100)
+        first, last = starts[0] - timedelta(days=1), starts[-1] + timedelta(days=7)
+        for number, day in releases:
+            if first <= day <= last:
+                axes.axvline(day, color="#555", linestyle="--", linewidth=0.8)
+                axes.annotate(f"R{number}", (day, 98), fontsize=7, ha="left", va="top",
+                              xytext=(2, 0), textcoords="offset points")  # fmt: skip
         axes.set_ylabel(title)
         axes.grid(True, alpha=0.3)
         locator = mdates.AutoDateLocator(maxticks=8)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+OWNER_COLOURS = {"brand": "#2e7d32", "competitor": "#c62828", "third_party": "#78909c"}
+OWNER_LABELS = {
+    "brand": "the brand's",
+    "competitor": "a competitor's",
+    "third_party": "third party",
+}
+
+
+def citation_sites_svg(sites: list[dict]) -> str:
+    """Horizontal bars: the sites AI answers cite most, coloured by whose they are
+    (``CitationReport.as_dict()["sites"]``); "" when nothing is cited."""
+    if not sites:
+        return ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    style = {"svg.fonttype": "none", "svg.hashsalt": "sourcebook-citations", "font.size": 9}
+    rows = list(reversed(sites))  # the most cited at the top
+    with matplotlib.rc_context(style):
+        figure = Figure(figsize=(SIZE_INCHES[0], 0.6 + 0.28 * len(rows)), layout="constrained")
+        axes = figure.subplots()
+        axes.barh(
+            [chart_label(row["site"]) for row in rows],
+            [row["answers"] for row in rows],
+            color=[OWNER_COLOURS[row["owner"]] for row in rows],
+        )
+        axes.set_xlabel("Answers citing the site")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(True, axis="x", alpha=0.3)
+        owners = [owner for owner in OWNER_COLOURS if any(r["owner"] == owner for r in rows)]
+        axes.legend(
+            handles=[Patch(color=OWNER_COLOURS[o], label=OWNER_LABELS[o]) for o in owners],
+            loc="lower right",
+            fontsize=8,
+            frameon=False,
+        )
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()

@@ -114,7 +114,7 @@ FIELDS = ("ok", "mentioned", "cited", "first_mention", "misstatements", "competi
           "engine__name", "prompt__text", "language", "asked_at")  # fmt: skip
 
 
-def _facts(row: dict) -> AnswerFacts:
+def answer_facts(row: dict) -> AnswerFacts:
     return AnswerFacts(
         ok=row["ok"],
         mentioned=row["mentioned"],
@@ -146,7 +146,7 @@ def metrics_by(*, brand, group: str | None = None, **filters) -> dict[str, Metri
         raise ValueError(f"group must be one of {', '.join(GROUPS)}, not {group!r}")
     buckets: dict[str, list[AnswerFacts]] = defaultdict(list)
     for row in answers_for(brand=brand, **filters).values(*FIELDS).iterator():
-        buckets[row[GROUPS[group]] if group else "all"].append(_facts(row))
+        buckets[row[GROUPS[group]] if group else "all"].append(answer_facts(row))
     if group is None:
         return {"all": metrics_of(buckets["all"])}  # zeros when there is nothing yet
     return {key: metrics_of(rows) for key, rows in sorted(buckets.items())}
@@ -163,7 +163,7 @@ def metrics_series(*, brand, period: str = "day", **filters) -> dict[str, dict[d
     buckets: dict[str, dict[date, list[AnswerFacts]]] = defaultdict(lambda: defaultdict(list))
     for row in answers_for(brand=brand, **filters).values(*FIELDS).iterator():
         start = period_start(row["asked_at"].date(), period)
-        buckets[row["engine__name"]][start].append(_facts(row))
+        buckets[row["engine__name"]][start].append(answer_facts(row))
     return {
         engine: {start: metrics_of(rows) for start, rows in sorted(days.items())}
         for engine, days in sorted(buckets.items())
