@@ -105,6 +105,11 @@ urlpatterns = [
         name="api-visibility-release-comparison",
     ),
     path(
+        f"v1/{brand}/visibility/competitors/",
+        visibility.CompetitorLeaderboard.as_view(),
+        name="api-visibility-competitors",
+    ),
+    path(
         f"v1/{brand}/visibility/citations/",
         visibility.CitationSources.as_view(),
         name="api-visibility-citations",

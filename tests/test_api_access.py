@@ -190,6 +190,7 @@ CALLS = [
     call("visibility series .csv", "GET", "visibility/metrics/series.csv", "read", 200),
     call("visibility alerts", "GET", "visibility/alerts/", "read", 200),
     call("visibility citations", "GET", "visibility/citations/", "read", 200),
+    call("visibility competitors", "GET", "visibility/competitors/", "read", 200),
     call("visibility release comparison", "GET", "visibility/releases/{release}/comparison/", "read", 200, objects=("release",)),
     call("visibility crawlers", "GET", "visibility/crawlers/", "read", 200),
 ]  # fmt: skip
@@ -229,7 +230,7 @@ def test_the_matrix_covers_every_operation():
             route = route.replace(placeholder, converter)
         covered.add((route, c.method))
     assert operations == covered
-    assert len(operations) == 46
+    assert len(operations) == 47
 
 
 def test_the_matrix_agrees_with_the_declared_policy():

@@ -398,6 +398,7 @@ def test_analyse_an_english_answer():
         position=2,
         first_mention=False,
         competitors_mentioned=["competitor:teavana", "competitor:twinings"],
+        mention_counts={"westlake-leaf": 3, "competitor:teavana": 2, "competitor:twinings": 2},
         misstatements=[
             Misstatement(
                 fact_key="founded",
@@ -424,6 +425,7 @@ def test_analyse_as_dict_is_json_serializable():
         "position": 1,
         "first_mention": True,
         "competitors_mentioned": [],
+        "mention_counts": {"westlake-leaf": 1},
         "misstatements": [
             {
                 "fact_key": "founded",
@@ -452,6 +454,7 @@ def test_analyse_a_chinese_answer_resolves_overlapping_names_longest_first():
         position=3,
         first_mention=False,
         competitors_mentioned=["competitor:longjing", "competitor:teavana"],
+        mention_counts={"westlake": 1, "competitor:longjing": 2, "competitor:teavana": 1},
         misstatements=[],
         confirmed_facts=["founded"],
     )
@@ -479,6 +482,7 @@ def test_analyse_an_answer_without_the_brand():
         position=None,
         first_mention=False,
         competitors_mentioned=["competitor:teavana"],
+        mention_counts={"competitor:teavana": 1},
         misstatements=[],
         confirmed_facts=[],
     )

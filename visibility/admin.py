@@ -33,6 +33,7 @@ from kb.admin import BrandScopedAdmin, ReadOnlyBrandScopedAdmin
 from kb.models import Brand
 from kb.services.permissions import (
     ADMIN,
+    EDIT,
     admin_page_require,
     brands_for,
     model_rules,
@@ -44,6 +45,7 @@ from visibility.charts import citation_sites_svg, trend_svg
 from visibility.citations import citation_report
 from visibility.comparison import CAVEAT, release_comparison, releases_deployed
 from visibility.crawlers import crawler_summary
+from visibility.leaderboard import competitor_leaderboard
 from visibility.metrics import (
     SCORE_FORMULA,
     SCORE_LEGEND,
@@ -274,7 +276,7 @@ class PromptSetForm(forms.ModelForm):
     class Meta:
         model = PromptSet
         fields = ["brand", "name", "language", "competitors", "repetitions", "schedule",
-                  "enabled"]  # fmt: skip
+                  "enabled", "sentiment_judge"]  # fmt: skip
 
     def clean_competitors(self):
         competitors = self.cleaned_data.get("competitors")
@@ -301,6 +303,9 @@ class PromptSetForm(forms.ModelForm):
             self.add_error(
                 "language", f"Give one of {brand}'s languages: {', '.join(brand.languages)}."
             )
+        judge = cleaned.get("sentiment_judge")
+        if brand and judge and judge.brand_id != brand.pk:
+            self.add_error("sentiment_judge", f"Give one of {brand}'s engines.")
         return cleaned
 
 
@@ -366,11 +371,17 @@ class PromptSetAdmin(BrandScopedAdmin):
                     "enabled", "last_run")  # fmt: skip
     list_filter = (("brand", ONLY_THEIR_OWN), "language", "enabled")
     search_fields = ("name",)
-    fields = ("brand", "name", "language", "competitors", "repetitions", "schedule", "enabled")
+    fields = ("brand", "name", "language", "competitors", "repetitions", "schedule", "enabled",
+              "sentiment_judge")  # fmt: skip
     actions = ["run_now"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(questions=Count("prompts"))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "sentiment_judge":  # the engines of the user's own brands only
+            kwargs["queryset"] = Engine.objects.filter(brand__in=brands_for(request.user, EDIT))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="questions", ordering="questions")
     def question_count(self, prompt_set):
@@ -399,6 +410,7 @@ class PromptSetAdmin(BrandScopedAdmin):
             repetitions=data["repetitions"],
             schedule=data["schedule"],
             enabled=data["enabled"],
+            sentiment_judge=data.get("sentiment_judge"),
             user=request.user,
         )
         prompt_set.pk = saved.pk
@@ -741,6 +753,15 @@ def trend_window_start(today: date, period: str) -> date:
     return today - timedelta(days=SCORE_DAYS - 1)
 
 
+def leaderboard_rows(board: dict) -> list[dict]:
+    """The leaderboard for the dashboard: its rates in % with their intervals."""
+    return [
+        row | {"rates": [rate_cell(Rate(row[name]["count"], row[name]["n"]))
+                         for name in ("mention", "share_of_voice", "first_mention")]}
+        for row in board["brands"]
+    ]  # fmt: skip
+
+
 def signed_points(value: float) -> str:
     return f"{100 * value:+.1f}"
 
@@ -819,6 +840,7 @@ def dashboard_view(request, brand_id: int):
         "charts": charts if any(svg for _, svg in charts) else [],
         "alerts": alerts,
         "citations": citations,
+        "leaderboard": leaderboard_rows(competitor_leaderboard(brand=brand, since=since)),
         "comparison": comparison_rows(comparison) if comparison else None,
         "comparison_caveat": CAVEAT,
         # mark_safe as above: matplotlib escapes the site names it writes.

@@ -104,6 +104,7 @@ class Analysis:
     position: int | None  # 1-based rank by first mention among the tracked brands mentioned
     first_mention: bool
     competitors_mentioned: list[str]  # competitor keys, in order of first mention
+    mention_counts: dict[str, int]  # per tracked brand's key, its mentions (share of voice)
     misstatements: list[Misstatement]
     confirmed_facts: list[str]
 
@@ -934,6 +935,10 @@ def analyse(
         position=position,
         first_mention=position == 1,
         competitors_mentioned=[tracked[index].key for index in ranked if index != 0],
+        mention_counts={
+            tracked[index].key: sum(1 for m in mentions if m.brand_index == index)
+            for index in ranked
+        },
         misstatements=fact_check.misstated,
         confirmed_facts=fact_check.confirmed,
     )

@@ -31,6 +31,8 @@ from visibility.api_serializers import (
     CitationReportSerializer,
     ComparisonQuerySerializer,
     CrawlerSerializer,
+    LeaderboardQuerySerializer,
+    LeaderboardSerializer,
     MetricsQuerySerializer,
     MetricsReportSerializer,
     ReleaseComparisonSerializer,
@@ -45,6 +47,7 @@ from visibility.citations import citation_report
 from visibility.comparison import release_comparison, releases_deployed
 from visibility.crawlers import crawler_summary
 from visibility.exports import rows_write_csv
+from visibility.leaderboard import competitor_leaderboard
 from visibility.metrics import (
     SCORE_FORMULA,
     SCORE_LEGEND,
@@ -370,3 +373,21 @@ class ReleaseComparison(ApiView):
         )
         data = ReleaseComparisonSerializer(report | {"engine": query.get("engine")}).data
         return self.conditional(data)
+
+
+class CompetitorLeaderboard(ApiView):
+    query_params = frozenset(LeaderboardQuerySerializer().fields)
+
+    @extend_schema(
+        parameters=[SLUG, LeaderboardQuerySerializer],
+        responses={200: LeaderboardSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+    )
+    def get(self, request, slug):
+        """The brand and its competitors in the answers of a period: mention rate, share of
+        voice by mentions, first-mention rate (95 % intervals) and the judge's sentiment."""
+        access = self.access(slug, "read")
+        query = parameters(self, LeaderboardQuerySerializer)
+        filters = {key: query.get(key) for key in ("since", "until", "engine")}
+        board = competitor_leaderboard(brand=access.brand, **filters)
+        return self.conditional(LeaderboardSerializer(filters | board).data)

@@ -371,3 +371,41 @@ class ReleaseComparisonSerializer(serializers.Serializer):
 class ReleaseMarkSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     deployed_at = serializers.DateTimeField()
+
+
+# --- competitors -----------------------------------------------------------------------------
+
+
+class LeaderboardQuerySerializer(PeriodQuerySerializer):
+    engine = serializers.CharField(
+        required=False, min_length=1, max_length=100, help_text="Only this engine (its name)."
+    )
+
+
+class SentimentCountsSerializer(serializers.Serializer):
+    positive = serializers.IntegerField()
+    neutral = serializers.IntegerField()
+    negative = serializers.IntegerField()
+    rated = serializers.IntegerField(help_text="Answers naming it that the judge rated.")
+    net = serializers.FloatField(allow_null=True, help_text="(positive − negative) / rated.")
+
+
+class LeaderboardRowSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The brand's slug, or the competitor's name.")
+    name = serializers.CharField()
+    is_brand = serializers.BooleanField()
+    answers = serializers.IntegerField()
+    mention = RateSerializer(help_text="Answers naming it.")
+    mentions = serializers.IntegerField(help_text="Times named, in all answers.")
+    share_of_voice = RateSerializer(help_text="Its mentions among every tracked brand's.")
+    first_mention = RateSerializer(help_text="Answers naming it before any other tracked brand.")
+    sentiment = SentimentCountsSerializer()
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    since = serializers.DateField(allow_null=True)
+    until = serializers.DateField(allow_null=True)
+    engine = serializers.CharField(allow_null=True)
+    answers = serializers.IntegerField()
+    mentions = serializers.IntegerField()
+    brands = LeaderboardRowSerializer(many=True, help_text="Most mentioned first.")

@@ -99,6 +99,15 @@ class PromptSet(models.Model):
         help_text="When to run, as a crontab line (minute hour day month weekday), UTC.",
     )
     enabled = models.BooleanField(default=True)
+    sentiment_judge = models.ForeignKey(
+        "Engine",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="An engine that rates how each answer speaks of every brand it names "
+        "(positive, neutral, negative), quoting the sentence. Empty: no sentiment.",
+    )
 
     class Meta:
         ordering = ["brand", "name"]
@@ -180,6 +189,9 @@ class Answer(models.Model):
     competitors = models.JSONField(default=list, blank=True)
     misstatements = models.JSONField(default=list, blank=True)
     analysis = models.JSONField(default=dict, blank=True)
+    # The judge's reading (visibility.sentiment): {"judge", "model", "judged_at", "brands":
+    # {key: {"sentiment", "evidence", "quoted"}}} or {"judge", "error"}.
+    sentiment = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["run", "engine", "prompt", "repetition"]

@@ -33,6 +33,9 @@ Progress = Callable[[int], None]
 RESERVED_PARAMETERS = frozenset({"model", "messages", "stream", "n"})
 
 
+KEEP = object()  # prompt_set_save: leave the stored value as it is
+
+
 class VisibilityError(Exception):
     """A request the product cannot carry out, said in plain words."""
 
@@ -124,11 +127,13 @@ def prompt_set_save(
     repetitions: int | None = None,
     schedule: str | None = None,
     enabled: bool | None = None,
+    sentiment_judge: Engine | None | object = KEEP,
     user=None,
 ) -> PromptSet:
     """Create or update a prompt set and its django-celery-beat schedule.
 
-    On an update, what is not given (None) keeps its stored value.
+    On an update, what is not given (None; KEEP for the sentiment judge, which None takes
+    away) keeps its stored value.
     """
     require(user, brand, "edit")
     if language not in brand.languages:
@@ -141,6 +146,8 @@ def prompt_set_save(
         competitors_check(competitors)
     if repetitions is not None and not 1 <= repetitions <= 20:
         raise VisibilityError(f"Repetitions must be between 1 and 20, not {repetitions}.")
+    if isinstance(sentiment_judge, Engine) and sentiment_judge.brand_id != brand.pk:
+        raise VisibilityError(f"The sentiment judge {sentiment_judge} is not an engine of {brand}.")
     given = {
         "language": language,
         "competitors": competitors,
@@ -154,6 +161,8 @@ def prompt_set_save(
     for field, value in given.items():
         if value is not None:
             setattr(prompt_set, field, value)
+    if sentiment_judge is not KEEP:
+        prompt_set.sentiment_judge = sentiment_judge
     prompt_set.save()
     if prompts is not None:
         texts = [t.strip() for t in prompts if t.strip()]
@@ -246,6 +255,8 @@ def run_engine_execute(*, run_id: int, engine_id: int, progress: Progress | None
         tracked_competitors(prompt_set),
         fact_claims(brand),
     )
+    from visibility.tasks import judge_answer
+
     done = set(Answer.objects.filter(run=run, engine=engine).values_list("prompt_id", "repetition"))
     asked = 0
     try:
@@ -264,6 +275,10 @@ def run_engine_execute(*, run_id: int, engine_id: int, progress: Progress | None
             try:
                 with transaction.atomic():
                     answer.save()
+                    if prompt_set.sentiment_judge_id and (answer.mentioned or answer.competitors):
+                        transaction.on_commit(
+                            functools.partial(judge_answer.delay, answer.pk), robust=True
+                        )
             except IntegrityError:
                 continue  # another worker answered this slot
             asked += 1

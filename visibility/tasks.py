@@ -76,3 +76,11 @@ def alert_email(alert_id: int) -> bool:
 
     run_id = Alert.objects.filter(pk=alert_id).values_list("run_id", flat=True).first()
     return alerts_email_send(run_id=run_id) if run_id else False
+
+
+@shared_task(name="visibility.judge_answer", acks_late=True, ignore_result=True)
+def judge_answer(answer_id: int) -> bool:
+    """Ask the prompt set's sentiment judge how the answer speaks of each brand it names."""
+    from visibility.sentiment import answer_judge
+
+    return answer_judge(answer_id=answer_id)

@@ -181,6 +181,7 @@ API_POLICY: dict[str, dict[str, str]] = {
     "api-visibility-series-csv": {"GET": "read"},
     "api-visibility-alerts": {"GET": "read"},
     "api-visibility-citations": {"GET": "read"},
+    "api-visibility-competitors": {"GET": "read"},
     "api-visibility-release-comparison": {"GET": "read"},
     "api-visibility-crawlers": {"GET": "read"},
 }
