@@ -105,6 +105,11 @@ urlpatterns = [
         name="api-visibility-release-comparison",
     ),
     path(
+        f"v1/{brand}/visibility/config/",
+        visibility.ConfigDocument.as_view(),
+        name="api-visibility-config",
+    ),
+    path(
         f"v1/{brand}/visibility/competitors/",
         visibility.CompetitorLeaderboard.as_view(),
         name="api-visibility-competitors",

@@ -191,6 +191,8 @@ CALLS = [
     call("visibility alerts", "GET", "visibility/alerts/", "read", 200),
     call("visibility citations", "GET", "visibility/citations/", "read", 200),
     call("visibility competitors", "GET", "visibility/competitors/", "read", 200),
+    call("visibility config", "GET", "visibility/config/", "manage", 200),
+    call("visibility config apply", "PUT", "visibility/config/?dry_run=true", "manage", 200, body={"engines": []}),
     call("visibility release comparison", "GET", "visibility/releases/{release}/comparison/", "read", 200, objects=("release",)),
     call("visibility crawlers", "GET", "visibility/crawlers/", "read", 200),
 ]  # fmt: skip
@@ -230,7 +232,7 @@ def test_the_matrix_covers_every_operation():
             route = route.replace(placeholder, converter)
         covered.add((route, c.method))
     assert operations == covered
-    assert len(operations) == 47
+    assert len(operations) == 49
 
 
 def test_the_matrix_agrees_with_the_declared_policy():

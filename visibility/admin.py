@@ -68,6 +68,7 @@ from visibility.models import (
     PromptSet,
     Run,
 )
+from visibility.presets import PRESETS, PRESETS_BY_KEY
 from visibility.services import (
     VisibilityError,
     crontab_parts,
@@ -134,6 +135,13 @@ class EngineForm(forms.ModelForm):
         help_text="Stored encrypted and never shown again. Leave empty to keep the stored key.",
     )
     api_key_remove = forms.BooleanField(label="Remove the stored API key", required=False)
+    preset = forms.ChoiceField(
+        label="Start from a preset",
+        required=False,
+        choices=[("", "—"), *((p.key, f"{p.label} — {p.base_url}") for p in PRESETS)],
+        help_text="Fills the base URL, model, API key variable and crawler you leave empty, "
+        "as the provider documents them.",
+    )
 
     class Meta:
         model = Engine
@@ -150,10 +158,23 @@ class EngineForm(forms.ModelForm):
             raise ValidationError('Give a JSON object, e.g. {"temperature": 0.7}.')
         return parameters
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("base_url", "model"):  # a preset may give them (see clean)
+            if name in self.fields:
+                self.fields[name].required = False
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("api_key") and cleaned.get("api_key_remove"):
             raise ValidationError("Either enter a new API key or remove the stored one, not both.")
+        preset = PRESETS_BY_KEY.get(cleaned.get("preset") or "")
+        for name, value in (preset.engine_fields() if preset else {}).items():
+            if name in self.fields and not cleaned.get(name):
+                cleaned[name] = value
+        for name in ("base_url", "model"):
+            if name in self.fields and not cleaned.get(name) and name not in self.errors:
+                self.add_error(name, "Required (or choose a preset).")
         return cleaned
 
 
@@ -185,12 +206,10 @@ class EngineAdmin(BrandScopedAdmin):
         key_fields = ["key", "api_key", "api_key_remove", "api_key_env"]
         if obj is None:  # nothing stored yet
             key_fields = ["api_key", "api_key_env"]
+        endpoint = ["base_url", "model", "parameters", "timeout_seconds", "max_retries"]
         return [
             (None, {"fields": ["brand", "name", "is_demo", "enabled"]}),
-            (
-                "Endpoint",
-                {"fields": ["base_url", "model", "parameters", "timeout_seconds", "max_retries"]},
-            ),
+            ("Endpoint", {"fields": endpoint if obj else ["preset", *endpoint]}),
             ("API key", {"fields": key_fields}),
             (
                 "Costs and crawlers",

@@ -17,7 +17,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from kb.api.base import ApiView
-from kb.api.problems import Conflict, ParameterError
+from kb.api.problems import Conflict, ParameterError, UnprocessableContent
 from kb.api.serializers import ProblemSerializer
 from kb.api.views import PROBLEM_JSON, PROBLEMS, READ_PROBLEMS, SLUG, Pagination
 from publishing.models import Release
@@ -30,6 +30,7 @@ from visibility.api_serializers import (
     CitationQuerySerializer,
     CitationReportSerializer,
     ComparisonQuerySerializer,
+    ConfigChangeSerializer,
     CrawlerSerializer,
     LeaderboardQuerySerializer,
     LeaderboardSerializer,
@@ -45,6 +46,7 @@ from visibility.api_serializers import (
 )
 from visibility.citations import citation_report
 from visibility.comparison import release_comparison, releases_deployed
+from visibility.config_document import ConfigError, config_apply, config_export
 from visibility.crawlers import crawler_summary
 from visibility.exports import rows_write_csv
 from visibility.leaderboard import competitor_leaderboard
@@ -391,3 +393,44 @@ class CompetitorLeaderboard(ApiView):
         filters = {key: query.get(key) for key in ("since", "until", "engine")}
         board = competitor_leaderboard(brand=access.brand, **filters)
         return self.conditional(LeaderboardSerializer(filters | board).data)
+
+
+class ConfigDocument(ApiView):
+    query_params = frozenset({"dry_run"})
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        parameters=[SLUG],
+        responses={200: OpenApiTypes.OBJECT, **READ_PROBLEMS},
+        tags=TAGS,
+        operation_id="v1_brands_visibility_config_retrieve",
+    )
+    def get(self, request, slug):
+        """The brand's visibility configuration (engines, prompt sets, alerts) as one
+        document, as ``manage.py visibility_config export`` writes it (manage scope)."""
+        access = self.access(slug, "manage")
+        return self.conditional(config_export(brand=access.brand))
+
+    @extend_schema(
+        parameters=[SLUG, OpenApiParameter("dry_run", bool, description="Only plan.")],
+        request=OpenApiTypes.OBJECT,
+        responses={200: ConfigChangeSerializer(many=True), **PROBLEMS},
+        tags=TAGS,
+        operation_id="v1_brands_visibility_config_update",
+    )
+    def put(self, request, slug):
+        """Apply a configuration document: idempotent and all or nothing; what it names is
+        created or updated, the rest kept. With ``?dry_run=true`` only the plan (manage
+        scope). Each problem is given at its JSON pointer."""
+        access = self.access(slug, "manage")
+        dry_run = request.query_params.get("dry_run", "false").lower() in ("1", "true", "yes")
+        try:
+            changes = config_apply(
+                brand=access.brand, document=request.data, user=access.user, dry_run=dry_run
+            )
+        except ConfigError as error:
+            raise UnprocessableContent(
+                [{"pointer": p.pointer, "detail": p.message} for p in error.problems],
+                "The configuration cannot be applied; nothing was changed.",
+            ) from None
+        return Response([change.as_dict() for change in changes])

@@ -409,3 +409,10 @@ class LeaderboardSerializer(serializers.Serializer):
     answers = serializers.IntegerField()
     mentions = serializers.IntegerField()
     brands = LeaderboardRowSerializer(many=True, help_text="Most mentioned first.")
+
+
+class ConfigChangeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["engine", "prompt_set", "alerts"])
+    name = serializers.CharField()
+    action = serializers.ChoiceField(choices=["create", "update", "unchanged"])
+    fields = serializers.DictField(help_text="Each field changed: {before, after}.")
