@@ -138,7 +138,7 @@ class EngineForm(forms.ModelForm):
     preset = forms.ChoiceField(
         label="Start from a preset",
         required=False,
-        choices=[("", "—"), *((p.key, f"{p.label} — {p.base_url}") for p in PRESETS)],
+        choices=[("", "—"), *((p.key, p.label) for p in PRESETS)],
         help_text="Fills the base URL, model, API key variable and crawler you leave empty, "
         "as the provider documents them.",
     )
@@ -639,8 +639,8 @@ class AnswerAdmin(DashboardLinksMixin, ReadOnlyBrandScopedAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(DashboardLinksMixin, ReadOnlyBrandScopedAdmin):
-    list_display = ("created_at", "kind", "engine", "question", "summary", "first_seen",
-                    "emailed_at")  # fmt: skip
+    # The summary names the question: a column of its own left the summary no room.
+    list_display = ("created_at", "kind", "engine", "summary", "first_seen", "emailed_at")
     list_filter = ("kind", "first_seen", ("engine", ONLY_THEIR_OWN), ("brand", ONLY_THEIR_OWN))
     search_fields = ("summary",)
     date_hierarchy = "created_at"
@@ -793,8 +793,10 @@ def comparison_rows(comparison: dict) -> dict:
         low_high = change["difference_ci95"]
         rows.append({
             "metric": RATE_TITLES[change["metric"]],
-            "before": f"{100 * before['rate']:.1f}", "before_n": before["n"],
-            "after": f"{100 * after['rate']:.1f}", "after_n": after["n"],
+            "before": f"{100 * before['rate']:.1f}" if before["n"] else "—",
+            "before_n": before["n"],
+            "after": f"{100 * after['rate']:.1f}" if after["n"] else "—",
+            "after_n": after["n"],
             "difference": signed_points(change["difference"])
             if change["difference"] is not None else "—",
             "interval": f"{signed_points(low_high[0])} to {signed_points(low_high[1])}"
@@ -803,8 +805,9 @@ def comparison_rows(comparison: dict) -> dict:
             "p_value": f"{change['p_value']:.4f}" if change["p_value"] is not None else "—",
             "significant": change["significant"],
         })  # fmt: skip
+    answers = {side: comparison["all"][0][side]["n"] for side in ("before", "after")}
     return {"release": comparison["release"], "deployed_at": comparison["deployed_at"],
-            "days": comparison["days"], "rows": rows}  # fmt: skip
+            "days": comparison["days"], "rows": rows, "answers": answers}  # fmt: skip
 
 
 def dashboard_view(request, brand_id: int):

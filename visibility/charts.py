@@ -122,7 +122,8 @@ def citation_sites_svg(sites: list[dict]) -> str:
         owners = [owner for owner in OWNER_COLOURS if any(r["owner"] == owner for r in rows)]
         axes.legend(
             handles=[Patch(color=OWNER_COLOURS[o], label=OWNER_LABELS[o]) for o in owners],
-            loc="lower right",
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
             fontsize=8,
             frameon=False,
         )

@@ -420,6 +420,14 @@ DEMO_CITATIONS: Final = (
     f"{DEMO_SITE}/products/west-lake-tasting-set/",
     f"{DEMO_SITE}/stores/hangzhou-longjing-road/",
 )
+# What else search engines cite about Chinese tea: reference works, forums, a competitor.
+DEMO_OTHER_CITATIONS: Final = (
+    "https://en.wikipedia.org/wiki/Longjing_tea",
+    "https://www.reddit.com/r/tea/comments/longjing_brands/",
+    "https://www.twinings.co.uk/tea/green-tea",
+    "https://zh.wikipedia.org/wiki/西湖龙井",
+    "https://www.teaforum.org/viewtopic.php?t=longjing",
+)
 
 # (en, zh) one-line descriptions; the name itself is what mention tracking looks for.
 _COMPETITORS: Final = (
@@ -492,7 +500,8 @@ def _demo_citations(model: str, u: float, v: float) -> tuple[str, ...]:
     if model != "demo-search" and not (searching and u < 0.6):
         return ()
     first = int(v * len(DEMO_CITATIONS))
-    return (DEMO_CITATIONS[first], DEMO_CITATIONS[(first + 2) % len(DEMO_CITATIONS)])
+    other = DEMO_OTHER_CITATIONS[int(u * 1000) % len(DEMO_OTHER_CITATIONS)]
+    return (DEMO_CITATIONS[first], other)
 
 
 def _demo_fact(zh: bool, u: float, v: float) -> str:
