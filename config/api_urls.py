@@ -105,6 +105,11 @@ urlpatterns = [
         name="api-visibility-release-comparison",
     ),
     path(
+        f"v1/{brand}/visibility/paired/<str:group>/",
+        visibility.PairedPromptSets.as_view(),
+        name="api-visibility-paired",
+    ),
+    path(
         f"v1/{brand}/visibility/config/",
         visibility.ConfigDocument.as_view(),
         name="api-visibility-config",

@@ -84,7 +84,9 @@ def content(brand, tmp_path, prefix: str, releases: int = 1) -> dict:
         [release] = brand_build(brand=brand)
         assert (release.number, release.state) == (number, Release.State.DEPLOYED)
     Engine.objects.create(brand=brand, name="Engine", base_url="http://127.0.0.1:9/v1", model="m")
-    prompt_set = PromptSet.objects.create(brand=brand, name="Buyers", language="en")
+    prompt_set = PromptSet.objects.create(
+        brand=brand, name="Buyers", language="en", pair_group="buyers"
+    )
     Prompt.objects.create(prompt_set=prompt_set, text="Which tea?")
     run = Run.objects.create(
         brand=brand, prompt_set=prompt_set, started_at=release.created_at, expected=3
@@ -100,6 +102,7 @@ def content(brand, tmp_path, prefix: str, releases: int = 1) -> dict:
         "fact": fact.pk,
         "faq": faq.pk,
         "release": release.number,
+        "group": "buyers",
         "artifact": "llms.txt",
         "request": request.pk,
         "hook": hook.pk,
@@ -191,6 +194,7 @@ CALLS = [
     call("visibility alerts", "GET", "visibility/alerts/", "read", 200),
     call("visibility citations", "GET", "visibility/citations/", "read", 200),
     call("visibility competitors", "GET", "visibility/competitors/", "read", 200),
+    call("visibility paired", "GET", "visibility/paired/{group}/", "read", 200),
     call("visibility config", "GET", "visibility/config/", "manage", 200),
     call("visibility config apply", "PUT", "visibility/config/?dry_run=true", "manage", 200, body={"engines": []}),
     call("visibility release comparison", "GET", "visibility/releases/{release}/comparison/", "read", 200, objects=("release",)),
@@ -210,6 +214,7 @@ PLACEHOLDERS = {
     "{run}": "<int:pk>",
     "{job}": "<int:pk>",
     "{artifact}": "<path:path>",
+    "{group}": "<str:group>",
 }
 
 
@@ -232,7 +237,7 @@ def test_the_matrix_covers_every_operation():
             route = route.replace(placeholder, converter)
         covered.add((route, c.method))
     assert operations == covered
-    assert len(operations) == 49
+    assert len(operations) == 50
 
 
 def test_the_matrix_agrees_with_the_declared_policy():
@@ -244,6 +249,7 @@ def test_the_matrix_agrees_with_the_declared_policy():
 
     uuid = "00000000-0000-4000-8000-000000000000"
     values = {"slug": "acme-tea", "entity": uuid, "spare": uuid, "artifact": "llms.txt",
+              "group": "buyers",
               **dict.fromkeys(("fact", "faq", "hook", "request", "release", "run", "job"), 1)}  # fmt: skip
     declared = {}
     for c in CALLS:

@@ -68,6 +68,7 @@ from visibility.models import (
     PromptSet,
     Run,
 )
+from visibility.pairs import pair_groups, paired_comparison
 from visibility.presets import PRESETS, PRESETS_BY_KEY
 from visibility.services import (
     VisibilityError,
@@ -295,7 +296,7 @@ class PromptSetForm(forms.ModelForm):
     class Meta:
         model = PromptSet
         fields = ["brand", "name", "language", "competitors", "repetitions", "schedule",
-                  "enabled", "sentiment_judge"]  # fmt: skip
+                  "enabled", "pair_group", "sentiment_judge"]  # fmt: skip
 
     def clean_competitors(self):
         competitors = self.cleaned_data.get("competitors")
@@ -391,7 +392,7 @@ class PromptSetAdmin(BrandScopedAdmin):
     list_filter = (("brand", ONLY_THEIR_OWN), "language", "enabled")
     search_fields = ("name",)
     fields = ("brand", "name", "language", "competitors", "repetitions", "schedule", "enabled",
-              "sentiment_judge")  # fmt: skip
+              "pair_group", "sentiment_judge")  # fmt: skip
     actions = ["run_now"]
 
     def get_queryset(self, request):
@@ -429,6 +430,7 @@ class PromptSetAdmin(BrandScopedAdmin):
             repetitions=data["repetitions"],
             schedule=data["schedule"],
             enabled=data["enabled"],
+            pair_group=data.get("pair_group", ""),
             sentiment_judge=data.get("sentiment_judge"),
             user=request.user,
         )
@@ -772,6 +774,22 @@ def trend_window_start(today: date, period: str) -> date:
     return today - timedelta(days=SCORE_DAYS - 1)
 
 
+def paired_rows(comparison: dict) -> dict:
+    """A group of paired prompt sets for the dashboard: mention and citation in % per cell."""
+
+    def cell(data: dict) -> dict:
+        return data | {"rates": [rate_cell(Rate(data[name]["count"], data[name]["n"]))
+                                 for name in ("mention", "citation")]}  # fmt: skip
+
+    return comparison | {
+        "questions": [
+            {"position": row["position"], "cells": [cell(c) for c in row["cells"]]}
+            for row in comparison["questions"]
+        ],
+        "all": [cell(c) for c in comparison["all"]],
+    }
+
+
 def leaderboard_rows(board: dict) -> list[dict]:
     """The leaderboard for the dashboard: its rates in % with their intervals."""
     return [
@@ -862,6 +880,10 @@ def dashboard_view(request, brand_id: int):
         "charts": charts if any(svg for _, svg in charts) else [],
         "alerts": alerts,
         "citations": citations,
+        "pairs": [
+            paired_rows(paired_comparison(brand=brand, group=group, since=since))
+            for group in pair_groups(brand=brand)
+        ],
         "leaderboard": leaderboard_rows(competitor_leaderboard(brand=brand, since=since)),
         "comparison": comparison_rows(comparison) if comparison else None,
         "comparison_caveat": CAVEAT,

@@ -36,6 +36,8 @@ from visibility.api_serializers import (
     LeaderboardSerializer,
     MetricsQuerySerializer,
     MetricsReportSerializer,
+    PairedComparisonSerializer,
+    PeriodQuerySerializer,
     ReleaseComparisonSerializer,
     RunPageSerializer,
     RunSerializer,
@@ -59,6 +61,7 @@ from visibility.metrics import (
     metrics_series,
 )
 from visibility.models import Alert, Answer, PromptSet, Run
+from visibility.pairs import paired_comparison
 from visibility.services import VisibilityError, engines_named, run_start
 
 TAGS = ["visibility"]
@@ -434,3 +437,25 @@ class ConfigDocument(ApiView):
                 "The configuration cannot be applied; nothing was changed.",
             ) from None
         return Response([change.as_dict() for change in changes])
+
+
+class PairedPromptSets(ApiView):
+    query_params = frozenset(PeriodQuerySerializer().fields)
+
+    @extend_schema(
+        parameters=[SLUG, OpenApiParameter("group", str, OpenApiParameter.PATH),
+                    PeriodQuerySerializer],
+        responses={200: PairedComparisonSerializer, **READ_PROBLEMS},
+        tags=TAGS,
+    )  # fmt: skip
+    def get(self, request, slug, group):
+        """A group of paired prompt sets (one question in several languages) side by side:
+        per question and language, the answers and their rates with 95 % intervals."""
+        access = self.access(slug, "read")
+        query = parameters(self, PeriodQuerySerializer)
+        comparison = paired_comparison(
+            brand=access.brand, group=group, since=query.get("since"), until=query.get("until")
+        )
+        if comparison is None:
+            raise exceptions.NotFound("No prompt sets of the brand are paired in this group.")
+        return self.conditional(PairedComparisonSerializer(comparison).data)

@@ -416,3 +416,31 @@ class ConfigChangeSerializer(serializers.Serializer):
     name = serializers.CharField()
     action = serializers.ChoiceField(choices=["create", "update", "unchanged"])
     fields = serializers.DictField(help_text="Each field changed: {before, after}.")
+
+
+# --- paired prompt sets ----------------------------------------------------------------------
+
+
+class PairedCellSerializer(serializers.Serializer):
+    prompt_set = serializers.CharField()
+    language = serializers.CharField()
+    prompt = serializers.CharField(allow_null=True, help_text="The question in this language.")
+    answers = serializers.IntegerField()
+    mention = RateSerializer()
+    citation = RateSerializer()
+    first_mention = RateSerializer()
+    misstatement = RateSerializer()
+
+
+class PairedQuestionSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="The question's place in each set, from 1.")
+    cells = PairedCellSerializer(many=True, help_text="One per prompt set of the group.")
+
+
+class PairedComparisonSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    since = serializers.DateField(allow_null=True)
+    until = serializers.DateField(allow_null=True)
+    prompt_sets = serializers.ListField(child=serializers.DictField())
+    questions = PairedQuestionSerializer(many=True)
+    all = PairedCellSerializer(many=True, help_text="Each set over all its questions.")

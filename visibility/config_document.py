@@ -38,7 +38,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 ENGINE_REQUIRED = ("name", "base_url", "model")
 PROMPT_SET_DEFAULTS: dict[str, Any] = {
     "schedule": "0 6 * * *", "repetitions": 3, "enabled": True, "competitors": [],
-    "sentiment_judge": None, "prompts": [],
+    "pair_group": "", "sentiment_judge": None, "prompts": [],
 }  # fmt: skip
 PROMPT_SET_REQUIRED = ("name", "language")
 ALERT_DEFAULTS: dict[str, Any] = {"emails": [], "webhook": None}
@@ -102,6 +102,7 @@ def prompt_set_document(prompt_set: PromptSet) -> dict:
         "repetitions": prompt_set.repetitions,
         "enabled": prompt_set.enabled,
         "competitors": prompt_set.competitors or [],
+        "pair_group": prompt_set.pair_group,
         "sentiment_judge": prompt_set.sentiment_judge.name if prompt_set.sentiment_judge else None,
         "prompts": list(prompt_set.prompts.filter(active=True).values_list("text", flat=True)),
     }
@@ -294,7 +295,7 @@ def config_apply(*, brand: Brand, document: Any, user=None, dry_run: bool = Fals
                 brand=brand, name=prompt_set["name"], language=prompt_set["language"],
                 prompts=prompt_set["prompts"], competitors=prompt_set["competitors"],
                 repetitions=prompt_set["repetitions"], schedule=prompt_set["schedule"],
-                enabled=prompt_set["enabled"],
+                enabled=prompt_set["enabled"], pair_group=prompt_set["pair_group"],
                 sentiment_judge=judges[judge_name] if judge_name else None, user=user,
             )  # fmt: skip
         except VisibilityError as error:

@@ -99,6 +99,13 @@ class PromptSet(models.Model):
         help_text="When to run, as a crontab line (minute hour day month weekday), UTC.",
     )
     enabled = models.BooleanField(default=True)
+    pair_group = models.CharField(
+        "paired with",
+        max_length=100,
+        blank=True,
+        help_text="Prompt sets of one group ask the same questions in other languages, in the "
+        "same order: the dashboard compares them side by side, question by question.",
+    )
     sentiment_judge = models.ForeignKey(
         "Engine",
         null=True,

@@ -127,6 +127,7 @@ def prompt_set_save(
     repetitions: int | None = None,
     schedule: str | None = None,
     enabled: bool | None = None,
+    pair_group: str | None = None,
     sentiment_judge: Engine | None | object = KEEP,
     user=None,
 ) -> PromptSet:
@@ -154,6 +155,7 @@ def prompt_set_save(
         "repetitions": repetitions,
         "schedule": schedule,
         "enabled": enabled,
+        "pair_group": pair_group.strip() if pair_group is not None else None,
     }
     prompt_set = PromptSet.objects.filter(brand=brand, name=name).first() or PromptSet(
         brand=brand, name=name

@@ -182,6 +182,7 @@ API_POLICY: dict[str, dict[str, str]] = {
     "api-visibility-alerts": {"GET": "read"},
     "api-visibility-citations": {"GET": "read"},
     "api-visibility-competitors": {"GET": "read"},
+    "api-visibility-paired": {"GET": "read"},
     "api-visibility-config": {"GET": "manage", "PUT": "manage"},
     "api-visibility-release-comparison": {"GET": "read"},
     "api-visibility-crawlers": {"GET": "read"},
