@@ -196,7 +196,7 @@ CALLS = [
     call("visibility competitors", "GET", "visibility/competitors/", "read", 200),
     call("visibility paired", "GET", "visibility/paired/{group}/", "read", 200),
     call("visibility config", "GET", "visibility/config/", "manage", 200),
-    call("visibility config apply", "PUT", "visibility/config/?dry_run=true", "manage", 200, body={"engines": []}),
+    call("visibility config apply", "PUT", "visibility/config/", "manage", 200, body={"engines": [{"name": "Matrix", "base_url": "https://api.deepseek.com", "model": "deepseek-chat"}]}),
     call("visibility release comparison", "GET", "visibility/releases/{release}/comparison/", "read", 200, objects=("release",)),
     call("visibility crawlers", "GET", "visibility/crawlers/", "read", 200),
 ]  # fmt: skip
@@ -369,6 +369,7 @@ def fingerprint() -> tuple:
         Release.objects.count(),
         Deployment.objects.count(),
         Run.objects.count(),
+        list(Engine.objects.order_by("pk").values_list("pk", "name", "model")),
     )
 
 

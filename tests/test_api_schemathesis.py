@@ -79,6 +79,7 @@ def known_values(brand, tmp_path) -> dict[str, dict[str, list]]:
             "imports": [ImportJob.objects.create(brand=brand, state=ImportJob.State.SUCCEEDED).pk],
         },
         "number": {"releases": [release.number]},
+        "group": {"paired": ["Buying Chinese green tea"]},
         "path": {"artifacts": ["llms.txt", "zh-Hans/llms.txt", "robots.txt", "sitemap.xml"]},
     }
 
@@ -155,7 +156,7 @@ def test_the_api_keeps_its_schema(tmp_path, caplog, monkeypatch):
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
 
-    assert len(operations) == 45
+    assert len(operations) == 51
     failures = [report for report in reports if report]
     assert not failures, "\n\n".join(failures)
     # The runs reached the endpoints: every read answered 200 to some generated request.

@@ -138,7 +138,7 @@ def test_a_change_shows_as_a_diff_and_a_bad_file_changes_nothing(brand, hook, tm
     assert str(error.value).splitlines()[:2] == [
         "Nothing was changed.",
         f"{source}: /prompt_sets/0/colour: unknown field (known: name, language, schedule, "
-        "repetitions, enabled, competitors, sentiment_judge, prompts)",
+        "repetitions, enabled, competitors, pair_group, sentiment_judge, prompts)",
     ]
     del broken["prompt_sets"][0]["colour"]
     source.write_text(yaml.safe_dump(broken), encoding="utf-8")
@@ -174,6 +174,13 @@ def test_the_api_plans_and_applies_the_same_document(brand, hook):
     assert wrong.json()["errors"] == [
         {"pointer": "/engines/0/base_url", "detail": "required, as text"},
         {"pointer": "/engines/0/model", "detail": "required, as text"},
+    ]
+    typed = api.put(url, json.dumps({"prompt_sets": [
+        {"name": "X", "language": "en", "repetitions": "many", "enabled": 1}]}),
+        content_type="application/json")  # fmt: skip
+    assert typed.json()["errors"] == [
+        {"pointer": "/prompt_sets/0/repetitions", "detail": "give a whole number"},
+        {"pointer": "/prompt_sets/0/enabled", "detail": "give true or false"},
     ]
     _, reader = api_token_create(brand=brand, scopes=["read"])
     assert Client(headers={"Authorization": f"Bearer {reader}"}).get(url).status_code == 403

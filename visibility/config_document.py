@@ -145,6 +145,19 @@ def _items(document: dict, key: str, problems: list[Problem]) -> list[dict]:
     return items
 
 
+# What each field holds; numbers that are not whole are refused where a count is wanted.
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "api_key_env": (str,), "parameters": (dict,), "timeout_seconds": (int,),
+    "max_retries": (int,), "input_price_per_million": (int, float, str),
+    "output_price_per_million": (int, float, str), "crawler": (str,), "enabled": (bool,),
+    "schedule": (str,), "repetitions": (int,), "competitors": (list,), "pair_group": (str,),
+    "sentiment_judge": (str, type(None)), "prompts": (list,), "emails": (list,),
+    "webhook": (str, type(None)),
+}  # fmt: skip
+TYPE_WORDS = {str: "text", dict: "a mapping", int: "a whole number", float: "a number",
+              bool: "true or false", list: "a list", type(None): "null"}  # fmt: skip
+
+
 def _filled(item: Any, pointer: str, defaults: dict, required: tuple, problems) -> dict | None:
     """The item with its defaults, or None (and the problems) if it cannot be read."""
     if not isinstance(item, dict):
@@ -157,7 +170,19 @@ def _filled(item: Any, pointer: str, defaults: dict, required: tuple, problems) 
     for name in required:
         if not isinstance(item.get(name), str) or not item[name].strip():
             problems.append(Problem(f"{pointer}/{name}", "required, as text"))
-    return None if unknown else {**defaults, **item}
+    wrong = [
+        name
+        for name, value in item.items()
+        if name in FIELD_TYPES
+        and (
+            not isinstance(value, FIELD_TYPES[name])
+            or (isinstance(value, bool) and bool not in FIELD_TYPES[name])
+        )
+    ]
+    for name in wrong:
+        words = " or ".join(TYPE_WORDS[t] for t in FIELD_TYPES[name])
+        problems.append(Problem(f"{pointer}/{name}", f"give {words}"))
+    return None if unknown or wrong else {**defaults, **item}
 
 
 def config_read(document: Any, *, brand: Brand) -> tuple[list[dict], list[dict], dict | None]:
