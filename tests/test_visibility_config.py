@@ -104,7 +104,8 @@ def test_apply_a_file_then_export_it_back_unchanged(brand, hook, tmp_path):
     assert document["engines"][0] == {
         "name": "ChatGPT", "base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini",
         "api_key_env": "OPENAI_API_KEY", "parameters": {}, "timeout_seconds": 60,
-        "max_retries": 2, "input_price_per_million": "0.15", "output_price_per_million": "0.6",
+        "max_retries": 2, "location_parameter": "", "input_price_per_million": "0.15",
+        "output_price_per_million": "0.6",
         "crawler": "ChatGPT", "enabled": True,
     }  # fmt: skip
     assert run("apply", str(exported))[1].strip() == "Nothing to change."
@@ -138,7 +139,7 @@ def test_a_change_shows_as_a_diff_and_a_bad_file_changes_nothing(brand, hook, tm
     assert str(error.value).splitlines()[:2] == [
         "Nothing was changed.",
         f"{source}: /prompt_sets/0/colour: unknown field (known: name, language, schedule, "
-        "repetitions, enabled, competitors, pair_group, sentiment_judge, prompts)",
+        "repetitions, enabled, competitors, pair_group, location, sentiment_judge, prompts)",
     ]
     del broken["prompt_sets"][0]["colour"]
     source.write_text(yaml.safe_dump(broken), encoding="utf-8")

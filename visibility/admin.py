@@ -74,6 +74,7 @@ from visibility.services import (
     VisibilityError,
     crontab_parts,
     engine_save,
+    location_code,
     prompt_set_save,
     run_start,
 )
@@ -108,8 +109,9 @@ class DashboardLinksMixin:
 
 # --- engines ----------------------------------------------------------------------------------
 
-ENGINE_SETTINGS = ("parameters", "timeout_seconds", "max_retries", "input_price_per_million",
-                   "output_price_per_million", "crawler", "is_demo", "enabled")  # fmt: skip
+ENGINE_SETTINGS = ("parameters", "timeout_seconds", "max_retries", "location_parameter",
+                   "input_price_per_million", "output_price_per_million", "crawler", "is_demo",
+                   "enabled")  # fmt: skip
 
 
 def api_key_status(engine: Engine) -> str:
@@ -207,7 +209,8 @@ class EngineAdmin(BrandScopedAdmin):
         key_fields = ["key", "api_key", "api_key_remove", "api_key_env"]
         if obj is None:  # nothing stored yet
             key_fields = ["api_key", "api_key_env"]
-        endpoint = ["base_url", "model", "parameters", "timeout_seconds", "max_retries"]
+        endpoint = ["base_url", "model", "parameters", "timeout_seconds", "max_retries",
+                    "location_parameter"]  # fmt: skip
         return [
             (None, {"fields": ["brand", "name", "is_demo", "enabled"]}),
             ("Endpoint", {"fields": endpoint if obj else ["preset", *endpoint]}),
@@ -295,8 +298,14 @@ class PromptSetForm(forms.ModelForm):
 
     class Meta:
         model = PromptSet
-        fields = ["brand", "name", "language", "competitors", "repetitions", "schedule",
-                  "enabled", "pair_group", "sentiment_judge"]  # fmt: skip
+        fields = ["brand", "name", "language", "location", "competitors", "repetitions",
+                  "schedule", "enabled", "pair_group", "sentiment_judge"]  # fmt: skip
+
+    def clean_location(self):
+        try:
+            return location_code(self.cleaned_data.get("location") or "")
+        except VisibilityError as error:
+            raise ValidationError(str(error)) from None
 
     def clean_competitors(self):
         competitors = self.cleaned_data.get("competitors")
@@ -391,8 +400,8 @@ class PromptSetAdmin(BrandScopedAdmin):
                     "enabled", "last_run")  # fmt: skip
     list_filter = (("brand", ONLY_THEIR_OWN), "language", "enabled")
     search_fields = ("name",)
-    fields = ("brand", "name", "language", "competitors", "repetitions", "schedule", "enabled",
-              "pair_group", "sentiment_judge")  # fmt: skip
+    fields = ("brand", "name", "language", "location", "competitors", "repetitions", "schedule",
+              "enabled", "pair_group", "sentiment_judge")  # fmt: skip
     actions = ["run_now"]
 
     def get_queryset(self, request):
@@ -431,6 +440,7 @@ class PromptSetAdmin(BrandScopedAdmin):
             schedule=data["schedule"],
             enabled=data["enabled"],
             pair_group=data.get("pair_group", ""),
+            location=data.get("location", ""),
             sentiment_judge=data.get("sentiment_judge"),
             user=request.user,
         )

@@ -32,13 +32,14 @@ from visibility.services import (
 VERSION = 1
 ENGINE_DEFAULTS: dict[str, Any] = {
     "api_key_env": "", "parameters": {}, "timeout_seconds": 60, "max_retries": 2,
+    "location_parameter": "",
     "input_price_per_million": "0", "output_price_per_million": "0", "crawler": "",
     "enabled": True,
 }  # fmt: skip
 ENGINE_REQUIRED = ("name", "base_url", "model")
 PROMPT_SET_DEFAULTS: dict[str, Any] = {
     "schedule": "0 6 * * *", "repetitions": 3, "enabled": True, "competitors": [],
-    "pair_group": "", "sentiment_judge": None, "prompts": [],
+    "pair_group": "", "location": "", "sentiment_judge": None, "prompts": [],
 }  # fmt: skip
 PROMPT_SET_REQUIRED = ("name", "language")
 ALERT_DEFAULTS: dict[str, Any] = {"emails": [], "webhook": None}
@@ -87,6 +88,7 @@ def engine_document(engine: Engine) -> dict:
         "parameters": engine.parameters or {},
         "timeout_seconds": engine.timeout_seconds,
         "max_retries": engine.max_retries,
+        "location_parameter": engine.location_parameter,
         "input_price_per_million": _price(engine.input_price_per_million),
         "output_price_per_million": _price(engine.output_price_per_million),
         "crawler": engine.crawler,
@@ -103,6 +105,7 @@ def prompt_set_document(prompt_set: PromptSet) -> dict:
         "enabled": prompt_set.enabled,
         "competitors": prompt_set.competitors or [],
         "pair_group": prompt_set.pair_group,
+        "location": prompt_set.location,
         "sentiment_judge": prompt_set.sentiment_judge.name if prompt_set.sentiment_judge else None,
         "prompts": list(prompt_set.prompts.filter(active=True).values_list("text", flat=True)),
     }
@@ -151,6 +154,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "max_retries": (int,), "input_price_per_million": (int, float, str),
     "output_price_per_million": (int, float, str), "crawler": (str,), "enabled": (bool,),
     "schedule": (str,), "repetitions": (int,), "competitors": (list,), "pair_group": (str,),
+    "location": (str,), "location_parameter": (str,),
     "sentiment_judge": (str, type(None)), "prompts": (list,), "emails": (list,),
     "webhook": (str, type(None)),
 }  # fmt: skip
@@ -321,6 +325,7 @@ def config_apply(*, brand: Brand, document: Any, user=None, dry_run: bool = Fals
                 prompts=prompt_set["prompts"], competitors=prompt_set["competitors"],
                 repetitions=prompt_set["repetitions"], schedule=prompt_set["schedule"],
                 enabled=prompt_set["enabled"], pair_group=prompt_set["pair_group"],
+                location=prompt_set["location"],
                 sentiment_judge=judges[judge_name] if judge_name else None, user=user,
             )  # fmt: skip
         except VisibilityError as error:

@@ -90,7 +90,23 @@ def citations_of(completion) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def engine_ask(engine: Engine, question: str, *, client=None) -> EngineReply:
+def location_parameters(engine: Engine, country: str) -> dict:
+    """The request parameters that ask ``engine`` as from ``country`` (ISO 3166-1 alpha-2),
+    in the shape its provider documents; {} when it takes none or no country is given."""
+    if not country:
+        return {}
+    if engine.location_parameter == Engine.LocationParameter.OPENAI:
+        location = {"type": "approximate", "approximate": {"country": country}}
+    elif engine.location_parameter == Engine.LocationParameter.PERPLEXITY:
+        location = {"country": country}
+    else:
+        return {}
+    options = dict((engine.parameters or {}).get("web_search_options") or {})
+    return {"web_search_options": options | {"user_location": location}}
+
+
+def engine_ask(engine: Engine, question: str, *, client=None, country: str = "") -> EngineReply:
+    """Ask one question as a customer would (from ``country``, where the engine takes one)."""
     import openai
 
     started = time.monotonic()
@@ -103,7 +119,7 @@ def engine_ask(engine: Engine, question: str, *, client=None) -> EngineReply:
         completion = client.chat.completions.create(
             model=engine.model,
             messages=[{"role": "user", "content": question}],
-            **(engine.parameters or {}),
+            **((engine.parameters or {}) | location_parameters(engine, country)),
         )
     except (SecretUnavailable, EgressRefused) as error:
         return EngineReply(ok=False, error=str(error))

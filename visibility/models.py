@@ -47,6 +47,20 @@ class Engine(models.Model):
         help_text="The answer engine whose crawlers feed it (ChatGPT, Claude, Perplexity …): "
         "alerts report when they last fetched the site and whether robots.txt lets them in.",
     )
+
+    class LocationParameter(models.TextChoices):
+        NONE = "", "Not sent (the engine does not search the web by location)"
+        OPENAI = "openai", "OpenAI search models: web_search_options.user_location (approximate)"
+        PERPLEXITY = "perplexity", "Perplexity: web_search_options.user_location"
+
+    location_parameter = models.CharField(
+        "location",
+        max_length=16,
+        blank=True,
+        choices=LocationParameter.choices,
+        help_text="How the prompt set's country is passed, for engines that search the web "
+        "from where the customer is.",
+    )
     is_demo = models.BooleanField(
         default=False, help_text="A local demo engine with scripted answers, not a real one."
     )
@@ -99,6 +113,12 @@ class PromptSet(models.Model):
         help_text="When to run, as a crontab line (minute hour day month weekday), UTC.",
     )
     enabled = models.BooleanField(default=True)
+    location = models.CharField(
+        max_length=2,
+        blank=True,
+        help_text="The customers' country (ISO 3166 code, e.g. US, DE, CN): engines that search "
+        "the web by location are asked as from there. Empty: no location.",
+    )
     pair_group = models.CharField(
         "paired with",
         max_length=100,
@@ -158,6 +178,9 @@ class Run(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     expected = models.PositiveIntegerField(default=0)
+    # Asked as from where and in which language (the prompt set's, when the run started).
+    location = models.CharField(max_length=2, blank=True)
+    language = models.CharField(max_length=35, blank=True)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 

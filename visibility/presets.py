@@ -24,10 +24,12 @@ class EnginePreset:
     crawler: str = ""
     docs: str = ""
     note: str = ""
+    location_parameter: str = ""  # Engine.LocationParameter: how a country is passed
 
     def engine_fields(self) -> dict:
         return {"base_url": self.base_url, "model": self.model,
-                "api_key_env": self.api_key_env, "crawler": self.crawler}  # fmt: skip
+                "api_key_env": self.api_key_env, "crawler": self.crawler,
+                "location_parameter": self.location_parameter}  # fmt: skip
 
 
 PRESETS: tuple[EnginePreset, ...] = (
@@ -37,7 +39,8 @@ PRESETS: tuple[EnginePreset, ...] = (
                  "PERPLEXITY_API_KEY", "Perplexity",
                  "https://docs.perplexity.ai/docs/sonar/openai-compatibility",
                  "Returns its citations with each answer. Perplexity announced Sonar chat "
-                 "completions are supported until 2026-09-27: check the endpoint still answers."),
+                 "completions are supported until 2026-09-27: check the endpoint still answers.",
+                 location_parameter="perplexity"),
     EnginePreset("anthropic", "Anthropic Claude (OpenAI SDK compatibility)",
                  "https://api.anthropic.com/v1/", "claude-haiku-4-5", "ANTHROPIC_API_KEY",
                  "Claude",

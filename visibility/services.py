@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
 
+import pycountry
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
@@ -112,6 +113,15 @@ def competitors_check(competitors) -> None:
                                       "list of texts.")  # fmt: skip
 
 
+def location_code(country: str) -> str:
+    """An ISO 3166-1 alpha-2 country code, upper case ("" for none); VisibilityError if it is
+    not one."""
+    code = country.strip().upper()
+    if code and pycountry.countries.get(alpha_2=code) is None:
+        raise VisibilityError(f"{country!r} is not a country code (ISO 3166-1, e.g. US, DE, CN).")
+    return code
+
+
 def schedule_name(prompt_set: PromptSet) -> str:
     return f"visibility: {prompt_set.brand.slug} / {prompt_set.name} (#{prompt_set.pk})"
 
@@ -128,6 +138,7 @@ def prompt_set_save(
     schedule: str | None = None,
     enabled: bool | None = None,
     pair_group: str | None = None,
+    location: str | None = None,
     sentiment_judge: Engine | None | object = KEEP,
     user=None,
 ) -> PromptSet:
@@ -156,6 +167,7 @@ def prompt_set_save(
         "schedule": schedule,
         "enabled": enabled,
         "pair_group": pair_group.strip() if pair_group is not None else None,
+        "location": location_code(location) if location is not None else None,
     }
     prompt_set = PromptSet.objects.filter(brand=brand, name=name).first() or PromptSet(
         brand=brand, name=name
@@ -230,6 +242,8 @@ def run_start(
             trigger=trigger,
             requested_by=user,
             expected=prompts * len(chosen) * prompt_set.repetitions,
+            location=prompt_set.location,
+            language=prompt_set.language,
             started_at=timezone.now(),
         )
         run.engines.set(chosen)
@@ -269,7 +283,7 @@ def run_engine_execute(*, run_id: int, engine_id: int, progress: Progress | None
         for repetition in range(prompt_set.repetitions):
             if (prompt.pk, repetition) in done:
                 continue
-            reply = engine_ask(engine, prompt.text, client=client)
+            reply = engine_ask(engine, prompt.text, client=client, country=run.location)
             answer = answer_from_reply(run, engine, prompt, repetition, reply)
             if reply.ok:
                 result = analyse(reply.content, reply.citations, tracked, competitors, facts)
