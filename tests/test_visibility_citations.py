@@ -190,6 +190,35 @@ def test_the_api_and_the_dashboard_show_the_report(cited, other_brand):
     assert page.status_code == 200
     html = page.content.decode()
     section = html[html.index('id="citations"') : html.index('id="alerts"')]
-    assert "Cited instead of us" in section and "<svg" in section
+    assert "Cited instead of us" in section and section.count("<svg") == 2
+    assert "Citations per week, last 12 weeks" in section
     assert "<td>tea.example/about</td><td>2</td>" in section
     assert "<td>twinings.co.uk</td><td>Twinings</td><td>1</td>" in section
+
+
+def test_a_scripted_engines_citations_are_reported_by_site(brand, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from visibility.scripted_engine import Reply, ScriptedEngine
+    from visibility.services import engine_save, prompt_set_save
+
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]
+    prompt_set_save(brand=brand, name="Tea", language="en", prompts=["Best tea?"], repetitions=1,
+                    competitors=[{"name": "Twinings", "domains": ["twinings.co.uk"]}])  # fmt: skip
+    reply = Reply(
+        "Acme Tea (tea.example/about) is good.",
+        citations=["https://www.twinings.co.uk/x", "https://en.wikipedia.org/wiki/Tea"],
+    )
+    with ScriptedEngine(lambda model, messages, attempt: reply) as server:
+        engine_save(brand=brand, name="Sonar", base_url=server.base_url, model="sonar")
+        call_command("visibility_run", "acme-tea", stdout=StringIO(), stderr=StringIO())
+    report = citation_report(brand=brand).as_dict()
+    assert [(r["site"], r["owner"], r["competitor"]) for r in report["sites"]] == [
+        ("tea.example", BRAND, None),
+        ("twinings.co.uk", COMPETITOR, "Twinings"),
+        ("wikipedia.org", THIRD_PARTY, None),
+    ]
+    assert report["our_pages"] == [{"url": "tea.example/about", "answers": 1,
+                                    "engines": {"Sonar": 1}}]  # fmt: skip

@@ -41,7 +41,7 @@ from kb.services.permissions import (
     user_can_somewhere,
 )
 from publishing.selectors import release_live
-from visibility.charts import citation_sites_svg, trend_svg
+from visibility.charts import citation_sites_svg, citation_trend_svg, trend_svg
 from visibility.citations import citation_report
 from visibility.comparison import CAVEAT, release_comparison, releases_deployed
 from visibility.crawlers import crawler_summary
@@ -857,6 +857,8 @@ def dashboard_view(request, brand_id: int):
     ]
     alerts = Alert.objects.filter(brand=brand).select_related("engine", "prompt")[:10]
     citations = citation_report(brand=brand, since=since).as_dict(top=CITED_SITES_SHOWN)
+    # The trend reads 12 weeks, the tables the dashboard's 30 days.
+    trend_weeks = citation_report(brand=brand, since=trend_window_start(today, "week"))
     releases = [
         (number, timezone.localdate(deployed_at))
         for number, deployed_at in releases_deployed(
@@ -899,6 +901,9 @@ def dashboard_view(request, brand_id: int):
         "comparison_caveat": CAVEAT,
         # mark_safe as above: matplotlib escapes the site names it writes.
         "citations_svg": mark_safe(citation_sites_svg(citations["sites"])),  # noqa: S308
+        "citation_trend_svg": mark_safe(  # noqa: S308
+            citation_trend_svg(trend_weeks.as_dict(top=CITED_SITES_SHOWN)["sites"])
+        ),
         "crawlers": crawlers,
         "csv_url": reverse("admin:visibility_dashboard_csv", args=[brand.pk]) + f"?period={period}",
         "runs_url": reverse("admin:visibility_run_changelist") + f"?brand__id__exact={brand.pk}",

@@ -131,3 +131,49 @@ def citation_sites_svg(sites: list[dict]) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
+
+
+TREND_SITES = 6  # lines on the citation trend: the brand's site and the most cited others
+
+
+def citation_trend_svg(sites: list[dict]) -> str:
+    """Answers citing each site per ISO week: the brand's own site and the most cited others
+    (``CitationReport.as_dict()["sites"]``, their ``weeks``); "" with fewer than two weeks."""
+    weeks = sorted({date.fromisoformat(w) for row in sites for w in row["weeks"]})
+    if len(weeks) < 2:
+        return ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import dates as mdates
+    from matplotlib.figure import Figure
+
+    brand = [row for row in sites if row["owner"] == "brand"][:1]
+    others = [row for row in sites if row["owner"] != "brand"][: TREND_SITES - len(brand)]
+    style = {"svg.fonttype": "none", "svg.hashsalt": "sourcebook-citation-trend",
+             "font.size": 9}  # fmt: skip
+    with matplotlib.rc_context(style):
+        figure = Figure(figsize=SIZE_INCHES, layout="constrained")
+        axes = figure.subplots()
+        for row in [*brand, *others]:
+            axes.plot(
+                weeks,
+                [row["weeks"].get(week.isoformat(), 0) for week in weeks],
+                marker="o",
+                markersize=3,
+                linewidth=2.2 if row["owner"] == "brand" else 1.2,
+                color=OWNER_COLOURS["brand"] if row["owner"] == "brand" else None,
+                label=chart_label(row["site"]),
+            )
+        axes.set_ylabel("Answers citing it")
+        axes.set_ylim(bottom=0)
+        axes.yaxis.get_major_locator().set_params(integer=True)
+        axes.grid(True, alpha=0.3)
+        locator = mdates.AutoDateLocator(maxticks=8)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
