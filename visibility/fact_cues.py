@@ -83,8 +83,6 @@ PERIOD = re.compile(rf"{ISO_DAY}(?:/{ISO_DAY})?")
 YEAR_VALUE = re.compile(r"1\d{3}|20\d{2}")
 NUMBER_VALUE = re.compile(r"\d+(?:\.\d+)?(?:\s*(?:-|\u2013|\u2014|~|to|至|到)\s*\d+(?:\.\d+)?)?")
 
-_stemmer = snowballstemmer.stemmer("english")
-
 
 def fact_kind(value: str, unit: str) -> str | None:
     """What kind of value a fact has, or None when it has none that answers can state."""
@@ -176,12 +174,13 @@ def statement_words(statement: str, removed: Iterable[str]) -> set[str]:
     words: set[str] = {a.casefold() for a in ACRONYM.findall(_without(statement, removed))}
     text = _without(numerals_as_digits(normalize(statement)), removed)
     text = re.sub(r"\d[\d.,]*", " ", text)
+    stemmer = snowballstemmer.stemmer("english")  # one per call: a stemmer keeps state
     for run in HAN_RUN.findall(text):
         pairs = [run[i : i + 2] for i in range(len(run) - 1)]
         words.update(p for p in pairs if not HAN_FUNCTION_CHARS.intersection(p))
     for word in LATIN_WORD.findall(HAN_RUN.sub(" ", text)):
         if word not in STOPWORDS and word not in PHRASE_ENDS and len(word) >= MIN_STEM:
-            stem = _stemmer.stemWord(word.replace("'s", ""))
+            stem = stemmer.stemWord(word.replace("'s", ""))
             if len(stem) >= MIN_STEM:
                 words.add(stem)
     return words
