@@ -24,6 +24,22 @@ def chart_label(text: str) -> str:
     return text.replace("\\", "\\\\").replace("$", r"\$")
 
 
+def _dates_on_x(axes) -> None:
+    from matplotlib import dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _svg_element(figure) -> str:
+    """The figure as an ``<svg>`` element (no XML prolog), deterministic (no date)."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
+
+
 def trend_svg(
     series: dict[str, dict[date, Metrics]],
     metric: str = "score",
@@ -41,7 +57,6 @@ def trend_svg(
     import matplotlib
 
     matplotlib.use("Agg")  # here, not at import time: the web process needs no GUI backend
-    from matplotlib import dates as mdates
     from matplotlib.figure import Figure
 
     title, value_of = METRICS[metric]
@@ -77,14 +92,9 @@ def trend_svg(
                               xytext=(2, 0), textcoords="offset points")  # fmt: skip
         axes.set_ylabel(title)
         axes.grid(True, alpha=0.3)
-        locator = mdates.AutoDateLocator(maxticks=8)
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        _dates_on_x(axes)
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+        return _svg_element(figure)
 
 
 OWNER_COLOURS = {"brand": "#2e7d32", "competitor": "#c62828", "third_party": "#78909c"}
@@ -127,10 +137,7 @@ def citation_sites_svg(sites: list[dict]) -> str:
             fontsize=8,
             frameon=False,
         )
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+        return _svg_element(figure)
 
 
 TREND_SITES = 6  # lines on the citation trend: the brand's site and the most cited others
@@ -145,7 +152,6 @@ def citation_trend_svg(sites: list[dict]) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import dates as mdates
     from matplotlib.figure import Figure
 
     brand = [row for row in sites if row["owner"] == "brand"][:1]
@@ -169,11 +175,6 @@ def citation_trend_svg(sites: list[dict]) -> str:
         axes.set_ylim(bottom=0)
         axes.yaxis.get_major_locator().set_params(integer=True)
         axes.grid(True, alpha=0.3)
-        locator = mdates.AutoDateLocator(maxticks=8)
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        _dates_on_x(axes)
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+        return _svg_element(figure)
