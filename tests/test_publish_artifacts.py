@@ -203,7 +203,7 @@ def test_every_page_has_one_valid_graph_with_stable_ids(site):
         assert len(ids) == len(set(ids)), url
         by_id = {n["@id"]: n for n in nodes}
         # Exactly one Organization: the brand's, under its stable @id.
-        organizations = [n for n in nodes if n["@type"] == "Organization"]
+        organizations = [n for n in nodes if n.get("@type") == "Organization"]
         assert [n["@id"] for n in organizations] == [organization], url
         assert by_id[f"{BASE}/#website"]["publisher"] == {"@id": organization}
         webpage = by_id[url]
@@ -298,7 +298,7 @@ def test_faq_page_markup_matches_the_visible_questions_and_answers(site):
 def test_facts_page_shows_statement_value_date_and_source_with_anchor(site):
     html = site.file(f"{BASE}/facts/").read_text(encoding="utf-8")
     document = page_graph(html, f"{BASE}/facts/")
-    claims = {n["@id"]: n for n in document["@graph"] if n["@type"] == "Claim"}
+    claims = {n["@id"]: n for n in document["@graph"] if n.get("@type") == "Claim"}
     assert len(claims) == Fact.objects.count() == 36
     fact = Fact.objects.get(key="garden-area")
     block = re.search(r'<div class="fact" id="fact-garden-area">(.*?)</div>', html, re.S).group(1)
@@ -338,7 +338,7 @@ def test_facts_page_shows_statement_value_date_and_source_with_anchor(site):
     zh_claims = {
         n["@id"]: n
         for n in page_graph(html, f"{BASE}/zh-Hans/facts/")["@graph"]
-        if n["@type"] == "Claim"
+        if n.get("@type") == "Claim"
     }
     assert zh_claims[f"{BASE}/id/fact/garden-area"]["url"] == f"{BASE}/zh-Hans/#fact-garden-area"
     assert zh_claims[f"{BASE}/id/fact/garden-area"]["mainEntity"]["unitCode"] == "HAR"
@@ -356,7 +356,7 @@ def test_an_entity_page_marks_up_its_facts_and_questions(site):
         url = f"{BASE}/{prefix}products/longjing-shifeng-pre-qingming/"
         html = site.file(url).read_text(encoding="utf-8")
         graph = page_graph(html, url)["@graph"]
-        claims = {n["@id"]: n for n in graph if n["@type"] == "Claim"}
+        claims = {n["@id"]: n for n in graph if n.get("@type") == "Claim"}
         assert sorted(claims) == [f"{BASE}/id/fact/{f.key}" for f in facts]
         for fact in facts:
             claim = claims[f"{BASE}/id/fact/{fact.key}"]
@@ -366,7 +366,7 @@ def test_an_entity_page_marks_up_its_facts_and_questions(site):
             assert claim["about"] == {"@id": iri}
             assert claim["temporalCoverage"] == fact.as_of.isoformat()
             assert claim["citation"]["url"] == fact.source_url
-        [faq_page] = [n for n in graph if n["@type"] == "FAQPage"]
+        [faq_page] = [n for n in graph if n.get("@type") == "FAQPage"]
         assert faq_page["about"] == {"@id": iri} and faq_page["isPartOf"] == {"@id": url}
         assert [q["@id"] for q in faq_page["mainEntity"]] == [
             f"{BASE}/id/faq/{f.key}" for f in faqs
@@ -448,7 +448,7 @@ def test_faq_and_facts_pages_are_paginated_and_each_fact_links_to_where_it_is_sh
                     assert len(page_questions) == (3 if number == count else 10)
                     questions += page_questions
                 else:
-                    page_claims = {n["url"]: n for n in graph.values() if n["@type"] == "Claim"}
+                    page_claims = {n["url"]: n for n in graph.values() if n.get("@type") == "Claim"}
                     assert len(page_claims) == (7 if number == count else 10)
                     claims.update(page_claims)
         expected = FAQ.objects.filter(brand=brand).order_by("order", "key")
@@ -637,7 +637,7 @@ def test_whole_brand_graph_file_expands_without_loss(site):
     types = [n["@type"] for n in nodes]
     assert len(nodes) - types.count("Claim") - types.count("FAQPage") == 30
     assert types.count("Claim") == 36
-    questions = [q for n in nodes if n["@type"] == "FAQPage" for q in n["mainEntity"]]
+    questions = [q for n in nodes if n.get("@type") == "FAQPage" for q in n["mainEntity"]]
     assert len(questions) == FAQ.objects.count() == 23
     statements = [n for n in nodes if n["@type"] in ("Claim", "FAQPage")]
     by_id = lambda found: sorted(found, key=lambda n: n["@id"])  # noqa: E731

@@ -320,3 +320,88 @@ class CrawlerHit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} {self.path} ({self.status})"
+
+
+class SiteAudit(models.Model):
+    """A GEO audit of a website: what answer engines see of it, scored, with the fixes.
+
+    The crawl's pages are ``SiteAuditPage`` rows; the site-wide findings, the score and its
+    parts, the ranked fixes, what an import did and what changed since the last audit of the
+    same site are in ``report`` (``visibility.site_audit.report.site_report``'s shape).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="site_audits")
+    url = models.URLField(max_length=2000, help_text="Where the crawl starts, e.g. the home page.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    max_pages = models.PositiveIntegerField(default=50)
+    import_entities = models.BooleanField(
+        default=False,
+        help_text="Import the products, organization, stores, people and FAQs found as drafts.",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["brand", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Audit {self.pk} of {self.url} ({self.get_state_display()})"
+
+    @property
+    def origin(self) -> str:
+        from visibility.site_audit.crawler import origin_of
+
+        return origin_of(self.url)
+
+
+class SiteAuditPage(models.Model):
+    """One address the audit fetched (or left alone, and why), with what it found there."""
+
+    audit = models.ForeignKey(SiteAudit, on_delete=models.CASCADE, related_name="pages")
+    url = models.URLField(max_length=2000)
+    final_url = models.URLField(max_length=2000, blank=True)
+    depth = models.PositiveSmallIntegerField(default=0)
+    in_sitemap = models.BooleanField(default=False)
+    sitemap_lastmod = models.CharField(max_length=40, blank=True)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    bytes = models.PositiveBigIntegerField(default=0)
+    # Why the page was not (fully) read: disallowed by robots.txt, a redirect loop, too large…
+    skipped = models.CharField(max_length=300, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    language = models.CharField(max_length=35, blank=True)
+    headings = models.JSONField(default=list, blank=True)
+    words = models.PositiveIntegerField(default=0)
+    needs_javascript = models.BooleanField(default=False)
+    markdown_url = models.URLField(max_length=2000, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    last_modified = models.CharField(max_length=64, blank=True)
+    # The structured data: per syntax the number of graphs, and each entity found
+    # (identity, types, name, syntax, graph) — ``visibility.site_audit.pages``.
+    structured = models.JSONField(default=dict, blank=True)
+    findings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["audit", "url"], name="unique_site_audit_page")
+        ]
+
+    def __str__(self) -> str:
+        return self.url

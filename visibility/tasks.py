@@ -84,3 +84,14 @@ def judge_answer(answer_id: int) -> bool:
     from visibility.sentiment import answer_judge
 
     return answer_judge(answer_id=answer_id)
+
+
+@shared_task(name="visibility.site_audit_run", acks_late=True, ignore_result=True)
+def site_audit_run_task(audit_id: int) -> str | None:
+    """Crawl and report one site audit (a finished audit is left alone)."""
+    from visibility.models import SiteAudit
+    from visibility.site_audit.services import site_audit_run
+
+    if not SiteAudit.objects.filter(pk=audit_id).exists():
+        return None
+    return site_audit_run(audit_id=audit_id).state

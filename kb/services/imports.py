@@ -485,5 +485,8 @@ def import_job_run(*, job_id: int) -> str:
 
 def imported_from(file: str) -> str:
     """A revision's note on where its content came from: the file's name, not where it was
-    on the server that read it (revisions are brand data, shown in the admin and the API)."""
+    on the server that read it (revisions are brand data, shown in the admin and the API).
+    A web page (a site audit's import) is named by its address."""
+    if file.startswith(("http://", "https://")):
+        return f"Imported from {file}"[:500]
     return f"Imported from {PurePath(file).name or file}"

@@ -49,11 +49,10 @@ def prune_refs(value: Any, hidden: frozenset[str]) -> Any:
 
 
 def stub_node(entity: LiveEntity, language: str, default: str, url: str | None) -> dict:
-    node: dict[str, Any] = {
-        "@id": entity.iri,
-        "@type": entity.types[0] if len(entity.types) == 1 else list(entity.types),
-        "name": entity.name(language, default),
-    }
+    """A reference to an entity described on its own page: its @id, name and address, but no
+    @type. Google checks every typed node against its profile: a Product or LocalBusiness
+    stub (no offers, no address) would show as an invalid item on the page that names it."""
+    node: dict[str, Any] = {"@id": entity.iri, "name": entity.name(language, default)}
     if url:
         node["url"] = url
     return node
