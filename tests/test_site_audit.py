@@ -21,7 +21,8 @@ from kb.services.workflow import object_publish
 from tests.conftest import FIXTURES
 from tests.site_server import huge_page, redirect, site_served
 from visibility.models import SiteAudit
-from visibility.site_audit.crawler import USER_AGENT, CrawlLimits, site_crawl
+from visibility.site_audit.crawler import USER_AGENT, CrawlLimits, Fetched, site_crawl
+from visibility.site_audit.pages import page_read
 from visibility.site_audit.services import SiteAuditError, site_audit_create
 
 pytestmark = pytest.mark.django_db
@@ -84,10 +85,10 @@ def test_poor_site_every_problem_is_reported(brand, poor_site, tmp_path):
     assert private["skipped"] == "disallowed by robots.txt for Sourcebook-Audit"
 
     # A blocked AI crawler: PerplexityBot (search, counted) and GPTBot (training, the brand's
-    # choice, not counted) may read no page; OpenAI's search agent may read all six.
+    # choice, not counted) may read no page; OpenAI's search agent may read all nine.
     agents = {a["token"]: a for a in report["agents"]}
-    assert (agents["PerplexityBot"]["allowed"], agents["PerplexityBot"]["pages"]) == (0, 6)
-    assert (agents["GPTBot"]["allowed"], agents["OAI-SearchBot"]["allowed"]) == (0, 6)
+    assert (agents["PerplexityBot"]["allowed"], agents["PerplexityBot"]["pages"]) == (0, 9)
+    assert (agents["GPTBot"]["allowed"], agents["OAI-SearchBot"]["allowed"]) == (0, 9)
     assert part(report, "ai_access")["fraction"] == round(14 / 15, 4)
 
     # No llms.txt, no Content-Signal, no Markdown alternates.
@@ -96,11 +97,22 @@ def test_poor_site_every_problem_is_reported(brand, poor_site, tmp_path):
     assert report["content_signal"]["present"] is False
     assert part(report, "markdown")["fraction"] == 0
 
-    # Microdata only on the product pages.
+    # Microdata only on the product pages, RDFa only on the team page.
     green = page(document, f"{origin}/products/green-tea/")
     assert green["structured"]["graphs"] == {"Microdata": 1}
     assert "no_jsonld" in codes(green)
-    assert part(report, "jsonld")["fraction"] == round(1 / 3, 4)
+    team = page(document, f"{origin}/team/")
+    assert team["structured"]["entities"] == [{
+        "identity": "name:Person:lin mei", "types": ["Person"], "name": "Lin Mei",
+        "syntax": "RDFa", "graph": 1, "id": "",
+    }]  # fmt: skip
+    assert part(report, "jsonld")["fraction"] == 0.5
+
+    # The store refers to an organization @id that no page describes.
+    assert report["graph"]["dangling"] == [
+        {"iri": f"{origin}/#organization", "pages": [f"{origin}/stores/fuzhou/"]}
+    ]
+    assert part(report, "references")["fraction"] == 0
 
     # Two Organization graphs on the home page that disagree.
     home = page(document, f"{origin}/")
@@ -133,21 +145,21 @@ def test_poor_site_every_problem_is_reported(brand, poor_site, tmp_path):
     assert messages == [
         "Not eligible for merchant listings: the offer needs a currency (ISO 4217, e.g. USD)."
     ]
-    assert part(report, "eligibility")["fraction"] == 0
+    assert part(report, "eligibility")["fraction"] == round(1 / 3, 4)  # the store is eligible
 
     # The sitemap gives one instant for every page: a suspicion, not yet a proof.
-    assert report["sitemap"]["entries"] == 8
+    assert report["sitemap"]["entries"] == 11
     assert report["sitemap"]["suspicion"].startswith(
-        "lastmod is the same instant (2026-12-01T10:00:00+00:00) for 8 of 8 pages"
+        "lastmod is the same instant (2026-12-01T10:00:00+00:00) for 11 of 11 pages"
     )
 
     # The score is the sum of its parts, and the fixes are ranked by what they add.
     assert report["score"] == round(sum(p["points"] for p in report["parts"]))
-    assert (report["score"], report["grade"]) == (56, "D")
+    assert (report["score"], report["grade"]) == (58, "D")
     ranked = [(fix["part"], fix["points"]) for fix in report["fixes"]]
-    assert ranked[:3] == [("llms_txt", 10.0), ("ids", 7.0), ("coverage", 5.0)]
+    assert ranked[:3] == [("llms_txt", 10.0), ("ids", 5.6), ("markdown", 5.0)]
     assert [points for _, points in ranked] == sorted((p for _, p in ranked), reverse=True)
-    assert "Score 56/100 (grade D)" in printed
+    assert "Score 58/100 (grade D)" in printed
     assert "1. +10.0 Publish a valid /llms.txt" in printed
 
 
@@ -160,7 +172,12 @@ def test_poor_site_products_import_as_drafts_an_editor_completes(brand, poor_sit
         "Product “Spring Green Tea”": ("created", [f"{origin}/products/green-tea/"]),
         "Product “Silver Needle White Tea”": ("created", [f"{origin}/products/white-tea/"]),
         "Organization “Poor Tea Co.”": ("created", [f"{origin}/"]),
+        "Store “Poor Tea Co. Fuzhou”": ("created", [f"{origin}/stores/fuzhou/"]),
+        "Person “Lin Mei”": ("created", [f"{origin}/team/"]),
     }
+    assert imported["faqs"]["created"] == ["how-should-i-store-green-tea", "do-you-ship-to-europe"]
+    store = Entity.objects.get(brand=brand, iri=f"{origin}/stores/fuzhou/#store")
+    assert store.data["telephone"] == [{"@value": "+86-591-5550-100"}]
     # The two organizations are one (the same url): the first description is kept, and what
     # the second says otherwise is left for the editor to decide.
     assert [(c["property"], c["kept"], c["other"]) for c in imported["conflicts"]] == [
@@ -249,7 +266,7 @@ def test_a_second_audit_shows_what_changed(brand, tmp_path):
         second, printed = audit(brand.slug, f"{site.origin}/")
     changes = second["report"]["changes"]
     assert changes["since"] == first["audit"]["id"]
-    assert (changes["score_before"], changes["score_after"]) == (56, 65)
+    assert (changes["score_before"], changes["score_after"]) == (58, 68)
     assert changes["pages_changed"] == [f"{site.origin}/about/"]
     assert changes["lastmod_moved_unchanged"] == [{
         "url": f"{site.origin}/products/green-tea/",
@@ -264,7 +281,7 @@ def test_a_second_audit_shows_what_changed(brand, tmp_path):
         "message": "lastmod moved from 2026-12-01T10:00:00+00:00 to 2026-12-03T08:00:00+00:00 "
         "while the page stayed the same",
     }]  # fmt: skip
-    assert f"Since audit {first['audit']['id']}: score 56 → 65" in printed
+    assert f"Since audit {first['audit']['id']}: score 58 → 68" in printed
 
 
 def test_the_crawl_is_bounded(brand, poor_site):
@@ -274,7 +291,7 @@ def test_the_crawl_is_bounded(brand, poor_site):
     assert crawl["stopped_by"] == "the page limit (2) was reached"
     assert "(the page limit (2) was reached)" in printed
     not_crawled = [p["url"] for p in document["pages"] if p["skipped"].startswith("not crawled")]
-    assert len(not_crawled) == 5
+    assert len(not_crawled) == 8
 
 
 def test_every_request_goes_through_the_egress_check(brand):
@@ -365,3 +382,34 @@ def test_the_demo_site_scores_at_the_top(demo_site):
     assert (
         Path(document["pages"][0]["markdown_url"].removeprefix(demo_site)).name == "index.html.md"
     )
+
+
+def test_invalid_structured_data_is_named_by_graph_and_pointer(brand):
+    html = """<!doctype html><html lang="en"><head><title>Broken</title>
+<script type="application/ld+json">{"@context": "https://schema.org", "@type": "TeaStore",
+ "name": "Shop"}</script>
+<script type="application/ld+json">{"@context": "https://schema.org", "@type": "Product",
+ "name": "Tea", "offers": {"@type": "Offer", "price": "12,50", "priceCurrency": "USD"}}</script>
+<script type="application/ld+json">{"@context": "https://schema.org", "@type": </script>
+</head><body><p>Enough words here to count as a page that shows its text without any script
+running at all, which is what crawlers see and what this test needs to be true.</p></body></html>"""
+    fetched = Fetched(
+        url="https://shop.example/", final_url="https://shop.example/", status=200,
+        headers={"content-type": "text/html; charset=utf-8"}, body=html.encode(),
+    )  # fmt: skip
+    reading = page_read(fetched, brand=brand)
+    errors = [
+        (f["code"], f.get("graph"), f.get("pointer"), f["message"])
+        for f in reading.findings
+        if f["level"] == ERROR
+    ]
+    # The broken third block does not hide the first two.
+    assert errors == [
+        ("jsonld_unparsable", None, None,
+         "JSON-LD block 3 is not JSON (Expecting value: line 1 column 45 (char 44)): engines "
+         "skip it whole."),
+        ("invalid", "JSON-LD #1", "/@type", "unknown schema.org type 'TeaStore' (did you mean 'Store'?)"),
+        ("profile_error", "JSON-LD #2", "/offers/price",
+         "The price '12,50' is not a number: write it with a dot before the cents, e.g. 12.50."),
+    ]  # fmt: skip
+    assert (reading.title, reading.language, reading.needs_javascript) == ("Broken", "en", False)

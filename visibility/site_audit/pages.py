@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import extruct
+from extruct.jsonld import JsonLdExtractor
 import lxml.html
 from pyld.jsonld import JsonLdError
 
@@ -27,7 +28,6 @@ from kb.quality import ERROR, entity_findings
 from kb.validation import validate_node
 from visibility.site_audit.crawler import Fetched, normalized
 
-SYNTAXES = {"json-ld": "JSON-LD", "microdata": "Microdata", "rdfa": "RDFa"}
 # Entities that should carry an @id so that other pages and graphs can refer to them.
 IDENTIFIED_TYPES = ("Organization", "Person", "Product", "Place", "WebSite", "Brand")
 # Organizations that a site has one of: two without @id on one site are the same one.
@@ -179,43 +179,48 @@ def word_count(text: str) -> int:
 
 
 def structured_read(reading: PageReading, html: str, tree, *, brand: Brand) -> None:
-    for index, script in enumerate(
+    """Each JSON-LD block, Microdata item and the page's RDFa is a graph of its own. JSON-LD
+    is read block by block (extruct's reader, which forgives comments), so one broken block
+    does not hide the others."""
+    scripts = [
         element
         for element in tree.iter("script")
         if (element.get("type") or "").strip().lower() == "application/ld+json"
-    ):
+    ]
+    for number, script in enumerate(scripts, 1):
         try:
-            json.loads(script.text or "")
+            items = JsonLdExtractor().extract_items(script, base_url=reading.url)
         except ValueError as error:
             reading.finding(
                 "jsonld_unparsable",
                 ERROR,
-                f"JSON-LD block {index + 1} is not JSON ({error}): engines skip it whole.",
+                f"JSON-LD block {number} is not JSON ({error}): engines skip it whole.",
             )
+            continue
+        if items:
+            graph_add(reading, "JSON-LD", items[0] if len(items) == 1 else items, brand=brand)
     try:
         data = extruct.extract(
-            html,
-            base_url=reading.url,
-            syntaxes=list(SYNTAXES),
-            uniform=True,
-            errors="ignore",
+            html, base_url=reading.url, syntaxes=["microdata", "rdfa"], uniform=True
         )
     except Exception as error:  # extruct raises whatever its parsers raise
         reading.finding(
-            "structured_unreadable", ERROR, f"The structured data could not be read: {error}"
+            "structured_unreadable", ERROR, f"The Microdata or RDFa could not be read: {error}"
         )
-        return
-    for syntax, items in data.items():
-        label = SYNTAXES[syntax]
-        if syntax == "rdfa":
-            items = [node for node in items if schema_typed(node)]
-            items = [{"@graph": items}] if items else []
-        for item in items:
-            graph = Graph(syntax=label, index=sum(g.syntax == label for g in reading.graphs),
-                          document=item)  # fmt: skip
-            reading.graphs.append(graph)
-            graph_read(graph, reading, brand=brand)
+        data = {}
+    for item in data.get("microdata", []):
+        graph_add(reading, "Microdata", item, brand=brand)
+    rdfa = [node for node in data.get("rdfa", []) if schema_typed(node)]
+    if rdfa:
+        graph_add(reading, "RDFa", {"@graph": rdfa}, brand=brand)
     page_graph_findings(reading)
+
+
+def graph_add(reading: PageReading, syntax: str, document, *, brand: Brand) -> None:
+    index = sum(graph.syntax == syntax for graph in reading.graphs)
+    graph = Graph(syntax=syntax, index=index, document=document)
+    reading.graphs.append(graph)
+    graph_read(graph, reading, brand=brand)
 
 
 def schema_typed(node: dict) -> bool:
@@ -259,7 +264,9 @@ def graph_read(graph: Graph, reading: PageReading, *, brand: Brand) -> None:
             entity.types,
             entity.data,
             pointer=entity.pointer,
-            lookup_types=lambda iri: planned.get(iri, ["Thing"]),
+            # References to what the page does not describe are the site's to resolve
+            # (``report.entity_graph`` finds those that no page describes).
+            lookup_types=planned.get,
             languages=reader.languages,
         )
         for problem in problems:
