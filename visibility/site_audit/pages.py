@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import extruct
-from extruct.jsonld import JsonLdExtractor
 import lxml.html
+from extruct.jsonld import JsonLdExtractor
 from pyld.jsonld import JsonLdError
 
 from kb import jsonld, vocabulary
