@@ -247,6 +247,7 @@ CELERY_TASK_ROUTES = {
     "publishing.webhook_deliver": {"queue": "webhooks"},
     # Asking engines is slow network waiting: its own queue keeps it from delaying publishes.
     "visibility.run_engine": {"queue": "visibility"},
+    "visibility.site_audit_run": {"queue": "visibility"},
 }
 # Alert emails: SMTP configured from the environment; in debug they are printed.
 EMAIL_BACKEND = os.environ.get(

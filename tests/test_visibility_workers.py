@@ -82,3 +82,34 @@ def test_a_worker_runs_the_engines_and_a_killed_one_is_resumed(
     assert answers.count() == 12 and answers.filter(mentioned=True).count() == 12
     # Each slot asked once, plus at most the one in flight when the first worker died.
     assert 12 <= len(server.requests) <= 13
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_a_site_audit_queued_on_commit(request, brand, tmp_path, settings):
+    from kb.models import Entity
+    from tests.conftest import FIXTURES
+    from tests.site_server import site_served
+    from visibility.models import SiteAudit
+    from visibility.site_audit.services import site_audit_create
+
+    settings.SOURCEBOOK_EGRESS_ALLOW = ["127.0.0.1"]  # the fixture site; workers: child_env
+    broker, store = request.getfixturevalue("services"), request.getfixturevalue("artifact_root")
+    with site_served(FIXTURES / "poor_site") as site:
+        worker = Worker(child_env(broker, store), tmp_path / "worker.log", queues=QUEUES)
+        try:
+            worker.wait_ready()
+            audit = site_audit_create(
+                brand=brand, url=f"{site.origin}/products/green-tea/", max_pages=3,
+                import_entities=True,
+            )  # fmt: skip
+            wait_until(
+                lambda: SiteAudit.objects.get(pk=audit.pk).state == SiteAudit.State.DONE,
+                60, "the audit", worker,
+            )  # fmt: skip
+        finally:
+            worker.stop()
+    audit.refresh_from_db()
+    assert (audit.progress_done, audit.pages.exclude(status=None).count()) == (3, 3)
+    assert audit.score == audit.report["score"]
+    assert Entity.objects.filter(brand=brand, label="Spring Green Tea").exists()

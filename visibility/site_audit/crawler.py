@@ -40,7 +40,7 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 class CrawlLimits:
     max_pages: int = 50
     max_depth: int = 3
-    max_seconds: float = 120.0
+    max_seconds: float = 300.0
     max_page_bytes: int = 2_000_000
     max_total_bytes: int = 50_000_000
     max_redirects: int = 5
