@@ -56,6 +56,7 @@ from visibility.models import (
     Prompt,
     PromptSet,
     Run,
+    SiteAudit,
 )
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +187,10 @@ def brand_objects(brand, prefix: str) -> dict[str, object]:
             status=200,
             fingerprint=f"{prefix}-hit",
         ),  # fmt: skip
+        # The site audit's pages (not a model the admin registers).
+        "visibility.siteaudit": SiteAudit.objects.create(
+            brand=brand, url=f"{brand.base_url}/", state=SiteAudit.State.DONE
+        ),
     }
 
 
@@ -391,6 +396,7 @@ def custom_page_args(name: str, pattern_keys: list[str], objects: dict) -> list:
         "faq_id": objects["kb.faq"].pk,
         "revision_id": objects["kb.revision"].pk,
         "asset_id": objects["publishing.mediaasset"].pk,
+        "audit_id": objects["visibility.siteaudit"].pk,
     }
     return [values[key] for key in pattern_keys]
 

@@ -304,9 +304,11 @@ def test_every_request_goes_through_the_egress_check(brand):
         # …and by every request of the crawler itself.
         crawl = site_crawl(f"{site.origin}/", limits=CrawlLimits(), links_of=lambda f: [])
         assert site.requests == []
+    # robots.txt could not be fetched: like any unreachable robots.txt (RFC 9309), it keeps
+    # the crawl out of the whole site.
     assert crawl.robots.error.startswith(f"not fetched: {refused}")
     [home] = crawl.visits
-    assert home.fetched.error.startswith(f"not fetched: {refused}")
+    assert (home.fetched, home.skipped) == (None, "disallowed by robots.txt for Sourcebook-Audit")
 
 
 @pytest.mark.parametrize(
@@ -413,3 +415,54 @@ running at all, which is what crawlers see and what this test needs to be true.<
          "The price '12,50' is not a number: write it with a dot before the cents, e.g. 12.50."),
     ]  # fmt: skip
     assert (reading.title, reading.language, reading.needs_javascript) == ("Broken", "en", False)
+    # Imported, the product comes in (its price is for the editor to fix), the node of no
+    # schema.org type is listed as left out.
+    from visibility.site_audit.importing import site_import
+
+    imported = site_import(brand=brand, readings=[reading], user=None)
+    assert [(e["label"], e["outcome"]) for e in imported["entities"]] == [
+        ("Product “Tea”", "created")
+    ]
+    assert imported["skipped"] == [{
+        "page": "https://shop.example/", "what": "TeaStore",
+        "problems": ["/@type: not a schema.org type: TeaStore"],
+    }]  # fmt: skip
+
+
+def server_error(handler, origin) -> None:
+    handler.send_error(503)
+
+
+def test_a_robots_txt_that_cannot_be_read_keeps_every_crawler_out(brand):
+    with (
+        site_served(POOR_SITE, {"/robots.txt": server_error}) as site,
+        egress_allowing(site.origin.removeprefix("http://")),
+    ):
+        document, printed = audit(brand.slug, f"{site.origin}/")
+        assert site.paths() == ["/robots.txt"]
+    report = document["report"]
+    assert report["robots"] == {
+        "status": 503,
+        "error": "",
+        "unreachable": True,
+        "ours_allowed": False,
+    }
+    assert {a["allowed"] for a in report["agents"]} == {0}
+    assert (
+        page(document, f"{site.origin}/")["skipped"]
+        == "disallowed by robots.txt for Sourcebook-Audit"
+    )
+    fix = next(f for f in report["fixes"] if f["part"] == "ai_access")
+    assert fix["where"][-1] == (
+        "robots.txt cannot be read (HTTP 503): crawlers treat the whole site as disallowed"
+    )
+
+
+def test_a_page_that_asks_not_to_be_indexed_is_named(brand):
+    html = (
+        b"<!doctype html><html lang='en'><head><title>Hidden</title>"
+        b"<meta name='robots' content='noindex, follow'></head><body><p>text</p></body></html>"
+    )
+    fetched = Fetched(url="https://shop.example/x/", final_url="https://shop.example/x/",
+                      status=200, headers={"content-type": "text/html"}, body=html)  # fmt: skip
+    assert "noindex" in [f["code"] for f in page_read(fetched, brand=brand).findings]

@@ -955,6 +955,10 @@ def metrics_csv_view(request, brand_id: int):
 
 
 def dashboard_urls() -> list:
+    # Imported here: the site audit's views import the crawler and the report, not needed
+    # before the URLs are.
+    from visibility.site_audit import views as site_audit
+
     site = admin.site
     return [
         path(
@@ -971,6 +975,26 @@ def dashboard_urls() -> list:
             "visibility/dashboard/<int:brand_id>/metrics.csv",
             site.admin_view(metrics_csv_view),
             name="visibility_dashboard_csv",
+        ),
+        path(
+            "visibility/site-audits/<int:brand_id>/",
+            site.admin_view(site_audit.site_audits_view),
+            name="visibility_site_audits",
+        ),
+        path(
+            "visibility/site-audits/audit/<int:audit_id>/",
+            site.admin_view(site_audit.site_audit_view),
+            name="visibility_site_audit",
+        ),
+        path(
+            "visibility/site-audits/audit/<int:audit_id>/report.json",
+            site.admin_view(site_audit.site_audit_json_view),
+            name="visibility_site_audit_json",
+        ),
+        path(
+            "visibility/site-audits/audit/<int:audit_id>/report.html",
+            site.admin_view(site_audit.site_audit_html_view),
+            name="visibility_site_audit_html",
         ),
     ]
 

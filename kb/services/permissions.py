@@ -146,6 +146,11 @@ ADMIN_VIEW_POLICY: dict[str, str] = {
     "visibility_dashboard_index": VIEW,
     "visibility_dashboard": VIEW,
     "visibility_dashboard_csv": VIEW,
+    # Site audits: seeing them; starting one (a POST to the list) needs EDIT, checked there.
+    "visibility_site_audits": VIEW,
+    "visibility_site_audit": VIEW,
+    "visibility_site_audit_json": VIEW,
+    "visibility_site_audit_html": VIEW,
 }
 
 # Every API endpoint (URL name) and method, and the token scope it needs.

@@ -242,10 +242,21 @@ def robots_read(crawl: Crawl, fetcher: Fetcher) -> None:
         f"{crawl.origin}/robots.txt", max_bytes=500_000, origin=crawl.origin
     )
     crawl.bytes_read += len(crawl.robots.body)
-    # No robots.txt (4xx) allows everything; one that cannot be read (5xx, network) too, for
-    # an audit the owner asked for, but the report says so.
-    text = crawl.robots.text() if crawl.robots.ok else ""
+    # RFC 9309: no robots.txt (4xx) allows everything; one that cannot be read (5xx, a
+    # network error) disallows everything, for us as for every crawler (the report says so).
+    if crawl.robots.ok:
+        text = crawl.robots.text()
+    elif robots_unreachable(crawl.robots):
+        text = "User-agent: *\nDisallow: /\n"
+    else:
+        text = ""
     crawl.robots_parser = Protego.parse(text)
+
+
+def robots_unreachable(robots: Fetched | None) -> bool:
+    return robots is not None and (
+        bool(robots.error) or robots.status is None or robots.status >= 500
+    )
 
 
 def allowed(crawl: Crawl, url: str, agent: str = ROBOTS_TOKEN) -> bool:
@@ -253,6 +264,8 @@ def allowed(crawl: Crawl, url: str, agent: str = ROBOTS_TOKEN) -> bool:
 
 
 def sitemaps_read(crawl: Crawl, fetcher: Fetcher, limits: CrawlLimits) -> None:
+    if robots_unreachable(crawl.robots):
+        return
     listed = list(crawl.robots_parser.sitemaps) if crawl.robots_parser else []
     queue = [normalized(s) for s in listed] or [f"{crawl.origin}/sitemap.xml"]
     read: list[str] = []
@@ -361,6 +374,10 @@ def stop_reason(crawl: Crawl, limits: CrawlLimits, pages: int) -> str:
 
 
 def extra_fetch(crawl: Crawl, fetcher: Fetcher, url: str, *, max_bytes: int = 1_000_000) -> Fetched:
+    if not allowed(crawl, url):
+        fetched = Fetched(url=url, error="disallowed by robots.txt for Sourcebook-Audit")
+        crawl.extra[url] = fetched
+        return fetched
     fetched = fetcher.fetch(url, max_bytes=max_bytes, origin=crawl.origin)
     crawl.bytes_read += len(fetched.body)
     crawl.extra[url] = fetched

@@ -41,6 +41,7 @@ class ImportPlan:
     files: list[SourceFile] = field(default_factory=list)
     entities: list[dict] = field(default_factory=list)  # {iri, label, pages, matched}
     conflicts: list[dict] = field(default_factory=list)
+    unknown: list[dict] = field(default_factory=list)  # nodes of no schema.org type
 
 
 def short_types(node: dict) -> list[str]:
@@ -95,7 +96,8 @@ def node_values(node: dict, prop: str) -> list[str]:
     return out
 
 
-def found_nodes(readings: list[PageReading]) -> list[Found]:
+def found_nodes(readings: list[PageReading], unknown: list[dict]) -> list[Found]:
+    """The top-level nodes of imported kinds; nodes of no schema.org type go to ``unknown``."""
     found = []
     for page_index, reading in enumerate(readings):
         for graph in reading.graphs:
@@ -110,6 +112,9 @@ def found_nodes(readings: list[PageReading]) -> list[Found]:
                 if not isinstance(node, dict):
                     continue
                 types = short_types(node)
+                if types and not any(vocabulary.is_class(t) for t in types):
+                    unknown.append({"page": reading.url, "what": " ".join(types),
+                                    "problems": [f"/@type: not a schema.org type: {', '.join(types)}"]})  # fmt: skip
                 if not imported_kind(types):
                     continue
                 iri = node.get("@id", "")
@@ -163,7 +168,8 @@ def shown(values: list) -> str:
 
 
 def import_plan(*, brand: Brand, readings: list[PageReading]) -> ImportPlan:
-    found = found_nodes(readings)
+    plan = ImportPlan()
+    found = found_nodes(readings, plan.unknown)
     known = existing_keys(brand)
     parent: dict[str, str] = {}
 
@@ -180,7 +186,6 @@ def import_plan(*, brand: Brand, readings: list[PageReading]) -> ImportPlan:
     groups: dict[str, list[Found]] = {}
     for index, item in enumerate(found):
         groups.setdefault(find(f"node:{index}"), []).append(item)
-    plan = ImportPlan()
     by_page: dict[str, list[dict]] = {}
     for items in groups.values():
         keys = list(dict.fromkeys(key for item in items for key in item.keys))
@@ -229,7 +234,7 @@ def site_import(*, brand: Brand, readings: list[PageReading], user) -> dict:
     plan = import_plan(brand=brand, readings=readings)
     if not plan.files:
         return {"entities": [], "faqs": {"created": [], "updated": [], "unchanged": []},
-                "conflicts": [], "skipped": [], "counts": {}}  # fmt: skip
+                "conflicts": [], "skipped": plan.unknown, "counts": {}}  # fmt: skip
     result: ImportResult = jsonld_import(
         brand=brand, sources=plan.files, user=user, publish=False, skip_invalid=True
     )
@@ -272,6 +277,6 @@ def site_import(*, brand: Brand, readings: list[PageReading], user) -> dict:
             {"page": s.file, "what": s.label,
              "problems": [f"{p.pointer or '/'}: {p.message}" for p in s.problems]}
             for s in result.skipped
-        ],
+        ] + plan.unknown,
         "counts": result.counts,
     }  # fmt: skip

@@ -145,6 +145,18 @@ def page_read(fetched: Fetched, *, brand: Brand) -> PageReading:
         match = re.search(r"<([^>]+)>[^,]*type=\"?text/markdown", link_header)
         if match:
             reading.markdown_url = urljoin(url, match.group(1))
+    directives = [
+        element.get("content") or ""
+        for element in tree.iter("meta")
+        if (element.get("name") or "").lower() == "robots"
+    ] + [fetched.headers.get("x-robots-tag", "")]
+    if any(re.search(r"\b(noindex|none)\b", d, re.I) for d in directives):
+        reading.finding(
+            "noindex",
+            "recommendation",
+            "The page asks not to be indexed (noindex): search and answer engines leave it "
+            "out. Keep it only where that is meant.",
+        )
     text = visible_text(tree)
     reading.words = word_count(text)
     reading.content_hash = hashlib.sha256(text.encode()).hexdigest()

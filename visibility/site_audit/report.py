@@ -17,7 +17,14 @@ import llms_txt
 
 from kb.quality import INELIGIBLE, is_a
 from visibility.access_logs import AGENTS
-from visibility.site_audit.crawler import ROBOTS_TOKEN, Crawl, Fetched, allowed, origin_of
+from visibility.site_audit.crawler import (
+    ROBOTS_TOKEN,
+    Crawl,
+    Fetched,
+    allowed,
+    origin_of,
+    robots_unreachable,
+)
 from visibility.site_audit.pages import ERROR, Node, PageReading, differences
 
 # The types Google's rich results have profiles for (kb.quality checks them).
@@ -131,6 +138,7 @@ def site_report(facts: SiteFacts, *, now: datetime | None = None) -> dict:
         "robots": {
             "status": crawl.robots.status if crawl.robots else None,
             "error": crawl.robots.error if crawl.robots else "",
+            "unreachable": robots_unreachable(crawl.robots),
             "ours_allowed": allowed(crawl, crawl.start_url, ROBOTS_TOKEN),
         },
         "llms_txt": llms,
@@ -144,7 +152,7 @@ def site_report(facts: SiteFacts, *, now: datetime | None = None) -> dict:
             "stopped_by": crawl.stopped_by,
             "bytes": crawl.bytes_read,
         },
-        "levels": dict(Counter(f["level"] for r in pages for f in r.findings)),
+        "levels": dict(Counter(f["level"] for r in pages for f in r.findings)),  # the pages read
     }
 
 
@@ -470,7 +478,9 @@ def ranked_fixes(parts, facts, agents, llms, signal, lastmod, graph) -> list[dic
         "ai_access": [
             f"{a['token']} ({a['engine']}): {a['pages'] - a['allowed']} of {a['pages']} pages blocked"
             for a in counted_agents(agents) if a["allowed"] < a["pages"]
-        ],
+        ] + ([f"robots.txt cannot be read ({facts.crawl.robots.error or f'HTTP {facts.crawl.robots.status}'}): "
+              "crawlers treat the whole site as disallowed"]
+             if robots_unreachable(facts.crawl.robots) else []),
         "coverage": [r.url for r in pages if not r.graphs],
         "jsonld": [r.url for r in pages if r.graphs and not any(g.syntax == "JSON-LD" for g in r.graphs)],
         "validity": sorted({

@@ -7,6 +7,7 @@ One service layer: the ``audit_site`` command, the admin's form and the task all
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC
 
@@ -60,7 +61,7 @@ def site_audit_create(
         raise SiteAuditError(f"The address {url!r} cannot be audited: {problem}")
     if not 1 <= max_pages <= MAX_PAGES_LIMIT:
         raise SiteAuditError(
-            f"--max-pages must be between 1 and {MAX_PAGES_LIMIT}, not {max_pages}."
+            f"The number of pages to read must be between 1 and {MAX_PAGES_LIMIT}, not {max_pages}."
         )
     with transaction.atomic():
         audit = SiteAudit.objects.create(
@@ -138,7 +139,10 @@ def site_audit_run(
         report = site_report(facts)
         with transaction.atomic():
             audit.pages.all().delete()
-            SiteAuditPage.objects.bulk_create(page_rows(audit, crawl, readings))
+            rows = page_rows(audit, crawl, readings)
+            SiteAuditPage.objects.bulk_create(rows)
+            # Counted from the rows: they add what the crawl met (errors, loops, sizes).
+            report["levels"] = dict(Counter(f["level"] for row in rows for f in row.findings))
             report["changes"] = changes_since(previous, audit, report) if previous else None
             if audit.import_entities:
                 report["import"] = site_import(
