@@ -466,3 +466,26 @@ def test_a_page_that_asks_not_to_be_indexed_is_named(brand):
     fetched = Fetched(url="https://shop.example/x/", final_url="https://shop.example/x/",
                       status=200, headers={"content-type": "text/html"}, body=html)  # fmt: skip
     assert "noindex" in [f["code"] for f in page_read(fetched, brand=brand).findings]
+
+
+def test_an_audit_runs_once_however_often_its_task_is_delivered(brand, poor_site):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from visibility.site_audit.services import site_audit_run
+
+    audit = site_audit_create(brand=brand, url=f"{poor_site.origin}/", max_pages=2, queue=False)
+    SiteAudit.objects.filter(pk=audit.pk).update(
+        state=SiteAudit.State.RUNNING, started_at=timezone.now()
+    )
+    assert site_audit_run(audit_id=audit.pk).state == SiteAudit.State.RUNNING  # another has it
+    assert poor_site.requests == []
+    # A worker that died an hour ago: started over.
+    SiteAudit.objects.filter(pk=audit.pk).update(
+        started_at=timezone.now() - timedelta(hours=1)
+    )
+    assert site_audit_run(audit_id=audit.pk).state == SiteAudit.State.DONE
+    asked = len(poor_site.requests)
+    assert site_audit_run(audit_id=audit.pk).state == SiteAudit.State.DONE  # done: left alone
+    assert len(poor_site.requests) == asked

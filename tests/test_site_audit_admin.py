@@ -434,3 +434,17 @@ def test_charts_are_deterministic_and_escape_their_text(done_audit):
     assert HOSTILE not in svg and HOSTILE_ESCAPED in svg
     assert "/$5-$10/" in svg
     assert findings_svg([{"label": "/", "levels": {}}]) == ""
+
+
+def test_audit_again_repeats_the_address_and_choices(client, brand, editor, done_audit):
+    client.force_login(editor)
+    html = client.get(detail_url(done_audit)).content.decode()
+    form = re.search(r'<form method="post" action="([^"]+)" id="again">(.*?)</form>', html, re.S)
+    assert form.group(1) == reverse("admin:visibility_site_audits", args=[brand.pk])
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form.group(2)))
+    fields.pop("csrfmiddlewaretoken")
+    assert fields == {"url": f"{ORIGIN}/", "max_pages": "50", "import_entities": "on"}
+    response = client.post(form.group(1), fields)
+    again = SiteAudit.objects.latest("pk")
+    assert response["Location"] == detail_url(again)
+    assert (again.url, again.max_pages, again.import_entities) == (f"{ORIGIN}/", 50, True)

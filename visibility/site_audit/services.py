@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.egress import egress_url_problem
@@ -34,6 +35,8 @@ from visibility.site_audit.report import SiteFacts, site_report
 
 MAX_PAGES_LIMIT = 1000
 MARKDOWN_CHECKS = 5  # Markdown alternates fetched to see that they answer
+# Beyond its time limit, a running audit whose worker died may be started over after this.
+STALE_AFTER_SECONDS = 600
 
 Progress = Callable[[int, int], None]
 
@@ -89,13 +92,22 @@ def site_audit_run(
 ) -> SiteAudit:
     """Crawl, read, score, import (when asked) and store. Safe to run again: an audit that is
     done is left alone; one that stopped half-way is started over (its pages replaced)."""
+    limits = limits or CrawlLimits(max_pages=SiteAudit.objects.get(pk=audit_id).max_pages)
+    now = timezone.now()
+    # Claimed in one UPDATE: a task delivered twice runs once; one whose worker died (it has
+    # been running longer than a crawl may take) is started over.
+    stale = now - timedelta(seconds=limits.max_seconds + STALE_AFTER_SECONDS)
+    claimed = (
+        SiteAudit.objects.filter(pk=audit_id)
+        .filter(
+            Q(state__in=[SiteAudit.State.QUEUED, SiteAudit.State.FAILED])
+            | Q(state=SiteAudit.State.RUNNING, started_at__lt=stale)
+        )
+        .update(state=SiteAudit.State.RUNNING, started_at=now, error="", progress_done=0)
+    )
     audit = SiteAudit.objects.select_related("brand", "requested_by").get(pk=audit_id)
-    if audit.state == SiteAudit.State.DONE:
+    if not claimed:
         return audit
-    audit.state, audit.started_at, audit.error = SiteAudit.State.RUNNING, timezone.now(), ""
-    audit.progress_done = 0
-    audit.save(update_fields=["state", "started_at", "error", "progress_done"])
-    limits = limits or CrawlLimits(max_pages=audit.max_pages)
     readings: dict[str, PageReading] = {}
     checks: dict[str, Fetched] = {}
     extras: dict[str, Fetched | None] = {"llms": None, "llms_full": None}

@@ -451,6 +451,8 @@ def site_audit_view(request, audit_id: int):
         "html_url": reverse("admin:visibility_site_audit_html", args=[audit.pk]),
         "since_url": previous_audit_url(audit, changes.get("since")) if changes else "",
         "admin_links": True,
+        # "Audit again" posts the same address and choices to the list's form.
+        "may_start": user_can(request.user, audit.brand, EDIT),
     }
     return TemplateResponse(request, "admin/visibility/site_audit_detail.html", context)
 
