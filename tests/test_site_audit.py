@@ -482,9 +482,7 @@ def test_an_audit_runs_once_however_often_its_task_is_delivered(brand, poor_site
     assert site_audit_run(audit_id=audit.pk).state == SiteAudit.State.RUNNING  # another has it
     assert poor_site.requests == []
     # A worker that died an hour ago: started over.
-    SiteAudit.objects.filter(pk=audit.pk).update(
-        started_at=timezone.now() - timedelta(hours=1)
-    )
+    SiteAudit.objects.filter(pk=audit.pk).update(started_at=timezone.now() - timedelta(hours=1))
     assert site_audit_run(audit_id=audit.pk).state == SiteAudit.State.DONE
     asked = len(poor_site.requests)
     assert site_audit_run(audit_id=audit.pk).state == SiteAudit.State.DONE  # done: left alone
