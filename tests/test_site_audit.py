@@ -284,8 +284,16 @@ def test_a_second_audit_shows_what_changed(brand, tmp_path):
     assert f"Since audit {first['audit']['id']}: score 58 → 68" in printed
 
 
-def test_the_crawl_is_bounded(brand, poor_site):
-    document, printed = audit(brand.slug, f"{poor_site.origin}/", "--max-pages", "2")
+def test_the_crawl_is_bounded(brand, poor_site, tmp_path):
+    html_file = tmp_path / "report.html"
+    document, printed = audit(
+        brand.slug, f"{poor_site.origin}/", "--max-pages", "2", "--html", str(html_file)
+    )
+    # The standalone report, as the admin serves it: the score, and no scripts.
+    html = html_file.read_text(encoding="utf-8")
+    assert f"Wrote {html_file}" in printed
+    assert "<script" not in html
+    assert f">{document['report']['score']}<" in html
     crawl = document["report"]["crawl"]
     assert crawl["pages"] == 2
     assert crawl["stopped_by"] == "the page limit (2) was reached"
