@@ -495,3 +495,23 @@ def test_an_audit_runs_once_however_often_its_task_is_delivered(brand, poor_site
     asked = len(poor_site.requests)
     assert site_audit_run(audit_id=audit.pk).state == SiteAudit.State.DONE  # done: left alone
     assert len(poor_site.requests) == asked
+
+
+def test_pages_that_read_oddly_are_still_read(brand):
+    """An XML declaration with its encoding, a link that is no address, and a short page
+    whose only script is JSON-LD (not a page that needs JavaScript)."""
+    html = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml" '
+        'lang="de"><head><title>Grüner Tee</title><script type="application/ld+json">'
+        '{"@context": "https://schema.org", "@type": "Organization", "name": "Tee"}</script>'
+        '</head><body><p>Kurz.</p><a href="http://[::1">kaputt</a><a href="/ok/">ok</a>'
+        "</body></html>"
+    ).encode()
+    fetched = Fetched(url="https://tee.example/", final_url="https://tee.example/", status=200,
+                      headers={"content-type": "application/xhtml+xml"}, body=html)  # fmt: skip
+    reading = page_read(fetched, brand=brand)
+    assert (reading.title, reading.language, reading.links) == (
+        "Grüner Tee", "de", ["https://tee.example/ok/"]
+    )  # fmt: skip
+    assert reading.needs_javascript is False
+    assert [g.syntax for g in reading.graphs] == ["JSON-LD"]

@@ -38,6 +38,7 @@ ADDRESS_PROPERTIES = {
     "embedUrl", "availability", "itemCondition", "additionalType", "license", "citation",
     "isBasedOn", "acceptedPaymentMethod", "codeRepository", "discussionUrl",
 }  # fmt: skip
+RUNNABLE_SCRIPTS = ("", "text/javascript", "application/javascript", "module")
 JS_WORDS = re.compile(r"enable javascript|requires javascript|javascript (is )?required", re.I)
 # Below this many words of text without scripts, a page that loads scripts shows nothing
 # to a crawler that does not run them (most AI crawlers do not).
@@ -112,7 +113,14 @@ def page_read(fetched: Fetched, *, brand: Brand) -> PageReading:
     reading = PageReading(url=url)
     try:
         tree = lxml.html.document_fromstring(html or "<html></html>")
-    except (lxml.etree.ParserError, ValueError):
+    except ValueError:  # an XML declaration with an encoding: lxml reads it from the bytes
+        try:
+            tree = lxml.html.document_fromstring(fetched.body)
+        except (lxml.etree.ParserError, ValueError):
+            tree = None
+    except lxml.etree.ParserError:
+        tree = None
+    if tree is None:
         reading.finding("not_html", ERROR, "The page could not be read as HTML.")
         return reading
     reading.title = " ".join((tree.findtext(".//title") or "").split())[:500]
@@ -131,7 +139,10 @@ def page_read(fetched: Fetched, *, brand: Brand) -> PageReading:
     for element in tree.iter("a"):
         href = (element.get("href") or "").strip()
         if href and not href.startswith(("mailto:", "tel:", "javascript:", "#")):
-            reading.links.append(normalized(urljoin(base, href)))
+            try:
+                reading.links.append(normalized(urljoin(base, href)))
+            except ValueError:  # "http://[::1" and the like: not an address
+                continue
     for element in tree.iter("link"):
         rel = (element.get("rel") or "").lower().split()
         kind = (element.get("type") or "").lower()
@@ -160,7 +171,11 @@ def page_read(fetched: Fetched, *, brand: Brand) -> PageReading:
     text = visible_text(tree)
     reading.words = word_count(text)
     reading.content_hash = hashlib.sha256(text.encode()).hexdigest()
-    scripts = sum(1 for _ in tree.iter("script"))
+    scripts = sum(  # scripts that run (not JSON-LD or other data blocks)
+        1
+        for element in tree.iter("script")
+        if (element.get("type") or "text/javascript").strip().lower() in RUNNABLE_SCRIPTS
+    )
     if reading.words < JS_ONLY_WORDS and (scripts or JS_WORDS.search(html)):
         reading.needs_javascript = True
         reading.finding(
