@@ -20,7 +20,7 @@ from kb.importing import SourceFile, source_from_bytes
 from kb.models import Brand, Entity
 from kb.services.imports import ImportResult, jsonld_import
 from visibility.site_audit.crawler import normalized
-from visibility.site_audit.pages import PageReading, identity_keys
+from visibility.site_audit.pages import PageReading, group_by_keys, identity_keys
 
 IMPORTED_TYPES = ("Product", "Organization", "Person", "FAQPage")
 KEY_PROPERTIES = ("gtin", "gtin8", "gtin12", "gtin13", "gtin14", "sku", "url")
@@ -171,23 +171,9 @@ def import_plan(*, brand: Brand, readings: list[PageReading]) -> ImportPlan:
     plan = ImportPlan()
     found = found_nodes(readings, plan.unknown)
     known = existing_keys(brand)
-    parent: dict[str, str] = {}
-
-    def find(key: str) -> str:
-        while parent.setdefault(key, key) != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
-    for index, item in enumerate(found):
-        own = f"node:{index}"
-        for key in item.keys:
-            parent[find(key)] = find(own)
-    groups: dict[str, list[Found]] = {}
-    for index, item in enumerate(found):
-        groups.setdefault(find(f"node:{index}"), []).append(item)
+    groups = group_by_keys(found, lambda item: item.keys)
     by_page: dict[str, list[dict]] = {}
-    for items in groups.values():
+    for items in groups:
         keys = list(dict.fromkeys(key for item in items for key in item.keys))
         matched = next((known[key] for key in keys if key in known), "")
         own_iri = next((key[3:] for key in keys if key.startswith("id:")), "")

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -416,6 +417,27 @@ def identity_keys(iri: str, values: dict[str, list[str]], types: list[str]) -> l
     kind = family(types)
     keys += [f"url:{kind}:{normalized(v)}" for v in values.get("url", []) if "://" in v]
     return list(dict.fromkeys(keys))
+
+
+def group_by_keys(items: list, keys_of: Callable[[object], list[str]]) -> list[list]:
+    """``items`` in groups of those that share any key (transitively), in first-seen order;
+    an item without keys is a group of its own."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    own = [[f"item:{index}", *keys_of(item)] for index, item in enumerate(items)]
+    for keys in own:
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+    groups: dict[str, list] = {}
+    for item, keys in zip(items, own, strict=True):
+        groups.setdefault(root(keys[0]), []).append(item)
+    return list(groups.values())
 
 
 def fallback_identity(types: list[str], name: str, top: bool) -> str:

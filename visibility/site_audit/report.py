@@ -25,7 +25,14 @@ from visibility.site_audit.crawler import (
     origin_of,
     robots_unreachable,
 )
-from visibility.site_audit.pages import ERROR, Node, PageReading, differences
+from visibility.site_audit.pages import (
+    ERROR,
+    Node,
+    PageReading,
+    differences,
+    entity_label,
+    group_by_keys,
+)
 
 # The types Google's rich results have profiles for (kb.quality checks them).
 PROFILED_TYPES = ("Product", "LocalBusiness", "Article")
@@ -371,26 +378,8 @@ def node_has(node: Node, prop: str, values: list[str]) -> bool:
 
 def site_groups(nodes_by_page: list[tuple[str, Node]]) -> list[list[tuple[str, Node]]]:
     """Top-level nodes that are one entity (sharing any identity key), across pages."""
-    parent: dict[str, str] = {}
-
-    def find(key: str) -> str:
-        while parent.setdefault(key, key) != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
-    for _, node in nodes_by_page:
-        keys = node.keys or ([node.identity] if node.identity else [])
-        for key in keys[1:]:
-            parent[find(key)] = find(keys[0])
-    groups: dict[str, list[tuple[str, Node]]] = {}
-    for url, node in nodes_by_page:
-        if not node.top_level:
-            continue
-        keys = node.keys or ([node.identity] if node.identity else [])
-        if keys:
-            groups.setdefault(find(keys[0]), []).append((url, node))
-    return list(groups.values())
+    top = [(url, node) for url, node in nodes_by_page if node.top_level and node.identity]
+    return group_by_keys(top, lambda pair: pair[1].keys or [pair[1].identity])
 
 
 # --- the score ----------------------------------------------------------------------------------
@@ -411,7 +400,7 @@ def part_fractions(facts, agents, llms, signal, lastmod, graph) -> dict[str, flo
     }  # fmt: skip
     valid_entities = sum(
         1 for r, g, e in entities
-        if (r.url, g.label, entity_label_of(e)) not in entity_errors
+        if (r.url, g.label, entity_label(e)) not in entity_errors
         and (r.url, g.label, None) not in entity_errors
     )  # fmt: skip
     counted = counted_agents(agents)
@@ -429,9 +418,7 @@ def part_fractions(facts, agents, llms, signal, lastmod, graph) -> dict[str, flo
         (r.url, g.label, f.get("entity"))
         for r in pages for g in r.graphs for f in g.problems if f["level"] == INELIGIBLE
     }  # fmt: skip
-    eligible = sum(
-        1 for r, g, e in profiled if (r.url, g.label, entity_label_of(e)) not in ineligible
-    )
+    eligible = sum(1 for r, g, e in profiled if (r.url, g.label, entity_label(e)) not in ineligible)
     conflicted = len(graph["conflicts"]) + len({
         f["entity"] for r in pages for f in r.findings if f["code"] == "conflict"
     })  # fmt: skip
@@ -456,12 +443,6 @@ def part_fractions(facts, agents, llms, signal, lastmod, graph) -> dict[str, flo
                     else 0.5 if lastmod["entries"] else 0.0),
         "lastmod": (1 - share(len(lastmod["problems"]), with_lastmod)) if with_lastmod else 0.0,
     }  # fmt: skip
-
-
-def entity_label_of(entity) -> str:
-    from visibility.site_audit.pages import entity_label
-
-    return entity_label(entity)
 
 
 def markdown_works(fetched: Fetched | None) -> bool:
