@@ -7,14 +7,13 @@ import json
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
 from kb.models import BrandMembership
 from kb.services import permissions
-from kb.services.brands import membership_grant
 from kb.services.entities import entity_create
+from tests.test_visibility_admin import staff
 from visibility.access_logs import AGENTS
 from visibility.models import SiteAudit, SiteAuditPage
 from visibility.site_audit.charts import findings_svg, parts_svg
@@ -34,12 +33,6 @@ FRACTIONS = {
     "sitemap": 1.0, "lastmod": 1.0,
 }  # fmt: skip
 BLOCKED = {"PerplexityBot", "GPTBot"}  # robots.txt: Disallow: / for these two
-
-
-def staff(username, brand, role):
-    user = get_user_model().objects.create_user(username, password="pw-123456", is_staff=True)
-    membership_grant(brand=brand, user=user, role=role)
-    return user
 
 
 @pytest.fixture
