@@ -66,7 +66,7 @@ def test_pages_show_names_in_their_language_and_json_ld_keeps_codes(tmp_path):
         url = f"{BASE}/{prefix}products/longjing-meijiawu/"
         html = (root / prefix / "products" / "longjing-meijiawu" / "index.html").read_text("utf-8")
         assert re.search(rf"<dt>{label}</dt><dd>{country}</dd>", html), prefix
-        product = next(n for n in page_graph(html, url)["@graph"] if n["@type"] == "Product")
+        product = next(n for n in page_graph(html, url)["@graph"] if n.get("@type") == "Product")
         assert product["countryOfOrigin"] == {"@type": "Country", "name": "CN"}
         twin = (root / prefix / "products" / "longjing-meijiawu" / "index.html.md").read_text(
             "utf-8"
