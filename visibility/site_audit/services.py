@@ -132,12 +132,11 @@ def site_audit_run(
 
     try:
         crawl = site_crawl(audit.url, limits=limits, links_of=links_of, progress=on_page, then=then)
-        # Pages the crawl read but that were not HTML still count as fetched; read ones only.
+        # Pages at the depth limit were fetched but not read for links: read them now.
         for visit in crawl.visits:
-            if visit.fetched and visit.fetched.ok and visit.fetched.is_html:
-                readings.setdefault(
-                    normalized(visit.url), page_read(visit.fetched, brand=audit.brand)
-                )
+            key = normalized(visit.url)
+            if visit.fetched and visit.fetched.ok and visit.fetched.is_html and key not in readings:
+                readings[key] = page_read(visit.fetched, brand=audit.brand)
         previous = previous_audit(audit)
         facts = SiteFacts(
             crawl=crawl, readings=readings, markdown_checks=checks, llms=extras["llms"],
