@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from kb.services.tokens import api_token_create
+from tests.rates import rate
 from visibility.metrics import SCORE_FORMULA, SCORE_LEGEND, wilson_interval
 from visibility.models import Alert, Answer, CrawlerHit, Engine, Prompt, PromptSet, Run
 from visibility.scripted_engine import Reply, RuleScript, ScriptedEngine
@@ -89,16 +90,6 @@ def make_answer(run, engine, prompt, repetition, **fields) -> Answer:
         language=run.prompt_set.language,
         asked_at=run.started_at + timedelta(minutes=1 + repetition), **fields,
     )  # fmt: skip
-
-
-def rate(count: int, n: int) -> dict:
-    low, high = wilson_interval(count, n)
-    return {
-        "count": count,
-        "n": n,
-        "rate": round(count / n, 4) if n else 0.0,
-        "ci95": [round(low, 4), round(high, 4)],
-    }
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from django.test import Client
 from kb.models import BrandMembership
 from kb.services.brands import membership_grant
 from kb.services.tokens import api_token_create
+from tests.rates import rate
 from visibility.citations import BRAND, COMPETITOR, THIRD_PARTY, citation_report, site_of
-from visibility.metrics import period_start, wilson_interval
+from visibility.metrics import period_start
 from visibility.models import Answer, Engine, Prompt, PromptSet, Run
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +28,6 @@ FIRST_MONDAY = period_start(datetime.now(UTC).date() - timedelta(days=14), "week
 def at(day: int) -> datetime:
     """Day 3 is the first Monday, day 10 the next (as in March 2025, where it was written)."""
     return datetime.combine(FIRST_MONDAY + timedelta(days=day - 3), time(6), tzinfo=UTC)
-
-
-def rate(count: int, n: int) -> dict:
-    low, high = wilson_interval(count, n)
-    return {"count": count, "n": n, "rate": round(count / n, 4) if n else 0.0,
-            "ci95": [round(low, 4), round(high, 4)]}  # fmt: skip
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from kb.models import BrandMembership
 from kb.services.brands import membership_grant
 from kb.services.tokens import api_token_create
 from publishing.models import Release
+from tests.rates import rate
 from visibility.comparison import newcombe_interval, two_proportion_z_test
-from visibility.metrics import wilson_interval
 from visibility.models import Answer, Engine, Prompt, PromptSet, Run
 
 
@@ -34,12 +34,6 @@ def test_the_z_test_by_hand():
     assert (round(z, 6), round(p, 6)) == (2.939388, 0.003289)
     assert two_proportion_z_test(0, 20, 0, 20) == (0.0, 1.0)
     assert two_proportion_z_test(0, 0, 3, 20) is None
-
-
-def rate(count: int, n: int) -> dict:
-    low, high = wilson_interval(count, n)
-    return {"count": count, "n": n, "rate": round(count / n, 4),
-            "ci95": [round(low, 4), round(high, 4)]}  # fmt: skip
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from kb.services.brands import membership_grant
 from kb.services.entities import entity_create
 from kb.services.tokens import api_token_create
 from kb.services.workflow import object_publish
+from tests.rates import rate
 from visibility.leaderboard import competitor_leaderboard
-from visibility.metrics import wilson_interval
 from visibility.models import Answer
 from visibility.scripted_engine import Reply, ScriptedEngine
 from visibility.sentiment import judge_reply_read
@@ -46,12 +46,6 @@ def reply(model, messages, attempt):
         brands = [{"brand": b, "sentiment": s, "evidence": e} for b, s, e in RATINGS[question]]
         return Reply("Here you are:\n```json\n" + json.dumps({"brands": brands}) + "\n```")
     return Reply(ANSWERS[text])
-
-
-def rate(count: int, n: int) -> dict:
-    low, high = wilson_interval(count, n)
-    return {"count": count, "n": n, "rate": round(count / n, 4) if n else 0.0,
-            "ci95": [round(low, 4), round(high, 4)]}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

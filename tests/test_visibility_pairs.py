@@ -13,18 +13,12 @@ from django.utils import timezone
 from kb.models import BrandMembership
 from kb.services.brands import membership_grant
 from kb.services.tokens import api_token_create
-from visibility.metrics import wilson_interval
+from tests.rates import rate
 from visibility.models import Answer, Engine, Run
 from visibility.services import prompt_set_save
 
 pytestmark = pytest.mark.django_db
 GROUP = "Buying tea 买茶"
-
-
-def rate(count: int, n: int) -> dict:
-    low, high = wilson_interval(count, n)
-    return {"count": count, "n": n, "rate": round(count / n, 4) if n else 0.0,
-            "ci95": [round(low, 4), round(high, 4)]}  # fmt: skip
 
 
 @pytest.fixture
