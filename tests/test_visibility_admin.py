@@ -44,6 +44,15 @@ def staff(username, brand, role):
     return user
 
 
+def dashboard_as_editor(brand) -> str:
+    """The brand's visibility dashboard, as an editor of the brand sees it."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(staff("ed", brand, BrandMembership.Role.EDITOR))
+    return client.get(f"/admin/visibility/dashboard/{brand.pk}/").content.decode()
+
+
 @pytest.fixture
 def editor(brand):
     return staff("ed", brand, BrandMembership.Role.EDITOR)

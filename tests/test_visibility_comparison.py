@@ -6,15 +6,13 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from kb.models import BrandMembership
-from kb.services.brands import membership_grant
 from kb.services.tokens import api_token_create
 from publishing.models import Release
 from tests.rates import rate
+from tests.test_visibility_admin import dashboard_as_editor
 from visibility.comparison import newcombe_interval, two_proportion_z_test
 from visibility.models import Answer, Engine, Prompt, PromptSet, Run
 
@@ -105,11 +103,7 @@ def test_the_api_compares_the_windows_around_a_release(released):
 @pytest.mark.django_db
 def test_the_dashboard_shows_the_live_release_before_and_after(released):
     brand, deployed = released
-    editor = get_user_model().objects.create_user("ed", password="pw-ed-123", is_staff=True)
-    membership_grant(brand=brand, user=editor, role=BrandMembership.Role.EDITOR)
-    client = Client()
-    client.force_login(editor)
-    html = client.get(f"/admin/visibility/dashboard/{brand.pk}/").content.decode()
+    html = dashboard_as_editor(brand)
     section = html[html.index('id="release"') : html.index('id="citations"')]
     assert "Release 3 went live on" in section
     assert (

@@ -8,16 +8,14 @@ from datetime import date
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from kb.models import BrandMembership
-from kb.services.brands import membership_grant
 from kb.services.entities import entity_create
 from kb.services.tokens import api_token_create
 from kb.services.workflow import object_publish
 from tests.rates import rate
+from tests.test_visibility_admin import dashboard_as_editor
 from visibility.leaderboard import competitor_leaderboard
 from visibility.models import Answer
 from visibility.scripted_engine import Reply, ScriptedEngine
@@ -132,11 +130,7 @@ def test_the_api_and_the_dashboard_show_the_leaderboard(judged, other_brand):
     since = date.today().isoformat()
     assert api.get(f"/api/v1/brands/{judged.slug}/visibility/competitors/?since={since}"
                    ).json()["mentions"] == 7  # fmt: skip
-    editor = get_user_model().objects.create_user("ed", password="pw-ed-123", is_staff=True)
-    membership_grant(brand=judged, user=editor, role=BrandMembership.Role.EDITOR)
-    admin = Client()
-    admin.force_login(editor)
-    html = admin.get(f"/admin/visibility/dashboard/{judged.pk}/").content.decode()
+    html = dashboard_as_editor(judged)
     section = html[html.index('id="competitors"') : html.index('id="release"')]
     assert "<td><strong>Acme Tea</strong></td>" in section
     assert "<td>1 / 0 / 1</td><td>0.00</td>" in section

@@ -6,14 +6,12 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from kb.models import BrandMembership
-from kb.services.brands import membership_grant
 from kb.services.tokens import api_token_create
 from tests.rates import rate
+from tests.test_visibility_admin import dashboard_as_editor
 from visibility.models import Answer, Engine, Run
 from visibility.services import prompt_set_save
 
@@ -75,11 +73,7 @@ def test_the_questions_are_compared_side_by_side(paired):
         ("en", rate(4, 8)), ("zh-Hans", rate(1, 8))]  # fmt: skip
     assert api.get(base + "Alone/").status_code == 404
 
-    editor = get_user_model().objects.create_user("ed", password="pw-ed-123", is_staff=True)
-    membership_grant(brand=paired, user=editor, role=BrandMembership.Role.EDITOR)
-    client = Client()
-    client.force_login(editor)
-    html = client.get(f"/admin/visibility/dashboard/{paired.pk}/").content.decode()
+    html = dashboard_as_editor(paired)
     section = html[html.index('id="paired"') : html.index('id="competitors"')]
     assert f"<h3>{GROUP}</h3>" in section
     assert (

@@ -20,7 +20,7 @@ from kb.importing import SourceFile, source_from_bytes
 from kb.models import Brand, Entity
 from kb.services.imports import ImportResult, jsonld_import
 from visibility.site_audit.crawler import normalized
-from visibility.site_audit.pages import PageReading, group_by_keys, identity_keys
+from visibility.site_audit.pages import PageReading, group_by_keys, identity_keys, short
 
 IMPORTED_TYPES = ("Product", "Organization", "Person", "FAQPage")
 KEY_PROPERTIES = ("gtin", "gtin8", "gtin12", "gtin13", "gtin14", "sku", "url")
@@ -45,8 +45,7 @@ class ImportPlan:
 
 
 def short_types(node: dict) -> list[str]:
-    return [jsonld.shorten_iri(t.replace("https://schema.org/", jsonld.SCHEMA_VOCAB))
-            for t in node.get("@type", [])]  # fmt: skip
+    return [short(t) for t in node.get("@type", [])]
 
 
 def imported_kind(types: list[str]) -> bool:
